@@ -1,0 +1,113 @@
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
+
+
+def _labels_storage():
+    # Hidden labels have their own storage with no URL, apart from participants' uploads.
+    return storages["labels"]
+
+
+def _default_class_names() -> list[str]:
+    return list(TINYVIRAT_V2_CLASSES)
+
+
+class Challenge(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Ordered class names: index i is column i of a recognition answer file.
+    class_names = models.JSONField(default=_default_class_names)
+    max_team_size = models.PositiveIntegerField(default=10)
+    organizers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="organized_challenges"
+    )
+    is_published = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def is_organizer(self, user) -> bool:
+        if not user.is_authenticated:
+            return False
+        if user.is_superuser or user.is_staff:
+            return True
+        return self.organizers.filter(pk=user.pk).exists()
+
+
+class Phase(models.Model):
+    class Track(models.TextChoices):
+        CLASSIFICATION = "classification", "Classification (recognition)"
+        DETECTION = "detection", "Detection (localisation)"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private (organizers only until revealed)"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    track = models.CharField(max_length=20, choices=Track.choices, default=Track.CLASSIFICATION)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # The organizers' switch: a phase takes uploads only when switched open AND inside its dates.
+    is_open = models.BooleanField(default=True)
+    max_submissions_per_day = models.PositiveIntegerField(null=True, blank=True, default=5)
+    max_submissions_total = models.PositiveIntegerField(null=True, blank=True, default=100)
+    max_upload_bytes = models.PositiveBigIntegerField(default=100 * 1024 * 1024)
+    leaderboard_visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    leaderboard_revealed_at = models.DateTimeField(null=True, blank=True)
+    # The hidden ground truth as the organizers gave it, and the compact form the scorer reads.
+    labels_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)
+    labels_compact_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)
+    labels_sha256 = models.CharField(max_length=64, blank=True)
+    n_items = models.PositiveIntegerField(default=0)
+    order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["challenge", "order", "starts_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "slug"], name="phase_slug_unique"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="phase_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug}/{self.slug}"
+
+    @property
+    def primary_metric(self) -> str:
+        return "video_map" if self.track == self.Track.DETECTION else "macro_f1"
+
+    def is_open_at(self, moment) -> bool:
+        return self.is_open and self.starts_at <= moment < self.ends_at
+
+    @property
+    def is_open_now(self) -> bool:
+        return self.is_open_at(timezone.now())
+
+    @property
+    def leaderboard_is_public(self) -> bool:
+        return (
+            self.leaderboard_visibility == self.Visibility.PUBLIC
+            or self.leaderboard_revealed_at is not None
+        )

@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: the personas and API clients.
+
+alice owns a team, bob is her teammate, charlie is in another team of the same challenge.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from evalserver.teams.models import Membership
+from tests.factories import (
+    ChallengeFactory,
+    MembershipFactory,
+    PhaseFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(settings, tmp_path):
+    # Every test stores uploads and labels in its own folder, never in the developer's var/.
+    uploads = tmp_path / "uploads"
+    labels = tmp_path / "labels"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(uploads), "base_url": None},
+        },
+        "labels": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(labels), "base_url": None},
+        },
+    }
+    settings.UPLOAD_ROOT = uploads
+    settings.LABELS_ROOT = labels
+
+
+@pytest.fixture
+def challenge(db):
+    return ChallengeFactory(slug="tinyactions-test", title="TinyActions Test")
+
+
+@pytest.fixture
+def phase(challenge):
+    return PhaseFactory(challenge=challenge, slug="dev", name="Validation")
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def charlie(db):
+    return UserFactory(username="charlie")
+
+
+@pytest.fixture
+def alice_team(challenge, alice, bob):
+    team = TeamFactory(challenge=challenge, name="Alpha", created_by=alice)
+    MembershipFactory(team=team, user=alice, role=Membership.Role.OWNER)
+    MembershipFactory(team=team, user=bob, role=Membership.Role.MEMBER)
+    return team
+
+
+@pytest.fixture
+def charlie_team(challenge, charlie):
+    team = TeamFactory(challenge=challenge, name="Charlie's", created_by=charlie)
+    MembershipFactory(team=team, user=charlie, role=Membership.Role.OWNER)
+    return team
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def alice_api(alice):
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    return _client_for(bob)
+
+
+@pytest.fixture
+def charlie_api(charlie):
+    return _client_for(charlie)
