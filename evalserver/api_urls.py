@@ -1,5 +1,11 @@
 """Every path of the public REST API (CONTRACT section 3), gathered from the apps."""
 
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("evalserver.accounts.api_urls")),
+    path("", include("evalserver.challenges.api_urls")),
+    path("", include("evalserver.teams.api_urls")),
+    path("", include("submissions.api_urls")),
+    path("", include("leaderboard.api_urls")),
+]

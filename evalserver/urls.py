@@ -7,5 +7,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("evalserver.api_urls")),
+    path("", include("leaderboard.urls")),
+    path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),
 ]

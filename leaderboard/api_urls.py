@@ -1,0 +1,3 @@
+"""API routes of this app; included by evalserver/api_urls.py."""
+
+urlpatterns: list = []
