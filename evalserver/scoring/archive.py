@@ -1,0 +1,301 @@
+"""Open an uploaded submission that may be plain, gzipped or a one-file zip.
+
+Both tracks read their submission through :func:`open_submission`, so the rules
+for archives (one member, no path tricks, no encryption, a hard size cap) live in
+one place. The cap is enforced on the bytes actually decompressed, never only on
+sizes an archive declares about itself, and nothing is decompressed ahead of the
+reader: memory stays bounded whatever the upload claims.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import tempfile
+import zipfile
+import zlib
+from typing import BinaryIO
+
+from .errors import SubmissionInvalid
+
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+GZIP_MAGIC = b"\x1f\x8b"
+
+# Deflate cannot do better than ~1032:1; anything beyond this is a crafted bomb
+# (bzip2/lzma members), whatever the declared size says.
+MAX_COMPRESSION_RATIO = 1100
+# Ratios only matter once the payload is big enough to hurt.
+RATIO_CHECK_MIN_BYTES = 1 << 20
+
+_CHUNK = 1 << 16
+# Upload streams that cannot seek are spooled; this much stays in memory.
+_SPOOL_IN_MEMORY = 8 << 20
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _too_large(max_bytes: int, what: str = "the submission") -> SubmissionInvalid:
+    return SubmissionInvalid([f"{what} is larger than the limit of {_human(max_bytes)}"])
+
+
+class _CappedRaw(io.RawIOBase):
+    """Reads from ``inner`` and fails as soon as more than ``max_bytes`` came out.
+
+    Decompression errors surface only while reading (a truncated gzip, a bad CRC at
+    the end of a zip member), so they are turned into ``SubmissionInvalid`` here.
+    """
+
+    def __init__(
+        self,
+        inner: BinaryIO,
+        *,
+        max_bytes: int,
+        what: str,
+        kind: str,
+        owned: tuple[object, ...] = (),
+        close_inner: bool = True,
+    ) -> None:
+        super().__init__()
+        self._inner = inner
+        self._close_inner = close_inner
+        self._max_bytes = max_bytes
+        self._what = what
+        self._kind = kind
+        self._owned = owned
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        want = len(buffer)
+        if want == 0:
+            return 0
+        try:
+            chunk = self._inner.read(want)
+        except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
+            raise SubmissionInvalid([f"{self._kind} is corrupt or truncated: {exc}"]) from None
+        except NotImplementedError as exc:
+            raise SubmissionInvalid([f"{self._kind} uses an unsupported feature: {exc}"]) from None
+        n = len(chunk)
+        self.bytes_read += n
+        if self.bytes_read > self._max_bytes:
+            raise _too_large(self._max_bytes, self._what)
+        buffer[:n] = chunk
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            inner = (self._inner,) if self._close_inner else ()
+            for obj in (*inner, *self._owned):
+                close = getattr(obj, "close", None)
+                if close is not None:
+                    close()
+        super().close()
+
+
+def _seekable_source(source: bytes | BinaryIO, *, max_bytes: int) -> tuple[BinaryIO, bool]:
+    """Return a seekable stream over ``source`` and whether we own (must close) it."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source)), True
+    try:
+        seekable = source.seekable()
+    except (AttributeError, ValueError):
+        seekable = False
+    if seekable:
+        return source, False
+    # Zip needs random access. A compressed upload is never much larger than its
+    # content, so the raw copy is capped too (with slack for archive overhead).
+    limit = max_bytes + (1 << 20)
+    # The spool outlives this function: the returned reader closes it.
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+    copied = 0
+    while True:
+        chunk = source.read(_CHUNK)
+        if not chunk:
+            break
+        copied += len(chunk)
+        if copied > limit:
+            spool.close()
+            raise _too_large(max_bytes)
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, True  # type: ignore[return-value]
+
+
+def _is_junk(name: str) -> bool:
+    """Entries that archivers add on their own and nobody means to submit."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    if not parts:
+        return True
+    base = parts[-1]
+    return (
+        "__MACOSX" in parts
+        or base in (".DS_Store", "Thumbs.db", "desktop.ini")
+        or base.startswith("._")
+    )
+
+
+def _unsafe_name(name: str) -> bool:
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or _WINDOWS_DRIVE.match(normalised):
+        return True
+    return ".." in normalised.split("/")
+
+
+def _open_zip(stream: BinaryIO, *, max_bytes: int, owned: tuple[object, ...]) -> BinaryIO:
+    try:
+        zf = zipfile.ZipFile(stream)
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise SubmissionInvalid([f"the zip archive is corrupt: {exc}"]) from None
+
+    problems: list[str] = []
+    members: list[zipfile.ZipInfo] = []
+    for info in infos:
+        if _unsafe_name(info.filename):
+            problems.append(
+                f"the zip archive member {info.filename!r} has an absolute path "
+                "or climbs out of the archive with '..'"
+            )
+            continue
+        if info.is_dir() or _is_junk(info.filename):
+            continue
+        members.append(info)
+    if problems:
+        zf.close()
+        raise SubmissionInvalid(problems)
+    if not members:
+        zf.close()
+        raise SubmissionInvalid(["the zip archive is empty: it must hold exactly one file"])
+    if len(members) > 1:
+        names = ", ".join(repr(m.filename) for m in members[:5])
+        more = f" and {len(members) - 5} more" if len(members) > 5 else ""
+        zf.close()
+        raise SubmissionInvalid(
+            [
+                f"the zip archive holds {len(members)} files ({names}{more}); "
+                "it must hold exactly one"
+            ]
+        )
+
+    info = members[0]
+    what = f"{info.filename!r} in the zip archive"
+    if info.flag_bits & 0x1:
+        zf.close()
+        raise SubmissionInvalid([f"{what} is encrypted; upload it without a password"])
+    if info.file_size > max_bytes:
+        zf.close()
+        raise _too_large(max_bytes, what)
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size >= RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        zf.close()
+        raise SubmissionInvalid(
+            [f"{what} claims an implausible compression ratio; the archive looks crafted"]
+        )
+    try:
+        member = zf.open(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        zf.close()
+        raise SubmissionInvalid([f"the zip archive is corrupt: {exc}"]) from None
+    except (NotImplementedError, RuntimeError) as exc:
+        # Unsupported compression methods and encryption flags zipfile refuses itself.
+        zf.close()
+        raise SubmissionInvalid([f"{what} cannot be read: {exc}"]) from None
+    return _wrap(member, max_bytes=max_bytes, what=what, kind="the zip archive", owned=(zf, *owned))
+
+
+def _wrap(
+    inner: BinaryIO,
+    *,
+    max_bytes: int,
+    what: str,
+    kind: str,
+    owned: tuple[object, ...],
+    close_inner: bool = True,
+) -> BinaryIO:
+    raw = _CappedRaw(
+        inner, max_bytes=max_bytes, what=what, kind=kind, owned=owned, close_inner=close_inner
+    )
+    reader = io.BufferedReader(raw, buffer_size=_CHUNK)
+    try:
+        first = reader.peek(1)
+    except SubmissionInvalid:
+        reader.close()
+        raise
+    if not first:
+        reader.close()
+        raise SubmissionInvalid([f"{what} is empty"])
+    return reader  # type: ignore[return-value]
+
+
+def open_submission(source: bytes | BinaryIO, *, max_bytes: int) -> BinaryIO:
+    """Return a binary stream of the submission's content, decompressed if need be.
+
+    The kind is told by magic bytes, not by the file name: zip (exactly one file,
+    directories and macOS/Windows junk ignored), gzip, or anything else as plain.
+    Reading more than ``max_bytes`` of content raises :class:`SubmissionInvalid`,
+    as does an empty, corrupt, encrypted or multi-file upload. The caller closes the
+    returned stream; a stream passed in as ``source`` is left open.
+    """
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    stream, own_stream = _seekable_source(source, max_bytes=max_bytes)
+    owned: tuple[object, ...] = (stream,) if own_stream else ()
+    try:
+        start = stream.tell()
+        head = stream.read(4)
+        stream.seek(start)
+    except OSError as exc:
+        raise SubmissionInvalid([f"the submission cannot be read: {exc}"]) from None
+    if not head:
+        for obj in owned:
+            obj.close()  # type: ignore[attr-defined]
+        raise SubmissionInvalid(["the submission is empty"])
+    if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
+        return _open_zip(stream, max_bytes=max_bytes, owned=owned)
+    if head.startswith(GZIP_MAGIC):
+        gz = gzip.GzipFile(fileobj=stream, mode="rb")
+        return _wrap(
+            gz,  # type: ignore[arg-type]
+            max_bytes=max_bytes,
+            what="the gzip-compressed submission",
+            kind="the gzip file",
+            owned=owned,
+        )
+    # A caller's own plain stream is read in place and left open for them.
+    return _wrap(
+        stream,
+        max_bytes=max_bytes,
+        what="the submission",
+        kind="the file",
+        owned=owned,
+        close_inner=False,
+    )
+
+
+def read_submission_bytes(source: bytes | BinaryIO, *, max_bytes: int) -> bytes:
+    """The whole decompressed content, at most ``max_bytes`` long."""
+    if isinstance(source, bytes) and not source.startswith(
+        (ZIP_MAGIC, EMPTY_ZIP_MAGIC, GZIP_MAGIC)
+    ):
+        # Plain bytes already in memory: checking beats copying them.
+        if not source:
+            raise SubmissionInvalid(["the submission is empty"])
+        if len(source) > max_bytes:
+            raise _too_large(max_bytes)
+        return source
+    chunks: list[bytes] = []
+    with open_submission(source, max_bytes=max_bytes) as fh:
+        while chunk := fh.read(_CHUNK * 16):
+            chunks.append(chunk)
+    return b"".join(chunks)
