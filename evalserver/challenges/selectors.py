@@ -1,0 +1,78 @@
+"""Reads for challenges and phases, including the hidden labels the scorer needs."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from django.core.files.storage import storages
+from django.db.models import QuerySet
+
+from evalserver import scoring
+from evalserver.challenges.models import Challenge, Phase
+from evalserver.errors import Conflict, NotFound
+
+# A worker scores many submissions of one phase in a row; a few phases' labels in memory
+# (a few MB each at most) saves re-reading and unpacking them for every submission.
+LABELS_CACHE_SIZE = 8
+
+_cache: OrderedDict[tuple[int, str, str], Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class PhaseHasNoLabels(Conflict):
+    code = "phase_has_no_labels"
+
+
+def challenge_list_published() -> QuerySet[Challenge]:
+    return Challenge.objects.filter(is_published=True).prefetch_related("phases")
+
+
+def challenge_get(*, slug: str) -> Challenge:
+    try:
+        return Challenge.objects.get(slug=slug, is_published=True)
+    except Challenge.DoesNotExist:
+        raise NotFound(f"No challenge {slug!r}.") from None
+
+
+def phase_get(*, phase_id: int) -> Phase:
+    try:
+        return Phase.objects.select_related("challenge").get(
+            pk=phase_id, challenge__is_published=True
+        )
+    except (Phase.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No phase {phase_id!r}.") from None
+
+
+def phase_labels(*, phase: Phase):
+    """The phase's hidden labels in the scoring library's compact form.
+
+    Cached per process by (phase, labels sha, compact file): replacing the labels changes
+    the key, so a cached entry is never served after a fix.
+    """
+    name = phase.labels_compact_file.name
+    if not phase.labels_sha256 or not name:
+        raise PhaseHasNoLabels(
+            f"Phase {phase} has no hidden labels yet; an organizer must import them."
+        )
+    key = (phase.pk, phase.labels_sha256, name)
+    with _cache_lock:
+        labels = _cache.get(key)
+        if labels is not None:
+            _cache.move_to_end(key)
+            return labels
+    with storages["labels"].open(name, "rb") as fh:
+        blob = fh.read()
+    labels = scoring.labels_from_bytes(phase.track, blob)
+    with _cache_lock:
+        _cache[key] = labels
+        _cache.move_to_end(key)
+        while len(_cache) > LABELS_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return labels
+
+
+def phase_labels_cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
