@@ -1,0 +1,138 @@
+"""Accounts: registration, API tokens and password logins.
+
+The browser pages and the REST API both call these, so the rules (password strength,
+unique names, login throttling) hold whichever door a person uses.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from rest_framework.authtoken.models import Token
+
+from evalserver.accounts.models import User
+from evalserver.errors import DomainError, ValidationFailed
+
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
+
+
+class AccountInvalid(ValidationFailed):
+    """Registration input that cannot be accepted, with the problems per field."""
+
+    def __init__(self, field_errors: dict[str, list[str]]):
+        self.field_errors = field_errors
+        message = " ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in field_errors.items()
+        )
+        super().__init__(message)
+
+
+class InvalidCredentials(ValidationFailed):
+    code = "invalid_credentials"
+
+
+class LoginLocked(DomainError):
+    """Too many failed logins for this account or from this address (django-axes)."""
+
+    status_code = 429
+    code = "login_locked"
+
+
+def _normalise_username(username: str) -> str:
+    return User.normalize_username((username or "").strip())
+
+
+def user_create(*, username: str, email: str, password: str) -> User:
+    """Create an active account, or raise AccountInvalid naming every problem at once."""
+    username = _normalise_username(username)
+    email = User.objects.normalize_email((email or "").strip())
+    problems: dict[str, list[str]] = {}
+
+    if not username:
+        problems.setdefault("username", []).append("A username is required.")
+    elif len(username) > USERNAME_MAX_LENGTH:
+        problems.setdefault("username", []).append(
+            f"A username has at most {USERNAME_MAX_LENGTH} characters."
+        )
+    else:
+        try:
+            User.username_validator(username)
+        except DjangoValidationError as exc:
+            problems.setdefault("username", []).extend(exc.messages)
+        # "Alice" and "alice" would be told apart by the database but not by people.
+        if User.objects.filter(username__iexact=username).exists():
+            problems.setdefault("username", []).append("This username is already taken.")
+
+    if not email:
+        problems.setdefault("email", []).append(
+            "An email address is required (for password resets)."
+        )
+    else:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            problems.setdefault("email", []).append("Enter a valid email address.")
+        else:
+            if User.objects.filter(email__iexact=email).exists():
+                problems.setdefault("email", []).append(
+                    "An account with this email address already exists."
+                )
+
+    if not password:
+        problems.setdefault("password", []).append("A password is required.")
+    else:
+        # The validators compare the password with the other fields, so give them a user.
+        candidate = User(username=username, email=email)
+        try:
+            password_validation.validate_password(password, user=candidate)
+        except DjangoValidationError as exc:
+            problems.setdefault("password", []).extend(exc.messages)
+
+    if problems:
+        raise AccountInvalid(problems)
+
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError:
+        # Two sign-ups with one name at the same moment: the database decided.
+        raise AccountInvalid({"username": ["This username is already taken."]}) from None
+
+
+def user_authenticate(*, request: HttpRequest, username: str, password: str) -> User:
+    """Check a username and password through Django's auth stack, so django-axes counts
+    failures and refuses locked-out users and addresses.
+
+    ``request`` must be the Django request (not DRF's wrapper): axes marks it, and its
+    middleware reads the mark on the way out.
+    """
+    user = authenticate(request=request, username=(username or "").strip(), password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise LoginLocked(
+            "Too many failed logins for this account or from this address. "
+            "Try again in 15 minutes, or reset your password."
+        )
+    if user is None:
+        raise InvalidCredentials("Unable to log in with the username and password given.")
+    if not user.is_active:
+        raise InvalidCredentials("This account is disabled.")
+    return user
+
+
+def token_get_or_create(*, user: User) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def token_rotate(*, user: User) -> Token:
+    """Replace the user's API token: the old key stops working at once."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+def token_revoke(*, user: User) -> None:
+    Token.objects.filter(user=user).delete()
