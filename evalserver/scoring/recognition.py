@@ -1,0 +1,676 @@
+"""Recognition track: multi-label clip classification scored by macro F1.
+
+Ground truth is the TinyVIRAT-v2 JSON (a list of clip records with ``id`` and
+``label``); a submission is ``answer.txt``: one line per clip, the clip id and then
+one 0/1 value per class in class-id order.
+
+Parsing has two passes. The fast pass tokenises the whole file with numpy and
+only succeeds when every line is right; on any doubt the careful pass re-reads the
+file line by line to say exactly what is wrong, so both passes must agree on what
+is valid (the tests hold them to that).
+
+Submission rules. Accepted: a UTF-8 BOM, CRLF line ends, runs of spaces or tabs
+between fields (and before or after them), blank lines at the end, lines in any
+order. Each line holds a known clip id followed by exactly C values, each ``0`` or
+``1``; each clip appears exactly once. Problems are reported with 1-based line
+numbers, and ``column k`` means the k-th value after the id (so column k is class
+id k-1).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .archive import read_submission_bytes
+from .errors import LabelsInvalid, SubmissionInvalid
+
+TRACK = "classification"
+DEFAULT_MAX_BYTES = 64 << 20
+# Enough to see the pattern of a mistake without flooding a terminal or a web page.
+MAX_PROBLEMS = 50
+MISSING_EXAMPLES = 5
+_LABELS_FORMAT = 1
+
+_BOM = b"\xef\xbb\xbf"
+# The careful pass splits fields exactly where the fast pass does: space, tab, CR.
+_FIELD = re.compile(r"[^ \t\r]+")
+_ZERO_ONE = frozenset(("0", "1"))
+# A clip id must survive being written as one whitespace-free field of a text line.
+_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+# Byte classes for the fast pass. Anything outside printable ASCII (class 0) sends
+# the file to the careful pass, which knows how to describe it.
+_INVALID, _SPACE, _NEWLINE, _TOKEN = 0, 1, 2, 3
+_BYTE_CLASS = np.zeros(256, dtype=np.uint8)
+_BYTE_CLASS[33:127] = _TOKEN
+_BYTE_CLASS[[ord(" "), ord("\t"), ord("\r")]] = _SPACE
+_BYTE_CLASS[ord("\n")] = _NEWLINE
+# Lines are tokenised in slices of about this many bytes to bound temporary memory.
+_FAST_CHUNK = 4 << 20
+
+
+# --------------------------------------------------------------------------------------
+# Clip ids
+# --------------------------------------------------------------------------------------
+
+
+class _IdIndex:
+    """Clip ids in a given order, with vectorised lookup of submitted ids."""
+
+    def __init__(self, ids: Sequence[str] | np.ndarray) -> None:
+        self.ids = np.asarray(ids, dtype=np.str_).reshape(-1)
+        try:
+            keys = self.ids.astype(np.bytes_)  # ASCII ids: one C-level conversion
+        except UnicodeEncodeError:
+            keys = np.array([i.encode("utf-8") for i in self.ids.tolist()], dtype=np.bytes_)
+        if len(keys) == 0:
+            keys = np.zeros(0, dtype="S1")
+        self.width = keys.dtype.itemsize
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted_keys = keys[self.order]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {cid: row for row, cid in enumerate(self.ids.tolist())}
+
+    @cached_property
+    def widths(self) -> frozenset[int]:
+        return frozenset(len(i) for i in self.ids.tolist())
+
+    def rows(self, keys: np.ndarray) -> np.ndarray | None:
+        """Row of each key, or None when any key is unknown."""
+        n = len(self.sorted_keys)
+        if n == 0:
+            return None
+        pos = np.searchsorted(self.sorted_keys, keys)
+        np.minimum(pos, n - 1, out=pos)
+        if not np.array_equal(self.sorted_keys[pos], keys):
+            return None
+        return self.order[pos]
+
+    def unknown_hint(self, cid: str) -> str:
+        """A nudge when an unknown id is a known one without its zero padding."""
+        if cid.isdigit():
+            for width in sorted(self.widths):
+                padded = cid.zfill(width)
+                if padded != cid and padded in self.row_of:
+                    return f" (ids are zero-padded: did you mean {padded!r}?)"
+        return ""
+
+
+# --------------------------------------------------------------------------------------
+# Ground truth
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RecognitionLabels:
+    """Hidden ground truth: ``Y[i, c]`` is 1 when clip ``ids[i]`` shows class ``c``."""
+
+    class_names: tuple[str, ...]
+    ids: np.ndarray
+    Y: np.ndarray
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.class_names)
+        ids = np.asarray(self.ids, dtype=np.str_).reshape(-1)
+        if len(ids) == 0:
+            ids = np.zeros(0, dtype="U1")
+        y = np.asarray(self.Y)
+        if y.ndim != 2 or y.shape != (len(ids), len(names)):
+            raise ValueError(
+                f"Y must have shape ({len(ids)}, {len(names)}) (clips x classes), got {y.shape}"
+            )
+        if y.size and not np.isin(y, (0, 1)).all():
+            raise ValueError("Y must hold only 0 and 1")
+        y = np.ascontiguousarray(y, dtype=np.uint8)
+        ids.setflags(write=False)
+        y.setflags(write=False)
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "Y", y)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Clip id -> row of ``Y``."""
+        return self._id_index.row_of
+
+    @cached_property
+    def _id_index(self) -> _IdIndex:
+        return _IdIndex(self.ids)
+
+    def to_bytes(self) -> bytes:
+        """A compact npz (bit-packed ``Y``) that :meth:`from_bytes` reads without pickle."""
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            format=np.array(_LABELS_FORMAT),
+            class_names=np.array(self.class_names, dtype=np.str_),
+            ids=self.ids,
+            y_bits=np.packbits(self.Y, axis=1),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> RecognitionLabels:
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+                version = int(npz["format"])
+                if version != _LABELS_FORMAT:
+                    raise LabelsInvalid([f"stored labels have unknown format {version}"])
+                names = tuple(npz["class_names"].tolist())
+                ids = npz["ids"]
+                y = np.unpackbits(npz["y_bits"], axis=1, count=len(names))
+            return cls(class_names=names, ids=ids, Y=y)
+        except LabelsInvalid:
+            raise
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as exc:
+            raise LabelsInvalid([f"stored labels are corrupt: {exc}"]) from None
+
+
+def _capped(problems: list[str], limit: int = MAX_PROBLEMS) -> list[str]:
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], f"... and {len(problems) - limit} more problems"]
+
+
+def _json_records(data: bytes, what: str) -> list[Any]:
+    try:
+        obj = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise LabelsInvalid([f"{what} is not UTF-8 text: {exc}"]) from None
+    except json.JSONDecodeError as exc:
+        raise LabelsInvalid([f"{what} is not valid JSON: {exc}"]) from None
+    if not isinstance(obj, list):
+        raise LabelsInvalid(
+            [f"{what} must be a JSON list of clip records, not {type(obj).__name__}"]
+        )
+    if not obj:
+        raise LabelsInvalid([f"{what} holds no clip records"])
+    return obj
+
+
+def _record_ids(records: list[Any], problems: list[str]) -> list[str | None]:
+    """Each record's id, or None where it is unusable (the problem is recorded)."""
+    ids: list[str | None] = []
+    seen: dict[str, int] = {}
+    for n, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            problems.append(f"record {n}: must be a JSON object, not {type(rec).__name__}")
+            ids.append(None)
+            continue
+        cid = rec.get("id")
+        if cid is None:
+            problems.append(f"record {n}: has no 'id'")
+        elif not isinstance(cid, str):
+            problems.append(f"record {n}: 'id' must be a string such as '00042', not {cid!r}")
+        elif not cid or _BAD_ID_CHARS.search(cid):
+            problems.append(f"record {n}: id {cid!r} is empty or contains whitespace")
+        elif cid in seen:
+            problems.append(
+                f"record {n} (id {cid!r}): duplicate id, already used by record {seen[cid]}"
+            )
+        else:
+            seen[cid] = n
+            ids.append(cid)
+            continue
+        ids.append(None)
+    return ids
+
+
+def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
+    """Read TinyVIRAT-v2 ground truth JSON; every problem is reported, by record.
+
+    Records are numbered from 1 in file order; unknown keys are ignored.
+    """
+    names = tuple(class_names)
+    column = {name: c for c, name in enumerate(names)}
+    records = _json_records(data, "the labels file")
+    problems: list[str] = []
+    ids = _record_ids(records, problems)
+    rows: list[int] = []
+    cols: list[int] = []
+    for n, (rec, cid) in enumerate(zip(records, ids, strict=True), 1):
+        if not isinstance(rec, dict):
+            continue
+        where = f"record {n} (id {cid!r})" if cid is not None else f"record {n}"
+        label = rec.get("label")
+        if label is None:
+            problems.append(f"{where}: has no 'label'")
+            continue
+        if not isinstance(label, list) or not label:
+            problems.append(f"{where}: 'label' must be a non-empty list of class names")
+            continue
+        for name in label:
+            c = column.get(name) if isinstance(name, str) else None
+            if c is None:
+                problems.append(f"{where}: unknown class {name!r}")
+            else:
+                rows.append(n - 1)
+                cols.append(c)
+    if problems:
+        raise LabelsInvalid(_capped(problems))
+    y = np.zeros((len(records), len(names)), dtype=np.uint8)
+    y[rows, cols] = 1
+    return RecognitionLabels(class_names=names, ids=np.array(ids, dtype=np.str_), Y=y)
+
+
+def load_clip_ids(data: bytes) -> list[str]:
+    """The clip ids of a public test file (records without ``label``), in file order."""
+    records = _json_records(data, "the clip list")
+    problems: list[str] = []
+    ids = _record_ids(records, problems)
+    if problems:
+        raise LabelsInvalid(_capped(problems))
+    return [cid for cid in ids if cid is not None]
+
+
+# --------------------------------------------------------------------------------------
+# Submission parsing
+# --------------------------------------------------------------------------------------
+
+
+def _content_end(a: np.ndarray) -> int:
+    """Index just past the last byte that is not a space, tab, CR or LF."""
+    end = len(a)
+    step = 4096
+    while end > 0:
+        lo = max(0, end - step)
+        cls = _BYTE_CLASS[a[lo:end]]
+        hits = np.flatnonzero((cls != _SPACE) & (cls != _NEWLINE))
+        if hits.size:
+            return lo + int(hits[-1]) + 1
+        end = lo
+        step *= 2
+    return 0
+
+
+def _fast_chunk(
+    c: np.ndarray, n_classes: int, max_id_width: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys (S-array) and values (L x C uint8) of the lines in ``c``, or None if in doubt.
+
+    ``c`` holds whole lines with no trailing newline and no trailing blank lines.
+    """
+    cls = _BYTE_CLASS[c]
+    if not cls.all():
+        return None
+    tok = (cls == _TOKEN).view(np.int8)
+    edges = np.diff(tok, prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    del edges, tok
+    newlines = np.flatnonzero(cls == _NEWLINE)
+    del cls
+    n_lines = len(newlines) + 1
+    fields = n_classes + 1
+    if len(starts) != n_lines * fields:
+        return None
+    # Every line must hold exactly C+1 fields; blank lines (0 fields) fail here too.
+    line_starts = np.empty(n_lines, dtype=np.intp)
+    line_starts[0] = 0
+    line_starts[1:] = newlines + 1
+    first = np.searchsorted(starts, line_starts)
+    if not np.array_equal(first, np.arange(0, n_lines * fields, fields)):
+        return None
+    starts = starts.reshape(n_lines, fields)
+    ends = ends.reshape(n_lines, fields)
+    value_starts = starts[:, 1:]
+    if not (ends[:, 1:] - value_starts == 1).all():
+        return None
+    values = c[value_starts]
+    values -= ord("0")  # uint8 wraps, so anything but '0'/'1' ends up > 1
+    if values.max(initial=0) > 1:
+        return None
+    id_starts = starts[:, 0]
+    id_lens = ends[:, 0] - id_starts
+    width = int(id_lens.max())
+    if width > max_id_width:
+        return None  # longer than any known id, so certainly unknown
+    offsets = np.arange(width)
+    gather = c[np.minimum(id_starts[:, None] + offsets, len(c) - 1)]
+    if int(id_lens.min()) != width:
+        gather[offsets >= id_lens[:, None]] = 0  # NUL padding is what S-arrays strip
+    keys = np.ascontiguousarray(gather).view(f"S{width}").reshape(-1)
+    return keys, values
+
+
+def _fixed_width_lines(
+    data: bytes, start: int, end: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys and values when the file has the layout the official writer produces.
+
+    That is: ids of one width, single spaces, LF or CRLF. Then every line has the
+    same length and the file is a (lines x bytes) matrix to check column-wise.
+    """
+    first_nl = data.find(b"\n", start, start + end)
+    line_len = end + 1 if first_nl == -1 else first_nl - start + 1
+    if (end + 1) % line_len:
+        return None
+    n_lines = (end + 1) // line_len
+    a = np.frombuffer(data, dtype=np.uint8, count=end, offset=start)
+    if n_lines > 1 and not (a[line_len - 1 :: line_len] == ord("\n")).all():
+        return None
+    # Each row is one line without its LF; the last line has none, hence the view.
+    lines = np.lib.stride_tricks.as_strided(
+        a, shape=(n_lines, line_len - 1), strides=(line_len, 1), writeable=False
+    )
+    width = line_len - 1
+    if (lines[:, width - 1] == ord("\r")).all():
+        width -= 1
+    id_width = width - 2 * n_classes
+    if id_width < 1:
+        return None
+    body = lines[:, id_width:width]
+    if not (body[:, 0::2] == ord(" ")).all():
+        return None
+    values = body[:, 1::2] - np.uint8(ord("0"))  # uint8 wraps: anything but 0/1 is > 1
+    if values.max(initial=0) > 1:
+        return None
+    id_bytes = lines[:, :id_width]
+    if not (_BYTE_CLASS[id_bytes] == _TOKEN).all():
+        return None
+    keys = np.ascontiguousarray(id_bytes).view(f"S{id_width}").reshape(-1)
+    return keys, values
+
+
+def _fast_parse(
+    data: bytes, start: int, index: _IdIndex, n_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows (per line) and values of a file in which every line is right, else None."""
+    a = np.frombuffer(data, dtype=np.uint8, offset=start)
+    end = _content_end(a)
+    if end == 0 or len(index) == 0:
+        return None
+    parsed = _fixed_width_lines(data, start, end, n_classes)
+    if parsed is None:
+        parsed = _tokenised_lines(data, start, end, index.width, n_classes)
+    if parsed is None:
+        return None
+    keys, values = parsed
+    if len(keys) != len(index):
+        return None
+    rows = index.rows(keys)
+    if rows is None:
+        return None
+    # Known ids and as many lines as clips: a repeat would leave another clip out.
+    seen = np.zeros(len(index), dtype=bool)
+    seen[rows] = True
+    if not seen.all():
+        return None
+    return rows, values
+
+
+def _tokenised_lines(
+    data: bytes, start: int, end: int, max_id_width: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys and values for any spacing, tokenised slice by slice; None if in doubt."""
+    a = np.frombuffer(data, dtype=np.uint8, count=end, offset=start)
+    keys_parts: list[np.ndarray] = []
+    value_parts: list[np.ndarray] = []
+    pos = 0
+    while pos < end:
+        stop = end
+        if end - pos > _FAST_CHUNK:
+            nl = data.find(b"\n", start + pos + _FAST_CHUNK, start + end)
+            if nl != -1:
+                stop = nl - start
+        part = _fast_chunk(a[pos:stop], n_classes, max_id_width)
+        if part is None:
+            return None
+        keys_parts.append(part[0])
+        value_parts.append(part[1])
+        pos = stop + 1
+    if len(keys_parts) == 1:
+        return keys_parts[0], value_parts[0]
+    return np.concatenate(keys_parts), np.concatenate(value_parts)
+
+
+def _missing_message(missing: list[str]) -> str:
+    if len(missing) == 1:
+        return f"1 clip id missing: {missing[0]}"
+    shown = ", ".join(missing[:MISSING_EXAMPLES])
+    if len(missing) <= MISSING_EXAMPLES:
+        return f"{len(missing)} clip ids missing: {shown}"
+    return f"{len(missing)} clip ids missing, e.g. {shown}"
+
+
+def _binary_problem(data: bytes, start: int) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "the file is UTF-16 text; save it as UTF-8 or plain ASCII"
+    nul = data.find(b"\x00", start)
+    if nul != -1:
+        line = data.count(b"\n", start, nul) + 1
+        return (
+            f"line {line}: NUL byte; this looks like a binary file, not a text answer file "
+            "(upload answer.txt itself, or a zip holding it)"
+        )
+    return None
+
+
+def _careful_parse(
+    data: bytes, start: int, index: _IdIndex, n_classes: int
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every problem of the file, one line at a time; plus rows and values if none."""
+    empty = (np.zeros(0, dtype=np.intp), np.zeros((0, n_classes), dtype=np.uint8))
+    binary = _binary_problem(data, start)
+    if binary is not None:
+        return [binary], *empty
+    lines = data[start:].split(b"\n")
+    while lines and not lines[-1].strip(b" \t\r"):
+        lines.pop()
+    if not lines:
+        return ["the file has no lines; expected one line per clip"], *empty
+
+    problems: list[str] = []
+    first_line: dict[int, int] = {}
+    good_rows: list[int] = []
+    good_values: list[str] = []
+    row_of = index.row_of
+    for ln, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                f"line {ln}: not valid UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                f"at position {exc.start + 1})"
+            )
+            continue
+        fields = _FIELD.findall(text)
+        if not fields:
+            problems.append(f"line {ln}: blank line; blank lines are only allowed at the end")
+            continue
+        if len(fields) == 1 and ("," in text or ";" in text):
+            problems.append(
+                f"line {ln}: fields are separated by commas or semicolons; "
+                "separate the id and the values with spaces"
+            )
+            continue
+        cid, values = fields[0], fields[1:]
+        row = row_of.get(cid)
+        ok = True
+        if row is None:
+            problems.append(f"line {ln}: unknown clip id {cid!r}{index.unknown_hint(cid)}")
+            ok = False
+        elif row in first_line:
+            problems.append(f"line {ln}: clip id {cid!r} already given on line {first_line[row]}")
+            ok = False
+        else:
+            first_line[row] = ln
+        if len(values) != n_classes:
+            problems.append(
+                f"line {ln}: expected {n_classes} values after the id, found {len(values)}"
+            )
+            continue
+        if not _ZERO_ONE.issuperset(values):
+            bad = [(k, v) for k, v in enumerate(values, 1) if v not in _ZERO_ONE]
+            k, v = bad[0]
+            more = f" (and {len(bad) - 1} more on this line)" if len(bad) > 1 else ""
+            problems.append(f"line {ln}: value {v!r} in column {k} is not 0 or 1{more}")
+            continue
+        if ok and row is not None:
+            good_rows.append(row)
+            good_values.append("".join(values))
+
+    problems = _capped(problems)
+    if len(first_line) < len(index):
+        missing = [cid for row, cid in enumerate(index.ids.tolist()) if row not in first_line]
+        problems.append(_missing_message(missing))
+    if problems:
+        return problems, *empty
+    values_arr = np.frombuffer("".join(good_values).encode("ascii"), dtype=np.uint8)
+    values_arr = (values_arr - ord("0")).reshape(len(good_rows), n_classes)
+    return [], np.array(good_rows, dtype=np.intp), values_arr
+
+
+def _parse(data: bytes, index: _IdIndex, n_classes: int) -> tuple[list[str], np.ndarray]:
+    """(problems, P) with P aligned to ``index`` rows; P is empty when there are problems."""
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    parsed = _fast_parse(data, start, index, n_classes)
+    if parsed is None:
+        problems, rows, values = _careful_parse(data, start, index, n_classes)
+        if problems:
+            return problems, values
+    else:
+        rows, values = parsed
+    aligned = np.empty((len(index), n_classes), dtype=np.uint8)
+    aligned[rows] = values
+    return [], aligned
+
+
+def validate(
+    labels: RecognitionLabels, source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> np.ndarray:
+    """The submission as a 0/1 matrix with the rows of ``labels.Y``; raises SubmissionInvalid."""
+    data = read_submission_bytes(source, max_bytes=max_bytes)
+    problems, predictions = _parse(data, labels._id_index, labels.n_classes)
+    if problems:
+        raise SubmissionInvalid(problems)
+    return predictions
+
+
+def check_format(
+    source: bytes | BinaryIO,
+    clip_ids: Sequence[str],
+    n_classes: int,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[str]:
+    """Problems of a submission checked against a clip list only (no labels); [] if fine."""
+    try:
+        data = read_submission_bytes(source, max_bytes=max_bytes)
+    except SubmissionInvalid as exc:
+        return exc.errors
+    problems, _ = _parse(data, _IdIndex(clip_ids), n_classes)
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den is 0 (scikit-learn's zero_division=0)."""
+    out = np.zeros(np.shape(num), dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
+    """The score dict for aligned matrices (clips x classes); nonzero means positive."""
+    truth = np.asarray(y_true)
+    pred = np.asarray(y_pred)
+    if truth.ndim != 2 or truth.shape != pred.shape or truth.shape[1] != len(class_names):
+        raise ValueError(
+            f"expected two (clips x {len(class_names)}) matrices, "
+            f"got {truth.shape} and {pred.shape}"
+        )
+    return _metrics(truth != 0, pred != 0, class_names)
+
+
+def _row_sums(m: np.ndarray) -> np.ndarray:
+    # Narrow accumulators are several times faster over short rows; they cannot overflow.
+    dtype = np.uint8 if m.shape[1] < 256 else np.int64
+    return m.sum(axis=1, dtype=dtype).astype(np.int64)
+
+
+def _metrics(truth: np.ndarray, pred: np.ndarray, class_names: Sequence[str]) -> dict:
+    hits = truth & pred
+    tp = hits.sum(axis=0, dtype=np.int64)
+    true_sum = truth.sum(axis=0, dtype=np.int64)
+    pred_sum = pred.sum(axis=0, dtype=np.int64)
+
+    precision = _ratio(tp, pred_sum)
+    recall = _ratio(tp, true_sum)
+    f1 = _ratio(2 * tp, true_sum + pred_sum)
+
+    tp_all, true_all, pred_all = tp.sum(), true_sum.sum(), pred_sum.sum()
+    micro_p = float(_ratio(tp_all, pred_all))
+    micro_r = float(_ratio(tp_all, true_all))
+    micro_f1 = float(_ratio(2 * tp_all, true_all + pred_all))
+
+    # Per clip F1, averaged over clips (sklearn average="samples", zero_division=0).
+    sample_f1 = _ratio(2 * _row_sums(hits), _row_sums(truth) + _row_sums(pred))
+    n_items = int(truth.shape[0])
+    return {
+        "track": TRACK,
+        "primary_metric": "macro_f1",
+        "macro_f1": float(f1.mean()) if f1.size else 0.0,
+        "macro_precision": float(precision.mean()) if precision.size else 0.0,
+        "macro_recall": float(recall.mean()) if recall.size else 0.0,
+        "micro_precision": micro_p,
+        "micro_recall": micro_r,
+        "micro_f1": micro_f1,
+        "samples_f1": float(sample_f1.mean()) if n_items else 0.0,
+        "n_items": n_items,
+        "per_class": [
+            {
+                "class_id": c,
+                "name": name,
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "support": int(true_sum[c]),
+            }
+            for c, name in enumerate(class_names)
+        ],
+    }
+
+
+def score(
+    labels: RecognitionLabels, source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict:
+    """Validate ``answer.txt`` (plain, gzip or zipped) and score it against ``labels``."""
+    predictions = validate(labels, source, max_bytes=max_bytes)
+    # Both matrices hold only 0 and 1 (checked on the way in), so a bool view is exact.
+    return _metrics(labels.Y.view(np.bool_), predictions.view(np.bool_), labels.class_names)
