@@ -6,12 +6,16 @@ import gzip
 import io
 import json
 import math
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from evalserver import scoring
 from evalserver.scoring import recognition
 from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
 from evalserver.scoring.recognition import (
@@ -525,3 +529,38 @@ def test_score_dict_has_the_contract_shape(labels):
 def test_compute_metrics_checks_shapes():
     with pytest.raises(ValueError, match="matrices"):
         compute_metrics(np.zeros((2, 3)), np.zeros((2, 2)), ["a", "b", "c"])
+
+
+# --- the track dispatch both front doors use ------------------------------------------------
+
+
+def test_dispatch_round_trip_for_classification():
+    lab = scoring.load_labels("classification", gt_json(IDS, Y), CLASSES)
+    again = scoring.labels_from_bytes("classification", lab.to_bytes())
+    assert scoring.score("classification", again, answer_txt(IDS, P)) == expected_scores()
+
+
+def test_dispatch_uses_the_track_default_size_limit(labels, monkeypatch):
+    monkeypatch.setattr(recognition, "DEFAULT_MAX_BYTES", 100)
+    with pytest.raises(SubmissionInvalid, match="limit of 100 bytes"):
+        scoring.score("classification", labels, answer_txt(IDS, P))
+    assert scoring.score("classification", labels, answer_txt(IDS, P), max_bytes=1 << 20)
+
+
+def test_dispatch_rejects_unknown_tracks():
+    assert scoring.TRACKS == ("classification", "detection")
+    with pytest.raises(ValueError, match="unknown track 'segmentation'"):
+        scoring.load_labels("segmentation", b"[]", CLASSES)
+
+
+def test_scoring_library_does_not_import_django():
+    code = (
+        "import sys, evalserver.scoring, evalserver.scoring.recognition;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'celery', 'sklearn')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
