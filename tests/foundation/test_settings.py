@@ -1,0 +1,163 @@
+"""The real settings module, loaded in a fresh interpreter per environment.
+
+Settings are read once at import, so each case starts its own Python with only the
+variables it sets (plus a private data folder).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Every variable the settings read; cleared so the developer's shell cannot leak in.
+_OURS = (
+    "DATABASE_URL",
+    "DATABASE_CONN_MAX_AGE",
+    "CELERY_BROKER_URL",
+    "EVALSERVER_",
+    "DJANGO_",
+    "EMAIL_",
+    "DEFAULT_FROM_EMAIL",
+)
+
+_REPORT = """
+import json, django
+django.setup()
+from django.conf import settings as s
+db = s.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "db_name": str(db["NAME"]), "db_host": db.get("HOST"),
+    "db_port": db.get("PORT"), "debug": s.DEBUG, "secret": s.SECRET_KEY,
+    "hosts": s.ALLOWED_HOSTS, "broker": s.CELERY_BROKER_URL,
+    "inprocess": s.EVALSERVER_INPROCESS_TASKS, "data_dir": str(s.DATA_DIR),
+    "labels_backend": s.STORAGES["labels"]["BACKEND"],
+    "labels_location": s.STORAGES["labels"]["OPTIONS"].get("location"),
+    "ssl_redirect": getattr(s, "SECURE_SSL_REDIRECT", False),
+    "time_limit": s.EVALSERVER_SCORING_TIME_LIMIT,
+    "soft_time_limit": s.EVALSERVER_SCORING_SOFT_TIME_LIMIT,
+    "visibility_timeout": s.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
+    "max_attempts": s.EVALSERVER_MAX_SCORING_ATTEMPTS,
+    "email_backend": s.EMAIL_BACKEND, "email_port": s.EMAIL_PORT,
+}))
+"""
+
+
+def _run(tmp_path, code, args=(), **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    clean["DJANGO_SETTINGS_MODULE"] = "evalserver.settings"
+    clean.setdefault("EVALSERVER_DATA_DIR", str(tmp_path / "data"))
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, *args] if args else [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _settings(tmp_path, **env) -> dict:
+    result = _run(tmp_path, _REPORT, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _failure(tmp_path, **env) -> str:
+    result = _run(tmp_path, "import django; django.setup()", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    # The last line is the exception and its message: what an operator reads first.
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_the_embedded_default_needs_no_environment(tmp_path):
+    s = _settings(tmp_path)
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["db_name"] == str(tmp_path / "data" / "db.sqlite3")
+    assert s["debug"] is True
+    assert s["broker"] is None
+    assert s["inprocess"] is True
+    assert s["labels_backend"] == "django.core.files.storage.FileSystemStorage"
+    assert s["labels_location"] == str(tmp_path / "data" / "labels")
+    assert s["email_backend"] == "django.core.mail.backends.console.EmailBackend"
+    assert (tmp_path / "data").is_dir()
+
+
+def test_production_values_are_read(tmp_path):
+    s = _settings(
+        tmp_path,
+        DATABASE_URL="postgres://ev:secret@db.internal:5433/evaldb",
+        CELERY_BROKER_URL="redis://redis.internal:6379/2",
+        DJANGO_SECRET_KEY="x" * 60,
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="eval.example.org,www.eval.example.org",
+        EVALSERVER_SCORING_SOFT_TIME_LIMIT="100",
+        EVALSERVER_SCORING_TIME_LIMIT="120",
+        EVALSERVER_MAX_SCORING_ATTEMPTS="5",
+        EMAIL_HOST="smtp.example.org",
+        EMAIL_PORT="25",
+    )
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["db_name"], s["db_host"], s["db_port"]) == ("evaldb", "db.internal", 5433)
+    assert s["broker"] == "redis://redis.internal:6379/2"
+    assert s["inprocess"] is False
+    assert s["debug"] is False
+    assert s["secret"] == "x" * 60
+    assert s["hosts"] == ["eval.example.org", "www.eval.example.org"]
+    assert s["ssl_redirect"] is True
+    assert (s["soft_time_limit"], s["time_limit"]) == (100, 120)
+    # The broker must not redeliver a task that is still within its hard limit.
+    assert s["visibility_timeout"] > 120
+    assert s["max_attempts"] == 5
+    assert s["email_backend"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert s["email_port"] == 25
+
+
+def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
+    s = _settings(tmp_path, EVALSERVER_S3_BUCKET="evalserver-private")
+    assert s["labels_backend"] == "storages.backends.s3.S3Storage"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL='mysql://x'"),
+        ({"DATABASE_URL": "postgres://u:p@h:port/db"}, "DATABASE_URL is malformed"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe'"),
+        ({"DJANGO_DEBUG": "false"}, "DJANGO_SECRET_KEY must be set"),
+        ({"DJANGO_ALLOWED_HOSTS": "a.org,,b.org"}, "DJANGO_ALLOWED_HOSTS="),
+        ({"EVALSERVER_DATA_DIR": "relative/dir"}, "EVALSERVER_DATA_DIR='relative/dir'"),
+        ({"CELERY_BROKER_URL": "http://broker"}, "CELERY_BROKER_URL='http://broker'"),
+        ({"EVALSERVER_SCORING_TIME_LIMIT": "abc"}, "EVALSERVER_SCORING_TIME_LIMIT='abc'"),
+        (
+            {"EVALSERVER_SCORING_TIME_LIMIT": "100"},
+            "EVALSERVER_SCORING_TIME_LIMIT must be greater than EVALSERVER_SCORING_SOFT",
+        ),
+        ({"EVALSERVER_MAX_SCORING_ATTEMPTS": "0"}, "EVALSERVER_MAX_SCORING_ATTEMPTS=0"),
+        ({"EVALSERVER_MAX_UPLOAD_BYTES": "1k"}, "EVALSERVER_MAX_UPLOAD_BYTES='1k'"),
+        ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp'"),
+        ({"EMAIL_USE_TLS": "sometimes"}, "EMAIL_USE_TLS='sometimes'"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
+)
+def test_a_malformed_variable_stops_start_up_naming_it(tmp_path, env, names):
+    assert names in _failure(tmp_path, **env)
+
+
+def test_check_deploy_is_clean_with_production_values(tmp_path):
+    result = _run(
+        tmp_path,
+        "",
+        args=("manage.py", "check", "--deploy", "--fail-level", "WARNING"),
+        DJANGO_SECRET_KEY="a-long-random-production-key-" + "q8Zr2" * 10,
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="eval.example.org",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
