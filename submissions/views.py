@@ -1,0 +1,233 @@
+"""Submission pages: the phase page with its upload form, a team's submissions, one
+submission, its live status and the download of the team's own file.
+
+Only members of the submitting team and the challenge's organizers see a submission;
+everyone else gets a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.files.storage import storages
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from evalserver.challenges.models import Phase
+from evalserver.errors import DomainError, FileTooLarge, ValidationFailed
+from evalserver.teams.selectors import team_for_user
+from evalserver.web.forms import SubmissionUploadForm
+from evalserver.web.views import phase_state
+from submissions.models import Submission
+from submissions.services import submission_create, submission_quota
+
+# The phase page shows this many of the team's latest submissions; the list page has all.
+RECENT_ON_PHASE_PAGE = 10
+# Domain errors about the file itself go next to the file field; the rest (closed phase,
+# quota, no team) concern the whole form.
+_FILE_ERRORS = (FileTooLarge, ValidationFailed)
+
+
+def _visible_phase(request, phase_id: int) -> Phase:
+    phase = Phase.objects.select_related("challenge").filter(pk=phase_id).first()
+    if phase is None:
+        raise Http404("No such phase.")
+    if not phase.challenge.is_published and not phase.challenge.is_organizer(request.user):
+        raise Http404("No such phase.")
+    return phase
+
+
+def _visible_submission(request, submission_id: int) -> Submission:
+    """A submission of the viewer's team, or of a challenge the viewer organizes."""
+    if not request.user.is_authenticated:
+        raise Http404("No such submission.")
+    submission = (
+        Submission.objects.select_related("phase__challenge", "team", "submitted_by")
+        .filter(pk=submission_id)
+        .first()
+    )
+    if submission is None:
+        raise Http404("No such submission.")
+    is_member = submission.team.memberships.filter(user=request.user).exists()
+    if not is_member and not submission.phase.challenge.is_organizer(request.user):
+        raise Http404("No such submission.")
+    return submission
+
+
+def _max_upload_bytes(phase: Phase) -> int:
+    return min(phase.max_upload_bytes, settings.EVALSERVER_MAX_UPLOAD_BYTES)
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _form_errors(form) -> dict[str, list[str]]:
+    return {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+
+
+def phase_detail(request, phase_id: int):
+    """GET: the phase, its rules, the upload form and the team's latest submissions.
+    POST: upload a file. Browsers with JavaScript post with ``Accept: application/json``
+    and get JSON back (for the progress bar); without it, a redirect or the form again."""
+    phase = _visible_phase(request, phase_id)
+    if request.method == "POST":
+        return _upload(request, phase)
+    if request.method not in ("GET", "HEAD"):
+        return JsonResponse({"detail": "Method not allowed."}, status=405)
+    form = SubmissionUploadForm(max_bytes=_max_upload_bytes(phase), track=phase.track)
+    return _render_phase(request, phase, form)
+
+
+def _render_phase(request, phase: Phase, form, *, status: int = 200):
+    team = team_for_user(user=request.user, challenge=phase.challenge)
+    recent = []
+    quota = None
+    if team is not None:
+        recent = list(
+            Submission.objects.filter(team=team, phase=phase).order_by("-created_at", "-id")[
+                : RECENT_ON_PHASE_PAGE + 1
+            ]
+        )
+        quota = submission_quota(team=team, phase=phase)
+    try:
+        leaderboard_url = reverse("phase-leaderboard", args=[phase.pk])
+    except NoReverseMatch:
+        leaderboard_url = ""
+    return render(
+        request,
+        "web/phase_detail.html",
+        {
+            "phase": phase,
+            "challenge": phase.challenge,
+            "state": phase_state(phase, timezone.now()),
+            "team": team,
+            "form": form,
+            "quota": quota,
+            "recent": recent[:RECENT_ON_PHASE_PAGE],
+            "more": len(recent) > RECENT_ON_PHASE_PAGE,
+            "max_upload_bytes": _max_upload_bytes(phase),
+            "leaderboard_url": leaderboard_url,
+        },
+        status=status,
+    )
+
+
+def _upload(request, phase: Phase):
+    if not request.user.is_authenticated:
+        if _wants_json(request):
+            return JsonResponse(
+                {"detail": "Log in first.", "errors": {"__all__": ["Log in to submit."]}},
+                status=403,
+            )
+        return redirect_to_login(request.get_full_path())
+    form = SubmissionUploadForm(
+        request.POST, request.FILES, max_bytes=_max_upload_bytes(phase), track=phase.track
+    )
+    status = 400
+    if form.is_valid():
+        try:
+            submission = submission_create(
+                user=request.user,
+                phase=phase,
+                upload=form.cleaned_data["file"],
+                method_name=form.cleaned_data["method_name"],
+                description=form.cleaned_data["description"],
+            )
+        except DomainError as exc:
+            form.add_error("file" if isinstance(exc, _FILE_ERRORS) else None, exc.message)
+            status = exc.status_code
+        else:
+            url = reverse("submission-detail", args=[submission.pk])
+            if _wants_json(request):
+                return JsonResponse(
+                    {"id": submission.pk, "status": submission.status, "url": url}, status=201
+                )
+            return redirect(url)
+    if _wants_json(request):
+        errors = _form_errors(form)
+        detail = " ".join(message for messages in errors.values() for message in messages)
+        return JsonResponse({"detail": detail, "errors": errors}, status=status)
+    return _render_phase(request, phase, form, status=status)
+
+
+def submission_list(request, phase_id: int):
+    phase = _visible_phase(request, phase_id)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    team = team_for_user(user=request.user, challenge=phase.challenge)
+    submissions = (
+        Submission.objects.filter(team=team, phase=phase).select_related("submitted_by")
+        if team is not None
+        else Submission.objects.none()
+    )
+    return render(
+        request,
+        "web/submission_list.html",
+        {"phase": phase, "challenge": phase.challenge, "team": team, "submissions": submissions},
+    )
+
+
+def submission_detail(request, submission_id: int):
+    submission = _visible_submission(request, submission_id)
+    phase = submission.phase
+    class_names = list(phase.challenge.class_names)
+    per_class = (submission.scores or {}).get("per_class") or []
+    for row in per_class:
+        if row.get("name") is None and isinstance(row.get("class_id"), int):
+            row["name"] = class_names[row["class_id"]] if row["class_id"] < len(class_names) else ""
+    try:
+        leaderboard_url = reverse("phase-leaderboard", args=[phase.pk])
+    except NoReverseMatch:
+        leaderboard_url = ""
+    return render(
+        request,
+        "web/submission_detail.html",
+        {
+            "submission": submission,
+            "phase": phase,
+            "challenge": phase.challenge,
+            "per_class": per_class,
+            "is_detection": phase.track == Phase.Track.DETECTION,
+            "leaderboard_url": leaderboard_url,
+        },
+    )
+
+
+@never_cache
+@require_GET
+def submission_status(request, submission_id: int):
+    """What the pages poll while scoring runs: a few fields, a handful of queries."""
+    submission = _visible_submission(request, submission_id)
+    return JsonResponse(
+        {
+            "id": submission.pk,
+            "status": submission.status,
+            "status_label": submission.get_status_display(),
+            "primary_score": submission.primary_score,
+            "is_done": submission.is_done,
+        }
+    )
+
+
+@never_cache
+@require_GET
+def submission_file(request, submission_id: int):
+    """The team's own file, streamed from storage: uploads never have a public URL."""
+    submission = _visible_submission(request, submission_id)
+    if not submission.file.name:
+        raise Http404("This submission has no file.")
+    try:
+        handle = storages["default"].open(submission.file.name, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is no longer stored.") from None
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=submission.original_filename or f"submission-{submission.pk}",
+        content_type="application/octet-stream",
+    )

@@ -1,0 +1,70 @@
+"""Fixtures for the page tests: logged-in browsers (Django's test client) and a phase
+with hidden labels, scored in the request's own thread."""
+
+import pytest
+from django.test import Client
+
+from evalserver.challenges.services import phase_set_labels
+from tests.factories import PhaseFactory, UserFactory
+from tests.web.data import labels_json, random_matrix
+
+N_CLIPS = 60
+
+
+def _logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.fixture
+def alice_web(alice):
+    return _logged_in(alice)
+
+
+@pytest.fixture
+def bob_web(bob):
+    return _logged_in(bob)
+
+
+@pytest.fixture
+def charlie_web(charlie):
+    return _logged_in(charlie)
+
+
+@pytest.fixture
+def organizer(challenge):
+    user = UserFactory(username="olga")
+    challenge.organizers.add(user)
+    return user
+
+
+@pytest.fixture
+def organizer_web(organizer):
+    return _logged_in(organizer)
+
+
+@pytest.fixture
+def truth():
+    return random_matrix(N_CLIPS, seed=7)
+
+
+@pytest.fixture
+def labelled_phase(challenge, truth):
+    phase = PhaseFactory(
+        challenge=challenge,
+        slug="test",
+        name="Test",
+        max_submissions_per_day=3,
+        max_submissions_total=10,
+    )
+    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
+    phase.refresh_from_db()
+    return phase
+
+
+@pytest.fixture
+def inprocess_sync(settings):
+    """No broker, and scoring inside the on-commit hook: a test sees the result at once."""
+    settings.EVALSERVER_INPROCESS_TASKS = True
+    settings.EVALSERVER_INPROCESS_SYNC = True
