@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A strict Content-Security-Policy (default-src 'self') on every page.
+    "evalserver.web.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it reacts to the authentication signals of the stack above.
     "axes.middleware.AxesMiddleware",
 ]
