@@ -1,3 +1,13 @@
 """API routes of this app; included by evalserver/api_urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from leaderboard.api import PhaseLeaderboardView
+
+urlpatterns = [
+    path(
+        "phases/<int:phase_id>/leaderboard/",
+        PhaseLeaderboardView.as_view(),
+        name="api-phase-leaderboard",
+    ),
+]

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from leaderboard import views
+
+urlpatterns = [
+    path("phases/<int:phase_id>/leaderboard/", views.phase_leaderboard, name="phase-leaderboard"),
+]

@@ -1,0 +1,71 @@
+"""``GET /api/v1/phases/{id}/leaderboard/`` (CONTRACT section 3)."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leaderboard.selectors import leaderboard_for_viewer, phase_for_leaderboard
+
+_ENTRY_FIELDS = {
+    "rank": serializers.IntegerField(
+        allow_null=True, help_text="1 = best; null for baselines and hidden rankings."
+    ),
+    "team": serializers.CharField(),
+    "submission_id": serializers.IntegerField(),
+    "scores": serializers.JSONField(help_text="The score JSON of `manage.py score`."),
+    "submitted_at": serializers.DateTimeField(),
+    "team_id": serializers.IntegerField(),
+    "method_name": serializers.CharField(),
+    "primary_score": serializers.FloatField(),
+    "is_baseline": serializers.BooleanField(),
+    "submission_count": serializers.IntegerField(
+        allow_null=True, help_text="The team's submissions that count in this phase."
+    ),
+}
+
+_LeaderboardSerializer = inline_serializer(
+    name="Leaderboard",
+    fields={
+        "phase": serializers.IntegerField(),
+        "primary_metric": serializers.CharField(),
+        "class_names": serializers.ListField(child=serializers.CharField()),
+        "frozen_at": serializers.DateTimeField(allow_null=True),
+        "ranking_hidden": serializers.BooleanField(),
+        "detail": serializers.CharField(required=False),
+        "entries": inline_serializer(name="LeaderboardEntry", fields=_ENTRY_FIELDS, many=True),
+    },
+)
+
+
+class PhaseLeaderboardView(APIView):
+    # Public leaderboards are readable without an account; the selector decides what a
+    # viewer may see.
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=_LeaderboardSerializer,
+        summary="A phase's leaderboard, best first",
+        description=(
+            "One entry per team (its best counting submission) plus the baselines, which "
+            "have no rank. On a private phase not yet revealed, organizers get the full "
+            "board and everybody else only their own team's entry, without a rank "
+            "(`ranking_hidden` is true and `detail` says why). `frozen_at` is set when "
+            "the organizers have frozen the final leaderboard."
+        ),
+    )
+    def get(self, request, phase_id: int):
+        phase = phase_for_leaderboard(phase_id=phase_id, user=request.user)
+        board = leaderboard_for_viewer(phase=phase, user=request.user)
+        body = {
+            "phase": phase.pk,
+            "primary_metric": phase.primary_metric,
+            "class_names": board.class_names,
+            "frozen_at": board.frozen_at.isoformat() if board.frozen_at else None,
+            "ranking_hidden": board.ranking_hidden,
+            "entries": [entry.as_json() for entry in board.entries],
+        }
+        if board.detail:
+            body["detail"] = board.detail
+        return Response(body)

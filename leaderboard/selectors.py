@@ -1,0 +1,330 @@
+"""Reads of the leaderboard: who ranks where, and who may see it.
+
+The rules (also in the README, "Leaderboard rules"):
+
+- A submission counts when it is finished, has a primary score, is neither hidden nor
+  disqualified, and was made inside the phase's dates (``starts_at <= created_at <
+  ends_at``). Queued, running, failed and cancelled submissions never count.
+- Each team is ranked by its best counting submission: highest primary metric (macro F1 for
+  recognition, video-mAP for detection); a tie goes to the earlier submission, then to the
+  lower id. Ranks are distinct (1, 2, 3, ...) in that order, so two teams with equal scores
+  are told apart by who got there first.
+- Baseline submissions are shown, marked, and never ranked or counted as their team's best;
+  every visible baseline is listed (whatever its date: it is a reference, not an entry).
+- Public phases show the board to everyone. Private phases show it in full to organizers
+  only until an organizer reveals it; before that every other signed-in user sees just their
+  own team's entry, without a rank. A frozen phase serves the entries taken when it was
+  frozen, under the same visibility rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+
+from evalserver.challenges.models import Phase
+from evalserver.errors import NotFound
+from evalserver.teams.models import Team
+from leaderboard.models import FrozenLeaderboard
+from submissions.models import Submission
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    key: str  # the key in the score JSON (CONTRACT section 1)
+    label: str
+
+
+@dataclass(frozen=True)
+class TrackColumns:
+    """Which numbers of the score JSON a track's leaderboard shows."""
+
+    primary: MetricColumn
+    secondary: tuple[MetricColumn, ...]
+    per_class_key: str
+    per_class_label: str
+
+
+TRACK_COLUMNS: dict[str, TrackColumns] = {
+    Phase.Track.CLASSIFICATION: TrackColumns(
+        primary=MetricColumn("macro_f1", "Macro F1"),
+        secondary=(
+            MetricColumn("macro_precision", "Macro precision"),
+            MetricColumn("macro_recall", "Macro recall"),
+            MetricColumn("micro_f1", "Micro F1"),
+        ),
+        per_class_key="f1",
+        per_class_label="F1",
+    ),
+    Phase.Track.DETECTION: TrackColumns(
+        primary=MetricColumn("video_map", "Video-mAP"),
+        secondary=(MetricColumn("frame_map", "Frame-mAP"),),
+        per_class_key="video_ap",
+        per_class_label="video AP",
+    ),
+}
+
+
+def track_columns(phase: Phase) -> TrackColumns:
+    return TRACK_COLUMNS[phase.track]
+
+
+def per_class_values(scores: dict | None, key: str, n_classes: int) -> list[float | None]:
+    """One value per class id, ``None`` where the score JSON has none (e.g. no ground truth)."""
+    values: list[float | None] = [None] * n_classes
+    for item in (scores or {}).get("per_class") or ():
+        class_id = item.get("class_id")
+        value = item.get(key)
+        if isinstance(class_id, int) and 0 <= class_id < n_classes:
+            values[class_id] = value if isinstance(value, int | float) else None
+    return values
+
+
+@dataclass
+class LeaderboardEntry:
+    rank: int | None
+    team_id: int
+    team: str
+    submission_id: int
+    method_name: str
+    scores: dict
+    primary_score: float
+    submitted_at: dt.datetime
+    is_baseline: bool
+    submission_count: int | None
+
+    def metric(self, key: str) -> float | None:
+        value = self.scores.get(key)
+        return value if isinstance(value, int | float) else None
+
+    def per_class(self, key: str, n_classes: int) -> list[float | None]:
+        return per_class_values(self.scores, key, n_classes)
+
+    def as_json(self) -> dict:
+        return {
+            "rank": self.rank,
+            "team": self.team,
+            "submission_id": self.submission_id,
+            "scores": self.scores,
+            "submitted_at": self.submitted_at.isoformat(),
+            "team_id": self.team_id,
+            "method_name": self.method_name,
+            "primary_score": self.primary_score,
+            "is_baseline": self.is_baseline,
+            "submission_count": self.submission_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> LeaderboardEntry:
+        return cls(
+            rank=data["rank"],
+            team_id=data["team_id"],
+            team=data["team"],
+            submission_id=data["submission_id"],
+            method_name=data.get("method_name", ""),
+            scores=data["scores"],
+            primary_score=data["primary_score"],
+            submitted_at=parse_datetime(data["submitted_at"]),
+            is_baseline=data["is_baseline"],
+            submission_count=data.get("submission_count"),
+        )
+
+
+# One query over the phase. The first window picks each team's best counting submission and
+# counts its counting submissions; the second ranks the teams' bests. Baselines sit in their
+# own partition so they are never a team's best and never take a rank. Phase dates come from
+# the joined phase row, so the query has no datetime parameters to adapt per database.
+_RANKING_SQL = """
+WITH counting AS (
+    SELECT s.id, s.team_id, s.method_name, s.scores, s.primary_score, s.created_at,
+           s.is_baseline,
+           ROW_NUMBER() OVER (
+               PARTITION BY s.team_id, s.is_baseline
+               ORDER BY s.primary_score DESC, s.created_at, s.id
+           ) AS team_position,
+           COUNT(*) OVER (PARTITION BY s.team_id, s.is_baseline) AS team_submission_count
+    FROM {submission} s
+    JOIN {phase} p ON p.id = s.phase_id
+    WHERE s.phase_id = %s
+      AND s.status = %s
+      AND s.primary_score IS NOT NULL
+      AND NOT s.is_hidden
+      AND NOT s.is_disqualified
+      AND (s.is_baseline OR (s.created_at >= p.starts_at AND s.created_at < p.ends_at))
+)
+SELECT c.id, c.team_id, c.method_name, c.scores, c.primary_score, c.created_at,
+       c.is_baseline, c.team_submission_count, t.name AS team_name,
+       CASE WHEN c.is_baseline THEN NULL
+            ELSE ROW_NUMBER() OVER (
+                PARTITION BY c.is_baseline ORDER BY c.primary_score DESC, c.created_at, c.id
+            )
+       END AS leaderboard_rank
+FROM counting c
+JOIN {team} t ON t.id = c.team_id
+WHERE c.is_baseline OR c.team_position = 1
+ORDER BY c.primary_score DESC, c.created_at, c.id
+"""
+
+
+def leaderboard_ranking(*, phase: Phase) -> list[LeaderboardEntry]:
+    """The live ranking of a phase, best first, baselines placed by their score. One query."""
+    sql = _RANKING_SQL.format(
+        submission=connection.ops.quote_name(Submission._meta.db_table),
+        phase=connection.ops.quote_name(Phase._meta.db_table),
+        team=connection.ops.quote_name(Team._meta.db_table),
+    )
+    # A raw model query, so the database's JSON, boolean and datetime values come back
+    # converted the same way on PostgreSQL and SQLite.
+    rows = Submission.objects.raw(sql, [phase.pk, Submission.Status.FINISHED])
+    return [
+        LeaderboardEntry(
+            rank=row.leaderboard_rank,
+            team_id=row.team_id,
+            team=row.team_name,
+            submission_id=row.id,
+            method_name=row.method_name,
+            scores=row.scores or {},
+            primary_score=row.primary_score,
+            submitted_at=row.created_at,
+            is_baseline=row.is_baseline,
+            submission_count=None if row.is_baseline else row.team_submission_count,
+        )
+        for row in rows
+    ]
+
+
+def phase_for_leaderboard(*, phase_id: int, user) -> Phase:
+    """The phase with what its leaderboard needs; unpublished challenges are 404 to outsiders."""
+    phase = (
+        Phase.objects.select_related("challenge", "frozen_leaderboard").filter(pk=phase_id).first()
+    )
+    if phase is None:
+        raise NotFound("No such phase.")
+    if not phase.challenge.is_published and not phase.challenge.is_organizer(user):
+        raise NotFound("No such phase.")
+    return phase
+
+
+def frozen_leaderboard_of(phase: Phase) -> FrozenLeaderboard | None:
+    # ``phase_for_leaderboard`` loads it with the phase; this only reads the cache.
+    try:
+        return phase.frozen_leaderboard
+    except FrozenLeaderboard.DoesNotExist:
+        return None
+
+
+def leaderboard_entries(*, phase: Phase) -> tuple[list[LeaderboardEntry], dt.datetime | None]:
+    """The board as served: the frozen entries if the phase is frozen, else the live ranking."""
+    frozen = frozen_leaderboard_of(phase)
+    if frozen is not None:
+        return [LeaderboardEntry.from_json(item) for item in frozen.entries], frozen.frozen_at
+    return leaderboard_ranking(phase=phase), None
+
+
+def team_of(*, user, phase: Phase) -> int | None:
+    if not user.is_authenticated:
+        return None
+    return (
+        Team.objects.filter(challenge_id=phase.challenge_id, memberships__user=user)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+@dataclass
+class Leaderboard:
+    """A phase's leaderboard as one viewer may see it."""
+
+    phase: Phase
+    entries: list[LeaderboardEntry]
+    frozen_at: dt.datetime | None
+    # True when the phase is private and unrevealed and the viewer is no organizer: the
+    # entries are then only the viewer's own team's, with no rank.
+    ranking_hidden: bool
+    viewer_team_id: int | None
+    viewer_is_organizer: bool
+    columns: TrackColumns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.columns = track_columns(self.phase)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.phase.challenge.class_names)
+
+    @property
+    def detail(self) -> str | None:
+        if not self.ranking_hidden:
+            return None
+        return (
+            "This phase's leaderboard is private until the organizers reveal it; "
+            "you see only your own team's scores."
+        )
+
+
+def leaderboard_for_viewer(*, phase: Phase, user) -> Leaderboard:
+    is_organizer = phase.challenge.is_organizer(user)
+    viewer_team_id = team_of(user=user, phase=phase)
+    ranking_hidden = not phase.leaderboard_is_public and not is_organizer
+    if ranking_hidden and viewer_team_id is None:
+        # Nothing this viewer may see: skip the ranking query altogether.
+        entries, frozen_at = [], _frozen_at(phase)
+    else:
+        entries, frozen_at = leaderboard_entries(phase=phase)
+    if ranking_hidden:
+        entries = [entry for entry in entries if entry.team_id == viewer_team_id]
+        for entry in entries:
+            entry.rank = None
+    return Leaderboard(
+        phase=phase,
+        entries=entries,
+        frozen_at=frozen_at,
+        ranking_hidden=ranking_hidden,
+        viewer_team_id=viewer_team_id,
+        viewer_is_organizer=is_organizer,
+    )
+
+
+def _frozen_at(phase: Phase) -> dt.datetime | None:
+    frozen = frozen_leaderboard_of(phase)
+    return frozen.frozen_at if frozen is not None else None
+
+
+@dataclass
+class ScoreHistory:
+    team_id: int
+    team: str
+    # (moment, best score so far) at every submission that raised the team's best.
+    points: list[tuple[dt.datetime, float]]
+
+
+def best_score_history(*, phase: Phase, teams: list[tuple[int, str]]) -> list[ScoreHistory]:
+    """Each given team's best counting score over time, in the given order. One query."""
+    if not teams:
+        return []
+    rows = (
+        Submission.objects.filter(
+            phase=phase,
+            team_id__in=[team_id for team_id, _ in teams],
+            status=Submission.Status.FINISHED,
+            primary_score__isnull=False,
+            is_hidden=False,
+            is_disqualified=False,
+            is_baseline=False,
+            created_at__gte=phase.starts_at,
+            created_at__lt=phase.ends_at,
+        )
+        .order_by("created_at", "id")
+        .values_list("team_id", "created_at", "primary_score")
+    )
+    points: dict[int, list[tuple[dt.datetime, float]]] = {team_id: [] for team_id, _ in teams}
+    for team_id, created_at, score in rows:
+        series = points[team_id]
+        if not series or score > series[-1][1]:
+            series.append((created_at, score))
+    return [
+        ScoreHistory(team_id=team_id, team=name, points=points[team_id]) for team_id, name in teams
+    ]

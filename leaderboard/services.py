@@ -1,0 +1,85 @@
+"""Organizer actions on a leaderboard: freeze the final ranking, reveal a private one.
+
+``actor=None`` means the command line: whoever runs ``manage.py`` already holds the
+database, so there is nobody to check.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from evalserver.challenges.models import Phase
+from evalserver.errors import Conflict, PermissionDenied, ValidationFailed
+from leaderboard.models import FrozenLeaderboard
+from leaderboard.selectors import leaderboard_ranking
+
+logger = logging.getLogger(__name__)
+
+
+def _require_organizer(*, phase: Phase, actor) -> None:
+    if actor is not None and not phase.challenge.is_organizer(actor):
+        raise PermissionDenied("Only the challenge's organizers may do this.")
+
+
+def leaderboard_freeze(*, phase: Phase, actor) -> FrozenLeaderboard:
+    """Keep the phase's ranking as it stands now as its final leaderboard.
+
+    Only after the deadline: a board frozen earlier would silently drop the entries
+    still to come. Later rescoring, hiding or disqualifying no longer changes what is served;
+    to correct a frozen board, unfreeze it and freeze again.
+    """
+    _require_organizer(phase=phase, actor=actor)
+    now = timezone.now()
+    if now < phase.ends_at:
+        raise ValidationFailed(
+            f"The phase {phase} ends at {phase.ends_at.isoformat()}; "
+            "its leaderboard can be frozen only after the deadline."
+        )
+    with transaction.atomic():
+        # Lock the phase so two organizers freezing at once agree on one board.
+        Phase.objects.select_for_update().filter(pk=phase.pk).first()
+        if FrozenLeaderboard.objects.filter(phase=phase).exists():
+            raise Conflict(f"The leaderboard of {phase} is already frozen.")
+        entries = leaderboard_ranking(phase=phase)
+        try:
+            with transaction.atomic():
+                frozen = FrozenLeaderboard.objects.create(
+                    phase=phase,
+                    entries=[entry.as_json() for entry in entries],
+                    frozen_at=now,
+                    frozen_by=actor,
+                )
+        except IntegrityError:
+            raise Conflict(f"The leaderboard of {phase} is already frozen.") from None
+    # The caller's phase object may have cached "not frozen".
+    phase.frozen_leaderboard = frozen
+    logger.info("leaderboard of %s frozen by %s with %d entries", phase, actor, len(entries))
+    return frozen
+
+
+def leaderboard_unfreeze(*, phase: Phase, actor) -> None:
+    """Serve the live ranking again, e.g. to freeze anew after a late disqualification."""
+    _require_organizer(phase=phase, actor=actor)
+    deleted, _ = FrozenLeaderboard.objects.filter(phase=phase).delete()
+    if not deleted:
+        raise Conflict(f"The leaderboard of {phase} is not frozen.")
+    logger.info("leaderboard of %s unfrozen by %s", phase, actor)
+
+
+def leaderboard_reveal(*, phase: Phase, actor) -> Phase:
+    """Show a private phase's ranking to everyone, from now on."""
+    _require_organizer(phase=phase, actor=actor)
+    if phase.leaderboard_visibility == Phase.Visibility.PUBLIC:
+        raise Conflict(f"The leaderboard of {phase} is public already.")
+    now = timezone.now()
+    # Conditional, so two reveals at once leave the first moment and tell the second.
+    updated = Phase.objects.filter(pk=phase.pk, leaderboard_revealed_at__isnull=True).update(
+        leaderboard_revealed_at=now, updated_at=now
+    )
+    if not updated:
+        raise Conflict(f"The leaderboard of {phase} has been revealed already.")
+    phase.leaderboard_revealed_at = now
+    phase.updated_at = now
+    logger.info("leaderboard of %s revealed by %s", phase, actor)
+    return phase
