@@ -1,4 +1,8 @@
-"""The Celery application. Workers start with ``celery -A evalserver worker``."""
+"""The Celery application. Workers start with ``celery -A evalserver worker``.
+
+The sweeper runs on celery beat: ``celery -A evalserver beat`` (one per deployment), or
+``celery -A evalserver worker -B`` on a single machine.
+"""
 
 import os
 
@@ -9,3 +13,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalserver.settings")
 app = Celery("evalserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_sweeper(sender, **kwargs):
+    from django.conf import settings
+
+    # Expires before the next run: sweeps never pile up behind a stopped worker.
+    interval = settings.EVALSERVER_SWEEP_INTERVAL
+    sender.add_periodic_task(
+        interval, sender.signature("submissions.sweep", expires=interval), name="sweep"
+    )

@@ -219,6 +219,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": EVALSERVER_SCORING_TIME
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often a submission may be handed to a worker before it is failed as a crasher.
 EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, minimum=1)
+# Seconds between sweeps (celery beat): re-queues submissions a broker outage stranded and
+# ends those no worker will finish (submissions.services.submissions_sweep).
+EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
+# Threads that score in the web process when there is no broker.
+EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
+# Tests only: score inside the on-commit hook instead of a background thread.
+EVALSERVER_INPROCESS_SYNC = False
+# Test hook, never set in production: the scorer sleeps this long before scoring, so the
+# pipeline tests can kill a worker in the middle of a task.
+EVALSERVER_TEST_SCORING_DELAY_MS = env_int("EVALSERVER_TEST_SCORING_DELAY_MS", 0, minimum=0)
 
 # --- REST framework -----------------------------------------------------------------------
 

@@ -1,0 +1,129 @@
+"""The organizers' console for submissions. Every action goes through a service, which
+checks the actor organizes the challenge and records who did what, and when."""
+
+from django.contrib import admin, messages
+
+from evalserver.errors import DomainError
+from submissions import services
+from submissions.models import Submission, SubmissionEvent
+
+
+class SubmissionEventInline(admin.TabularInline):
+    model = SubmissionEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "action", "actor", "detail"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _apply(modeladmin, request, queryset, verb: str, call) -> None:
+    done, refused = 0, []
+    for submission in queryset.select_related("phase__challenge"):
+        try:
+            call(submission)
+        except DomainError as exc:
+            refused.append(f"#{submission.pk}: {exc.message}")
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} submission(s).", messages.SUCCESS)
+    for message in refused:
+        modeladmin.message_user(request, message, messages.WARNING)
+
+
+@admin.action(description="Re-run scoring of the selected submissions")
+def rerun(modeladmin, request, queryset):
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        "Re-queued",
+        lambda s: services.submission_rerun(submission=s, actor=request.user),
+    )
+
+
+@admin.action(description="Cancel the selected queued submissions")
+def cancel(modeladmin, request, queryset):
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        "Cancelled",
+        lambda s: services.submission_cancel(submission=s, actor=request.user),
+    )
+
+
+def _flag_action(name: str, description: str, verb: str, **flags):
+    def action(modeladmin, request, queryset):
+        _apply(
+            modeladmin,
+            request,
+            queryset,
+            verb,
+            lambda s: services.submission_set_flags(submission=s, actor=request.user, **flags),
+        )
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "phase",
+        "team",
+        "status",
+        "primary_score",
+        "attempts",
+        "created_at",
+        "is_hidden",
+        "is_disqualified",
+        "is_baseline",
+    ]
+    list_filter = ["status", "phase", "is_hidden", "is_disqualified", "is_baseline"]
+    search_fields = ["team__name", "method_name", "original_filename", "file_sha256"]
+    list_select_related = ["phase__challenge", "team"]
+    date_hierarchy = "created_at"
+    inlines = [SubmissionEventInline]
+    actions = [
+        rerun,
+        cancel,
+        _flag_action("hide", "Hide from the leaderboard", "Hid", hidden=True),
+        _flag_action("unhide", "Show on the leaderboard again", "Unhid", hidden=False),
+        _flag_action("disqualify", "Disqualify", "Disqualified", disqualified=True),
+        _flag_action("requalify", "Lift the disqualification", "Requalified", disqualified=False),
+        _flag_action("mark_baseline", "Mark as baseline", "Marked", baseline=True),
+        _flag_action("unmark_baseline", "Unmark as baseline", "Unmarked", baseline=False),
+    ]
+    # Status, scores and flags change only through the actions above, which keep the trail.
+    readonly_fields = [
+        field.name for field in Submission._meta.fields if field.name not in {"description"}
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(SubmissionEvent)
+class SubmissionEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "submission", "action", "actor"]
+    list_filter = ["action"]
+    list_select_related = ["submission", "actor"]
+    readonly_fields = ["submission", "actor", "action", "detail", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,489 @@
+"""Writes for submissions: upload, scoring, organizer actions and the sweeper.
+
+The lifecycle is queued -> running -> finished | failed, or queued -> cancelled. Every
+transition is a conditional UPDATE on the current status, so two workers, a worker and
+the sweeper, or an organizer and a worker can never both move one submission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from evalserver import scoring
+from evalserver.challenges.models import Phase
+from evalserver.challenges.selectors import phase_labels
+from evalserver.errors import (
+    Conflict,
+    FileTooLarge,
+    NotInTeam,
+    PermissionDenied,
+    PhaseClosed,
+    QuotaExceeded,
+    ValidationFailed,
+)
+from evalserver.scoring.errors import SubmissionInvalid
+from evalserver.teams.models import Membership, Team
+from submissions import queue
+from submissions.models import Submission, SubmissionEvent, submission_upload_to
+
+logger = logging.getLogger(__name__)
+
+Status = Submission.Status
+
+# Submissions that count against a team's limits: a refused file costs the team nothing.
+_COUNTED = ~Q(status__in=[Status.FAILED, Status.CANCELLED])
+
+CRASHED_MESSAGE = "the scorer crashed; organizers have been told"
+SERVER_ERROR_MESSAGE = (
+    "the server could not score this file because of a problem on our side; "
+    "organizers have been told"
+)
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _mb(n_bytes: int) -> str:
+    value = n_bytes / (1024 * 1024)
+    return f"{value:.0f} MB" if value == int(value) else f"{value:.1f} MB"
+
+
+def _utc_day_bounds(moment: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    start = moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + dt.timedelta(days=1)
+
+
+def _event(submission_id: int, action: str, *, actor=None, **detail: Any) -> None:
+    SubmissionEvent.objects.create(
+        submission_id=submission_id, actor=actor, action=action, detail=detail
+    )
+
+
+# --- Upload ---------------------------------------------------------------------------------
+
+
+def _team_of(*, user, phase: Phase) -> Team:
+    membership = (
+        Membership.objects.select_related("team")
+        .filter(user=user, challenge_id=phase.challenge_id)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise NotInTeam(
+            "You are not in a team for this challenge; create a team or join one first."
+        )
+    return membership.team
+
+
+def _check_open(*, phase: Phase, now: dt.datetime) -> None:
+    if not phase.is_open:
+        raise PhaseClosed(f"Phase {phase.name!r} has been closed to submissions by the organizers.")
+    if now < phase.starts_at:
+        raise PhaseClosed(
+            f"Phase {phase.name!r} is not open yet; it opens at {_utc(phase.starts_at)}."
+        )
+    if now >= phase.ends_at:
+        raise PhaseClosed(f"Phase {phase.name!r} ended at {_utc(phase.ends_at)}.")
+
+
+def _counts(*, team: Team, phase: Phase, now: dt.datetime) -> tuple[int, int]:
+    day_start, day_end = _utc_day_bounds(now)
+    counted = Submission.objects.filter(_COUNTED, team=team, phase=phase)
+    total = counted.count()
+    today = counted.filter(created_at__gte=day_start, created_at__lt=day_end).count()
+    return today, total
+
+
+def _check_quota(*, team: Team, phase: Phase, now: dt.datetime) -> None:
+    today, total = _counts(team=team, phase=phase, now=now)
+    if phase.max_submissions_total is not None and total >= phase.max_submissions_total:
+        raise QuotaExceeded(
+            f"Total limit of {phase.max_submissions_total} submissions for this phase reached."
+        )
+    if phase.max_submissions_per_day is not None and today >= phase.max_submissions_per_day:
+        raise QuotaExceeded(
+            f"Daily limit of {phase.max_submissions_per_day} reached; resets at 00:00 UTC"
+        )
+
+
+def _sha256_of(upload: File) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def submission_create(
+    *,
+    user,
+    phase: Phase,
+    upload: File,
+    method_name: str = "",
+    description: str = "",
+) -> Submission:
+    """Accept a team's prediction file for ``phase`` and queue it for scoring.
+
+    The checks that can run without a lock come first, so the common refusals cost no
+    storage. The file is then stored under a server-chosen name, and the quota is checked
+    again and the row inserted while the team's row is locked: two concurrent uploads at
+    the limit serialise there and only one gets through.
+    """
+    now = timezone.now()
+    team = _team_of(user=user, phase=phase)
+    _check_open(phase=phase, now=now)
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationFailed("The file is empty; upload your predictions file.")
+    if size > phase.max_upload_bytes:
+        raise FileTooLarge(
+            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
+        )
+    _check_quota(team=team, phase=phase, now=now)
+
+    sha256 = _sha256_of(upload)
+    storage = storages["default"]
+    draft = Submission(team=team, phase=phase)
+    stored_name = storage.save(submission_upload_to(draft, upload.name or ""), upload)
+    try:
+        with transaction.atomic():
+            Team.objects.select_for_update().only("pk").get(pk=team.pk)
+            _check_quota(team=team, phase=phase, now=now)
+            submission = Submission(
+                team=team,
+                phase=phase,
+                submitted_by=user,
+                original_filename=(upload.name or "")[-255:],
+                file_size=size,
+                file_sha256=sha256,
+                method_name=method_name[:200],
+                description=description,
+                status=Status.QUEUED,
+                created_at=now,
+            )
+            submission.file.name = stored_name
+            submission.save(force_insert=True)
+            _event(
+                submission.pk,
+                "created",
+                actor=user,
+                filename=submission.original_filename,
+                size=size,
+                sha256=sha256,
+            )
+            transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
+    except BaseException:
+        # The row was never committed: the stored file belongs to nobody.
+        storage.delete(stored_name)
+        raise
+    return submission
+
+
+def submission_quota(*, team: Team, phase: Phase) -> dict:
+    """What the upload page shows: submissions left today and in total (None = no limit)."""
+    now = timezone.now()
+    today, total = _counts(team=team, phase=phase, now=now)
+    _, resets_at = _utc_day_bounds(now)
+    daily_limit = phase.max_submissions_per_day
+    total_limit = phase.max_submissions_total
+    return {
+        "daily_limit": daily_limit,
+        "used_today": today,
+        "remaining_today": None if daily_limit is None else max(daily_limit - today, 0),
+        "total_limit": total_limit,
+        "used_total": total,
+        "remaining_total": None if total_limit is None else max(total_limit - total, 0),
+        "resets_at": resets_at,
+    }
+
+
+# --- Scoring (runs on a worker, or in the web process's background executor) ---------------
+
+
+def _fail(submission_id: int, *, errors: list[str], from_status: str, **detail: Any) -> bool:
+    done = Submission.objects.filter(pk=submission_id, status=from_status).update(
+        status=Status.FAILED,
+        errors=errors,
+        scores=None,
+        primary_score=None,
+        finished_at=timezone.now(),
+    )
+    if done:
+        _event(submission_id, "failed", errors=errors[:5], **detail)
+    return bool(done)
+
+
+def _claim(submission_id: int, *, worker: str) -> tuple[Submission | None, str]:
+    """Move the submission to running; returns it (or None) and what happened.
+
+    Call only while holding the scoring lock: then a submission found running has lost
+    its worker (the process that set it running would hold the lock), and is taken over.
+    """
+    current = Submission.objects.filter(pk=submission_id).values("status", "attempts").first()
+    if current is None:
+        return None, "missing"
+    if current["status"] not in (Status.QUEUED, Status.RUNNING):
+        return None, f"already {current['status']}"
+    if current["attempts"] >= settings.EVALSERVER_MAX_SCORING_ATTEMPTS:
+        # It was handed to a worker that many times and never came back: it kills workers.
+        if _fail(
+            submission_id,
+            errors=[CRASHED_MESSAGE],
+            from_status=current["status"],
+            reason="crashed",
+            attempts=current["attempts"],
+        ):
+            logger.error(
+                "Submission %s failed after %s attempts that never finished: "
+                "it crashes or hangs its worker",
+                submission_id,
+                current["attempts"],
+            )
+        return None, "crashed"
+    now = timezone.now()
+    claimed = Submission.objects.filter(
+        pk=submission_id, status=current["status"], attempts=current["attempts"]
+    ).update(
+        status=Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        finished_at=None,
+        worker=worker[:200],
+    )
+    if not claimed:
+        return None, "claimed elsewhere"
+    submission = Submission.objects.select_related("phase__challenge").get(pk=submission_id)
+    _event(
+        submission_id,
+        "started",
+        attempt=submission.attempts,
+        worker=worker,
+        recovered=current["status"] == Status.RUNNING,
+    )
+    return submission, "claimed"
+
+
+def _score_file(submission: Submission) -> dict:
+    labels = phase_labels(phase=submission.phase)
+    with storages["default"].open(submission.file.name, "rb") as fh:
+        return scoring.score(submission.phase.track, labels, fh)
+
+
+def submission_score(*, submission_id: int, worker: str = "") -> str:
+    """Score one submission exactly once, however often this is called for it.
+
+    Returns what happened ("finished", "failed", "busy", "already finished", ...), for
+    logs and tests.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    with queue.scoring_lock(submission_id) as held:
+        if not held:
+            # Another process is scoring it right now: this message is a duplicate.
+            return "busy"
+        submission, outcome = _claim(submission_id, worker=worker)
+        if submission is None:
+            return outcome
+        attempt = submission.attempts
+        delay = settings.EVALSERVER_TEST_SCORING_DELAY_MS
+        if delay:
+            time.sleep(delay / 1000)
+        try:
+            scores = _score_file(submission)
+        except SubmissionInvalid as exc:
+            _fail(submission_id, errors=exc.errors, from_status=Status.RUNNING, reason="invalid")
+            return "failed"
+        except SoftTimeLimitExceeded:
+            limit = settings.EVALSERVER_SCORING_SOFT_TIME_LIMIT
+            _fail(
+                submission_id,
+                errors=[f"scoring took longer than the limit of {limit} seconds"],
+                from_status=Status.RUNNING,
+                reason="time_limit",
+            )
+            return "failed"
+        except Exception:
+            logger.exception("Scoring submission %s failed on the server side", submission_id)
+            _fail(
+                submission_id,
+                errors=[SERVER_ERROR_MESSAGE],
+                from_status=Status.RUNNING,
+                reason="server_error",
+            )
+            return "failed"
+        primary = scores.get(scores.get("primary_metric", ""))
+        saved = Submission.objects.filter(
+            pk=submission_id, status=Status.RUNNING, attempts=attempt
+        ).update(
+            status=Status.FINISHED,
+            scores=scores,
+            primary_score=primary,
+            errors=[],
+            finished_at=timezone.now(),
+        )
+        if not saved:
+            return "superseded"
+        _event(
+            submission_id,
+            "finished",
+            attempt=attempt,
+            primary_metric=scores.get("primary_metric"),
+            primary_score=primary,
+        )
+        return "finished"
+
+
+# --- Organizer actions -----------------------------------------------------------------------
+
+
+def _require_organizer(*, submission: Submission, actor) -> None:
+    if not submission.phase.challenge.is_organizer(actor):
+        raise PermissionDenied("Only the challenge's organizers can do this.")
+
+
+def submission_rerun(*, submission: Submission, actor) -> Submission:
+    """Score a finished, failed or cancelled submission again (e.g. after a label fix)."""
+    _require_organizer(submission=submission, actor=actor)
+    with transaction.atomic():
+        previous = (
+            Submission.objects.select_for_update()
+            .values_list("status", flat=True)
+            .get(pk=submission.pk)
+        )
+        done = Submission.objects.filter(
+            pk=submission.pk, status__in=[Status.FINISHED, Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.QUEUED,
+            scores=None,
+            primary_score=None,
+            errors=[],
+            attempts=0,
+            worker="",
+            enqueued_at=None,
+            started_at=None,
+            finished_at=None,
+        )
+        if not done:
+            submission.refresh_from_db(fields=["status"])
+            raise Conflict(
+                f"Submission {submission.pk} is {submission.status}; "
+                "only finished, failed or cancelled submissions can be re-run."
+            )
+        _event(submission.pk, "rerun", actor=actor, previous_status=previous)
+        transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_cancel(*, submission: Submission, actor) -> Submission:
+    """Take a queued submission out of the queue; it no longer counts against limits."""
+    _require_organizer(submission=submission, actor=actor)
+    with transaction.atomic():
+        done = Submission.objects.filter(pk=submission.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
+        if not done:
+            submission.refresh_from_db(fields=["status"])
+            raise Conflict(
+                f"Submission {submission.pk} is {submission.status}; "
+                "only queued submissions can be cancelled."
+            )
+        _event(submission.pk, "cancelled", actor=actor)
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_set_flags(
+    *,
+    submission: Submission,
+    actor,
+    hidden: bool | None = None,
+    disqualified: bool | None = None,
+    baseline: bool | None = None,
+) -> Submission:
+    """Hide, disqualify or mark as baseline; records only the flags that changed."""
+    _require_organizer(submission=submission, actor=actor)
+    wanted = {"is_hidden": hidden, "is_disqualified": disqualified, "is_baseline": baseline}
+    wanted = {field: value for field, value in wanted.items() if value is not None}
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        changes = {
+            field: [getattr(locked, field), value]
+            for field, value in wanted.items()
+            if getattr(locked, field) != value
+        }
+        if changes:
+            for field, (_, value) in changes.items():
+                setattr(locked, field, value)
+            locked.save(update_fields=list(changes))
+            _event(submission.pk, "flags", actor=actor, changes=changes)
+    submission.refresh_from_db()
+    return submission
+
+
+# --- The sweeper (celery beat) --------------------------------------------------------------
+
+
+def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Re-queue what the broker never got or lost, and end what no worker will finish.
+
+    - queued and not handed to the broker for a whole sweep interval (it was down when the
+      upload committed), or handed over so long ago that the message must be lost;
+    - running, but no process holds its scoring lock: its worker died, so it goes back to
+      the broker and the next attempt takes it over (the task enforces the attempt limit);
+    - running for longer than the hard time limit: failed.
+    """
+    now = now or timezone.now()
+    interval = dt.timedelta(seconds=settings.EVALSERVER_SWEEP_INTERVAL)
+    hard_limit = dt.timedelta(seconds=settings.EVALSERVER_SCORING_TIME_LIMIT)
+    lost_after = dt.timedelta(
+        seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    )
+    counts = {"requeued": 0, "recovered": 0, "timed_out": 0}
+
+    stranded = Submission.objects.filter(status=Status.QUEUED).filter(
+        Q(enqueued_at__isnull=True, created_at__lt=now - interval)
+        | Q(enqueued_at__lt=now - lost_after - interval)
+    )
+    for submission_id in stranded.values_list("pk", flat=True):
+        if queue.enqueue_scoring(submission_id):
+            counts["requeued"] += 1
+
+    running = list(Submission.objects.filter(status=Status.RUNNING).values_list("pk", "started_at"))
+    live = queue.scoring_locks_held([pk for pk, _ in running])
+    for submission_id, started_at in running:
+        if submission_id in live:
+            continue
+        if started_at is not None and started_at < now - hard_limit - interval:
+            limit = settings.EVALSERVER_SCORING_TIME_LIMIT
+            if _fail(
+                submission_id,
+                errors=[
+                    f"scoring did not finish within the limit of {limit} seconds; "
+                    "organizers have been told"
+                ],
+                from_status=Status.RUNNING,
+                reason="swept",
+            ):
+                logger.error("Submission %s was still running past the hard limit", submission_id)
+                counts["timed_out"] += 1
+        elif queue.can_see_scoring_locks() and queue.enqueue_scoring(submission_id):
+            counts["recovered"] += 1
+    if any(counts.values()):
+        logger.warning("Sweeper: %s", counts)
+    return counts

@@ -1,0 +1,22 @@
+"""Celery tasks of the submission pipeline. They take ids and call a service."""
+
+from celery import shared_task
+from django.conf import settings
+
+from submissions import queue, services
+
+
+@shared_task(
+    name="submissions.score_submission",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.EVALSERVER_SCORING_SOFT_TIME_LIMIT,
+    time_limit=settings.EVALSERVER_SCORING_TIME_LIMIT,
+)
+def score_submission(submission_id: int) -> str:
+    return services.submission_score(submission_id=submission_id, worker=queue.worker_name())
+
+
+@shared_task(name="submissions.sweep", acks_late=False, ignore_result=True)
+def sweep_submissions() -> dict[str, int]:
+    return services.submissions_sweep()
