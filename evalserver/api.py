@@ -1,26 +1,47 @@
-"""Where domain errors become HTTP responses, for every API view."""
+"""Where domain errors become HTTP responses, for every API view.
 
-from rest_framework import status
+Every refusal carries a JSON ``detail`` (one readable sentence) and a machine ``code``;
+refusals about fields also carry ``errors``, the problems per field.
+"""
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from evalserver.accounts.services import LOGIN_LOCKED_MESSAGE
 from evalserver.errors import DomainError
 
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+        data = {"detail": exc.message, "code": exc.code}
+        field_errors = getattr(exc, "field_errors", None)
+        if field_errors:
+            data["errors"] = field_errors
+        return Response(data, status=exc.status_code)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
-        # Field errors keep their per-field shape and gain one readable sentence, so every
-        # refusal carries a JSON ``detail``.
-        response.data = {"detail": _summarise(response.data), "errors": response.data}
-    elif response is not None and isinstance(response.data, list):
-        response.data = {"detail": " ".join(str(item) for item in response.data)}
     if response is None:
         return None
+    if isinstance(response.data, dict) and "detail" not in response.data:
+        # Field errors keep their per-field shape and gain one readable sentence, so every
+        # refusal carries a JSON ``detail``.
+        response.data = {
+            "detail": _summarise(response.data),
+            "code": "invalid",
+            "errors": response.data,
+        }
+    elif isinstance(response.data, list):
+        response.data = {"detail": " ".join(str(item) for item in response.data)}
     if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         response.data.setdefault("detail", "Method not allowed.")
+    if isinstance(response.data, dict) and "code" not in response.data:
+        code = getattr(response.data.get("detail"), "code", None)
+        response.data["code"] = code or getattr(exc, "default_code", "error")
     return response
 
 
@@ -33,3 +54,55 @@ def _summarise(errors: dict) -> str:
             text = str(messages)
         parts.append(text if field == "non_field_errors" else f"{field}: {text}")
     return " ".join(parts) or "Invalid request."
+
+
+def axes_lockout_response(request, original_response=None, credentials=None):
+    """What a locked-out login gets (``AXES_LOCKOUT_CALLABLE``): JSON 429 on the API, a
+    page elsewhere. 429 rather than axes' 403: the client did nothing forbidden, it must
+    wait."""
+    retry_after = str(int(float(settings.AXES_COOLOFF_TIME) * 3600))
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"detail": LOGIN_LOCKED_MESSAGE, "code": "login_locked"}, status=429
+        )
+    else:
+        try:
+            body = render_to_string(
+                "accounts/locked_out.html", {"message": LOGIN_LOCKED_MESSAGE}, request=request
+            )
+            response = HttpResponse(body, status=429)
+        except TemplateDoesNotExist:
+            response = HttpResponse(LOGIN_LOCKED_MESSAGE, status=429, content_type="text/plain")
+    response["Retry-After"] = retry_after
+    return response
+
+
+# --- Schema helpers ---------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in one readable sentence.")
+    code = serializers.CharField(help_text="A stable machine-readable code.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Problems per field, when the request body was at fault.",
+    )
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The request is invalid; `detail` says why, `errors` lists problems per field.",
+    401: "No valid token or session.",
+    403: "Not allowed (not in a team, phase closed, wrong invite code, not the owner).",
+    404: "No such object, or it belongs to another team.",
+    409: "Conflicts with the current state (already in a team, name taken, team full).",
+    413: "The file is larger than the phase allows.",
+    429: "Throttled: too many requests, failed logins or submissions.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    return {
+        code: OpenApiResponse(response=ErrorSerializer, description=_ERROR_DESCRIPTIONS[code])
+        for code in codes
+    }

@@ -249,6 +249,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("EVALSERVER_THROTTLE_ANON", "120/min"),
         "user": env_str("EVALSERVER_THROTTLE_USER", "600/min"),
+        # Sign-ups per address, and uploads per user: protect the server, apart from the
+        # per-team submission quotas that the pipeline enforces in the database.
+        "register": env_str("EVALSERVER_THROTTLE_REGISTER", "20/hour"),
+        "uploads": env_str("EVALSERVER_THROTTLE_UPLOADS", "30/min"),
     },
 }
 
@@ -268,6 +272,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("EVALSERVER_LOGIN_THROTTLE", default=True)
 AXES_VERBOSE = False
+# A JSON 429 with a `detail` on the API, a page in the browser (evalserver.api).
+AXES_LOCKOUT_CALLABLE = "evalserver.api.axes_lockout_response"
 
 # --- Cache ---------------------------------------------------------------------------------
 

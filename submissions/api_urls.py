@@ -1,3 +1,18 @@
 """API routes of this app; included by evalserver/api_urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from submissions import api
+
+urlpatterns = [
+    path(
+        "phases/<int:phase_id>/submissions/",
+        api.PhaseSubmissionsView.as_view(),
+        name="api-phase-submissions",
+    ),
+    path(
+        "submissions/<int:submission_id>/",
+        api.SubmissionDetailView.as_view(),
+        name="api-submission-detail",
+    ),
+]

@@ -6,7 +6,7 @@ unique names, login throttling) hold whichever door a person uses.
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import authenticate, password_validation, user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -17,6 +17,11 @@ from evalserver.accounts.models import User
 from evalserver.errors import DomainError, ValidationFailed
 
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
+
+LOGIN_LOCKED_MESSAGE = (
+    "Too many failed logins for this account or from this address. "
+    "Try again in 15 minutes, or reset your password."
+)
 
 
 class AccountInvalid(ValidationFailed):
@@ -111,15 +116,23 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
     """
     user = authenticate(request=request, username=(username or "").strip(), password=password)
     if getattr(request, "axes_locked_out", False):
-        raise LoginLocked(
-            "Too many failed logins for this account or from this address. "
-            "Try again in 15 minutes, or reset your password."
-        )
+        raise LoginLocked(LOGIN_LOCKED_MESSAGE)
     if user is None:
         raise InvalidCredentials("Unable to log in with the username and password given.")
     if not user.is_active:
         raise InvalidCredentials("This account is disabled.")
     return user
+
+
+def token_login(*, request: HttpRequest, username: str, password: str) -> Token:
+    """The API's log-in: check the password, then hand out the user's token.
+
+    A session log-in sends ``user_logged_in`` from ``django.contrib.auth.login``; a token
+    log-in sends it here, so ``last_login`` is kept and django-axes clears the failures.
+    """
+    user = user_authenticate(request=request, username=username, password=password)
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return token_get_or_create(user=user)
 
 
 def token_get_or_create(*, user: User) -> Token:

@@ -1,3 +1,9 @@
 """API routes of this app; included by evalserver/api_urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from evalserver.challenges import api
+
+urlpatterns = [
+    path("challenges/", api.ChallengeListView.as_view(), name="api-challenge-list"),
+]

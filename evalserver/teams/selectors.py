@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from evalserver.accounts.models import User
 from evalserver.challenges.models import Challenge
@@ -52,10 +52,12 @@ def team_members(*, team: Team) -> QuerySet[Membership]:
 
 
 def team_list_for_user(*, user: User) -> QuerySet[Team]:
-    """Every team the user is in, across challenges."""
+    """Every team the user is in, across challenges, with the user's ``role`` in it."""
+    role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
     return (
         Team.objects.select_related("challenge")
         .filter(memberships__user=user)
+        .annotate(role=Subquery(role))
         .order_by("challenge__slug", "name")
     )
 

@@ -1,0 +1,94 @@
+"""Submission endpoints: upload a prediction file, list the team's, follow one."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from evalserver.api import error_responses
+from evalserver.challenges.selectors import phase_get
+from submissions import selectors, services
+from submissions.serializers import SubmissionCreateRequestSerializer, SubmissionSerializer
+
+_PHASE_ID = OpenApiParameter("phase_id", int, OpenApiParameter.PATH, description="The phase's id.")
+
+
+class UploadRateThrottle(ScopedRateThrottle):
+    """Uploads are expensive (storage, hashing, scoring): a tighter per-user rate on POST
+    only, on top of the teams' submission quotas."""
+
+    def allow_request(self, request, view):
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class PhaseSubmissionsView(ListAPIView):
+    serializer_class = SubmissionSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UserRateThrottle, UploadRateThrottle]
+    throttle_scope = "uploads"
+
+    def get_queryset(self):
+        phase = phase_get(phase_id=self.kwargs["phase_id"])
+        return selectors.submission_list_for_user(user=self.request.user, phase=phase)
+
+    @extend_schema(
+        operation_id="submissions_list",
+        summary="Your team's submissions to a phase, newest first",
+        description="Organizers of the challenge see every team's.",
+        parameters=[_PHASE_ID],
+        responses={200: SubmissionSerializer(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="submissions_create",
+        summary="Upload a prediction file",
+        description=(
+            "Queues the file for scoring and answers at once with `status` `queued`; poll "
+            "`GET /api/v1/submissions/{id}/`. Refused with a JSON `detail`: 403 when not "
+            "in a team or the phase is closed, 413 when too large, 429 when over the "
+            "team's quota (or uploading too fast), 400 when the file is unusable."
+        ),
+        parameters=[_PHASE_ID],
+        request={"multipart/form-data": SubmissionCreateRequestSerializer},
+        responses={
+            201: SubmissionSerializer,
+            **error_responses(400, 401, 403, 404, 413, 429),
+        },
+    )
+    def post(self, request, phase_id: int):
+        phase = phase_get(phase_id=phase_id)
+        data = SubmissionCreateRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = services.submission_create(
+            user=request.user,
+            phase=phase,
+            upload=data.validated_data["file"],
+            method_name=data.validated_data.get("method_name", ""),
+            description=data.validated_data.get("description", ""),
+        )
+        submission = selectors.submission_get_for_user(
+            user=request.user, submission_id=submission.pk
+        )
+        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetailView(APIView):
+    @extend_schema(
+        operation_id="submissions_detail",
+        summary="One submission: status, scores, errors",
+        description="404 for other teams' submissions.",
+        parameters=[OpenApiParameter("submission_id", int, OpenApiParameter.PATH)],
+        responses={200: SubmissionSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request, submission_id: int):
+        submission = selectors.submission_get_for_user(
+            user=request.user, submission_id=submission_id
+        )
+        return Response(SubmissionSerializer(submission).data)

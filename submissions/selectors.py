@@ -1,0 +1,44 @@
+"""Reads of submissions for the people allowed to see them.
+
+A team sees its own submissions; the challenge's organizers see all of them. Anybody
+else gets NotFound, never "forbidden": we don't confirm that another team's id exists.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from evalserver.accounts.models import User
+from evalserver.challenges.models import Phase
+from evalserver.errors import NotFound
+from evalserver.teams.models import Membership
+from submissions.models import Submission
+
+_NOT_FOUND = "No such submission."
+
+
+def _base() -> QuerySet[Submission]:
+    return Submission.objects.select_related("team", "phase", "phase__challenge", "submitted_by")
+
+
+def submission_list_for_user(*, user: User, phase: Phase) -> QuerySet[Submission]:
+    """The phase's submissions the user may see, newest first: their team's, or all of
+    them for the challenge's organizers. Empty for a user without a team."""
+    submissions = _base().filter(phase=phase).order_by("-created_at", "-id")
+    if phase.challenge.is_organizer(user):
+        return submissions
+    team_ids = Membership.objects.filter(user=user, challenge_id=phase.challenge_id).values(
+        "team_id"
+    )
+    return submissions.filter(team_id__in=team_ids)
+
+
+def submission_get_for_user(*, user: User, submission_id: int) -> Submission:
+    try:
+        submission = _base().get(pk=submission_id, phase__challenge__is_published=True)
+    except (Submission.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_NOT_FOUND) from None
+    is_member = Membership.objects.filter(user=user, team_id=submission.team_id).exists()
+    if not is_member and not submission.phase.challenge.is_organizer(user):
+        raise NotFound(_NOT_FOUND)
+    return submission

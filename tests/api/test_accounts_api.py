@@ -1,0 +1,147 @@
+"""POST /api/v1/auth/register/, /auth/token/, /auth/token/rotate/, GET /auth/me/."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from evalserver.accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/api/v1/auth/register/"
+TOKEN = "/api/v1/auth/token/"
+ROTATE = "/api/v1/auth/token/rotate/"
+ME = "/api/v1/auth/me/"
+GOOD_PASSWORD = "correct horse battery"
+
+
+def _login(api, username, password, ip="203.0.113.5"):
+    return api.post(
+        TOKEN, {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def test_register_creates_an_account_and_the_token_endpoint_logs_it_in(api):
+    response = api.post(
+        REGISTER,
+        {"username": "dora", "email": "dora@example.org", "password": "a sturdy pw 91"},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["username"] == "dora"
+    assert "password" not in response.json()
+    assert User.objects.get(username="dora").check_password("a sturdy pw 91")
+
+    response = _login(api, "dora", "a sturdy pw 91")
+    assert response.status_code == 200
+    key = response.json()["token"]
+    assert key == Token.objects.get(user__username="dora").key
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get(ME).json()["username"] == "dora"
+
+
+def test_register_refuses_a_weak_password_with_a_detail_and_field_errors(api):
+    response = api.post(
+        REGISTER,
+        {"username": "dora", "email": "dora@example.org", "password": "12345"},
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert "password" in body["errors"]
+    assert "too short" in body["detail"]
+    assert not User.objects.filter(username="dora").exists()
+
+
+def test_register_refuses_a_taken_username(api, alice):
+    response = api.post(
+        REGISTER,
+        {"username": "Alice", "email": "new@example.org", "password": "a sturdy pw 91"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "already taken" in response.json()["detail"]
+
+
+def test_register_refuses_missing_fields(api):
+    response = api.post(REGISTER, {"username": "dora"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"email", "password"}
+    assert "required" in response.json()["detail"]
+
+
+def test_token_with_a_wrong_password_is_a_400_with_a_detail(api, alice):
+    response = _login(api, "alice", "wrong")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Unable to log in with the username and password given."
+
+
+def test_token_for_a_disabled_account_is_refused(api, alice):
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    assert _login(api, "alice", GOOD_PASSWORD).status_code == 400
+
+
+def test_the_same_token_comes_back_until_it_is_rotated(api, alice):
+    first = _login(api, "alice", GOOD_PASSWORD).json()["token"]
+    assert _login(api, "alice", GOOD_PASSWORD).json()["token"] == first
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    response = api.post(ROTATE)
+    assert response.status_code == 200
+    second = response.json()["token"]
+    assert second != first
+
+    # The old key is dead at once; the new one works.
+    assert api.get(ME).status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert api.get(ME).status_code == 200
+
+
+def test_rotate_and_me_need_authentication(api):
+    for response in (api.post(ROTATE), api.get(ME)):
+        assert response.status_code == 401
+        assert response.json()["detail"]
+
+
+def test_failed_logins_lock_the_username_from_any_address(api, alice, settings):
+    limit = settings.AXES_FAILURE_LIMIT
+    for _ in range(limit - 1):
+        assert _login(api, "alice", "wrong", ip="203.0.113.5").status_code == 400
+    locked = _login(api, "alice", "wrong", ip="203.0.113.5")
+    assert locked.status_code == 429
+    # Even the right password, from another address, is refused during the cool-off.
+    response = _login(api, "alice", GOOD_PASSWORD, ip="198.51.100.7")
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.json()["detail"]
+    assert response.json()["code"] == "login_locked"
+    assert int(response["Retry-After"]) > 0
+    # Other users are not affected.
+    unlocked = _login(api, "bob", "wrong", ip="198.51.100.7")
+    assert unlocked.status_code == 400
+
+
+def test_failed_logins_lock_the_address_for_every_username(api, alice, bob, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(api, f"guess{n}", "wrong", ip="203.0.113.9")
+    response = _login(api, "bob", GOOD_PASSWORD, ip="203.0.113.9")
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.json()["detail"]
+    # The same account from a clean address still works.
+    assert _login(api, "bob", GOOD_PASSWORD, ip="198.51.100.7").status_code == 200
+
+
+def test_lockout_ends_after_the_cool_off(api, alice, settings, time_machine):
+    time_machine.move_to("2026-03-01T12:00:00Z", tick=False)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(api, "alice", "wrong")
+    assert _login(api, "alice", GOOD_PASSWORD).status_code == 429
+    time_machine.move_to("2026-03-01T12:16:00Z", tick=False)
+    assert _login(api, "alice", GOOD_PASSWORD).status_code == 200
+
+
+def test_a_success_resets_the_failure_count(api, alice, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        _login(api, "alice", "wrong")
+    assert _login(api, "alice", GOOD_PASSWORD).status_code == 200
+    assert _login(api, "alice", "wrong").status_code == 400
