@@ -1,0 +1,153 @@
+"""``python manage.py score``: score one submission offline (CONTRACT section 1).
+
+The same scoring library runs inside the worker; this is its other front door. It
+needs no database, broker or server: it reads three files and prints the result.
+
+Exit status:
+
+- 0: the submission is valid; stdout holds exactly one JSON object, the scores.
+- 2: the submission is invalid; stdout is empty, stderr lists the problems one per
+  line (the library caps the list and ends it with the count of the rest).
+- 1: anything else: a missing or unreadable file, invalid labels or class map, or a
+  usage error. So 2 always means "read, and found wrong", never "could not start".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from evalserver import scoring
+from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
+from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID_SUBMISSION = 2
+
+
+class _Stop(Exception):
+    """Abort with a message for stderr and an exit status."""
+
+    def __init__(self, lines: list[str], status: int = EXIT_FAILED) -> None:
+        super().__init__(lines[0] if lines else "")
+        self.lines = lines
+        self.status = status
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise _Stop([f"{what} not found: {path}"]) from None
+    except IsADirectoryError:
+        raise _Stop([f"{what} is a directory, not a file: {path}"]) from None
+    except OSError as exc:
+        raise _Stop([f"cannot read {what} {path}: {exc.strerror or exc}"]) from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Score a submission against a ground-truth file, offline. Prints the score JSON "
+        "on stdout (exit 0); an invalid submission exits 2 with its problems on stderr; "
+        "any other failure (missing file, bad labels or class map, bad usage) exits 1."
+    )
+    # Nothing here uses the database or the app registry's checks; skip them so the
+    # command works on a bare checkout with no database at all.
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        argparse_exit = parser.exit
+
+        def exit_keeping_2_for_invalid_submissions(status: int = 0, message: str | None = None):
+            # argparse exits 2 on a usage error; here 2 means an invalid submission.
+            argparse_exit(EXIT_FAILED if status == 2 else status, message)
+
+        parser.exit = exit_keeping_2_for_invalid_submissions  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--track", required=True, choices=scoring.TRACKS)
+        parser.add_argument(
+            "--labels", required=True, type=Path, help="ground truth JSON (e.g. tiny_val_v2.json)"
+        )
+        parser.add_argument(
+            "--submission",
+            required=True,
+            type=Path,
+            help="answer.txt or dets.csv: plain, gzip, or the only file in a zip",
+        )
+        parser.add_argument(
+            "--class-map",
+            type=Path,
+            default=None,
+            help="class_map.json (name -> id); default: the 26 TinyVIRAT-v2 classes",
+        )
+        parser.add_argument(
+            "--max-bytes",
+            type=int,
+            default=None,
+            help="largest accepted submission once decompressed; default: the track's limit",
+        )
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # Django prints "CommandError: " before messages and always exits 1; the exit
+        # status matters to scripts here, so failures are written and exited directly.
+        try:
+            return super().execute(*args, **options)
+        except _Stop as stop:
+            for line in stop.lines:
+                self.stderr.write(line)
+            sys.exit(stop.status)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        track: str = options["track"]
+        max_bytes: int | None = options["max_bytes"]
+        if max_bytes is not None and max_bytes <= 0:
+            raise _Stop(["--max-bytes must be a positive number of bytes"])
+
+        class_names: list[str] = list(TINYVIRAT_V2_CLASSES)
+        if options["class_map"] is not None:
+            path = options["class_map"]
+            try:
+                class_names = parse_class_map(_read(path, "class map"))
+            except LabelsInvalid as exc:
+                raise _Stop([f"the class map {path} is invalid:", *exc.errors]) from None
+
+        labels_path: Path = options["labels"]
+        labels_data = _read(labels_path, "labels file")
+        try:
+            labels = scoring.load_labels(track, labels_data, class_names)
+        except LabelsInvalid as exc:
+            raise _Stop([f"the labels file {labels_path} is invalid:", *exc.errors]) from None
+
+        submission_path: Path = options["submission"]
+        # Open first so a missing file is a usage failure (1), not an invalid submission.
+        _check_readable(submission_path)
+        try:
+            with submission_path.open("rb") as fh:
+                result = scoring.score(track, labels, fh, max_bytes=max_bytes)
+        except SubmissionInvalid as exc:
+            raise _Stop(exc.errors, EXIT_INVALID_SUBMISSION) from None
+        except OSError as exc:
+            raise _Stop([f"cannot read submission {submission_path}: {exc}"]) from None
+        # allow_nan=False: a NaN would make invalid JSON; better to fail loudly.
+        self.stdout.write(json.dumps(result, indent=2, allow_nan=False))
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise _Stop([f"submission not found: {path}"]) from None
+    except IsADirectoryError:
+        raise _Stop([f"submission is a directory, not a file: {path}"]) from None
+    except OSError as exc:
+        raise _Stop([f"cannot read submission {path}: {exc.strerror or exc}"]) from None
