@@ -1,5 +1,7 @@
 """Celery tasks of the submission pipeline. They take ids and call a service."""
 
+import os
+
 from celery import shared_task
 from django.conf import settings
 
@@ -7,14 +9,18 @@ from submissions import queue, services
 
 
 @shared_task(
+    bind=True,
     name="submissions.score_submission",
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.EVALSERVER_SCORING_SOFT_TIME_LIMIT,
     time_limit=settings.EVALSERVER_SCORING_TIME_LIMIT,
 )
-def score_submission(submission_id: int) -> str:
-    return services.submission_score(submission_id=submission_id, worker=queue.worker_name())
+def score_submission(self, submission_id: int) -> str:
+    # The node name (worker@host) and the pool process say where to look in the logs.
+    hostname = self.request.hostname
+    worker = f"{hostname}:{os.getpid()}" if hostname else queue.worker_name()
+    return services.submission_score(submission_id=submission_id, worker=worker)
 
 
 @shared_task(name="submissions.sweep", acks_late=False, ignore_result=True)
