@@ -60,9 +60,16 @@ def scored(phase, team, score: float | None, *, at: dt.datetime, **fields) -> Su
     from tests.factories import SubmissionFactory
 
     fields.setdefault("status", Submission.Status.FINISHED)
+    # No new account per submission: hashing a password each time makes big boards slow.
+    fields.setdefault("submitted_by", None)
     if "scores" not in fields and score is not None:
         fields["scores"] = recognition_scores(score)
     return SubmissionFactory(phase=phase, team=team, primary_score=score, created_at=at, **fields)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
