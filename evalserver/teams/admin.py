@@ -45,8 +45,7 @@ class TeamAdmin(admin.ModelAdmin):
     list_filter = ("challenge",)
     list_select_related = ("challenge", "created_by")
     search_fields = ("name", "memberships__user__username")
-    raw_id_fields = ("created_by",)
-    readonly_fields = ("invite_code", "created_at")
+    readonly_fields = ("invite_code", "created_by", "created_at")
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
@@ -61,6 +60,11 @@ class TeamAdmin(admin.ModelAdmin):
         if obj is not None:
             return (*self.readonly_fields, "challenge")
         return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Membership:

@@ -1,0 +1,126 @@
+"""docker-compose.yml and the Dockerfile hold together (no Docker engine runs here)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+
+def _command(service: str) -> str:
+    command = SERVICES[service]["command"]
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def _interpolate(value: str, given: dict[str, str]) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?error}, with the given variables set."""
+
+    def one(match):
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if name in given:
+            return given[name]
+        if op == ":?":
+            raise AssertionError(f"{name} is required: {arg}")
+        return arg or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def test_the_stack_has_the_expected_services():
+    assert set(SERVICES) == {"postgres", "redis", *APP_SERVICES}
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ("web", "gunicorn evalserver.wsgi"),
+        ("worker", "celery -A evalserver worker"),
+        ("beat", "celery -A evalserver beat"),
+        ("migrate", "python manage.py migrate --noinput"),
+    ],
+)
+def test_each_service_runs_its_command(service, expected):
+    assert expected in _command(service)
+
+
+def test_the_app_services_wait_for_the_migration_to_complete():
+    assert SERVICES["migrate"]["restart"] == "no"
+    assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for service in ("web", "worker", "beat"):
+        depends = SERVICES[service]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["redis"]["condition"] == "service_healthy"
+    assert "healthcheck" in SERVICES["postgres"]
+    assert "healthcheck" in SERVICES["redis"]
+
+
+def test_the_app_services_share_the_data_volume_at_the_data_dir():
+    for service in APP_SERVICES:
+        config = SERVICES[service]
+        data_dir = config["environment"]["EVALSERVER_DATA_DIR"]
+        assert f"data:{data_dir}" in config["volumes"]
+    assert "data" in COMPOSE["volumes"]
+
+
+def test_the_app_environment_points_at_the_compose_services():
+    env = SERVICES["web"]["environment"]
+    given = {"DJANGO_SECRET_KEY": "k" * 50}
+    assert "@postgres:5432/" in _interpolate(env["DATABASE_URL"], given)
+    assert _interpolate(env["CELERY_BROKER_URL"], given).startswith("redis://redis:6379/")
+    assert env["DJANGO_DEBUG"] == "false"
+    # The database password is the same on both sides, whatever the operator sets.
+    pg = SERVICES["postgres"]["environment"]
+    for password in ({}, {"POSTGRES_PASSWORD": "s3cret"}):
+        url = _interpolate(env["DATABASE_URL"], {**given, **password})
+        assert f":{_interpolate(pg['POSTGRES_PASSWORD'], password)}@" in url
+
+
+def test_the_secret_key_must_be_given():
+    env = SERVICES["web"]["environment"]
+    with pytest.raises(AssertionError, match="DJANGO_SECRET_KEY is required"):
+        _interpolate(env["DJANGO_SECRET_KEY"], {})
+
+
+def test_the_compose_environment_is_accepted_by_the_settings(tmp_path):
+    given = {"DJANGO_SECRET_KEY": "compose-" + "x" * 50}
+    env = {k: _interpolate(str(v), given) for k, v in SERVICES["web"]["environment"].items()}
+    env["EVALSERVER_DATA_DIR"] = str(tmp_path)  # /data does not exist outside the image
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EVALSERVER_"))}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DATABASES['default']['HOST'], s.CELERY_BROKER_URL, s.DEBUG)",
+        ],
+        cwd=ROOT,
+        env={**clean, **env, "DJANGO_SETTINGS_MODULE": "evalserver.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["postgres", "redis://redis:6379/0", "False"]
+
+
+def test_the_dockerfile_copies_what_exists_and_serves_the_wsgi_app():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"{source} in the Dockerfile does not exist"
+    assert "evalserver.wsgi" in dockerfile
+    assert (ROOT / "evalserver" / "wsgi.py").is_file()
+    assert (ROOT / "evalserver" / "celery.py").is_file()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored
+    assert "var" in ignored
