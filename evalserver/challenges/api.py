@@ -10,19 +10,22 @@ from evalserver.challenges.selectors import challenge_list_published
 from evalserver.challenges.serializers import ChallengeSerializer
 
 
-@extend_schema(
-    operation_id="challenges_list",
-    summary="Published challenges with their phases",
-    description=(
-        "Public: no token needed, so a participant can find phase ids before signing up. "
-        "`is_open` is true when the phase is switched open and now is inside its dates."
-    ),
-    responses={200: ChallengeSerializer(many=True), **error_responses(429)},
-    auth=[],
-)
 class ChallengeListView(ListAPIView):
     permission_classes = [AllowAny]
     serializer_class = ChallengeSerializer
+
+    @extend_schema(
+        operation_id="challenges_list",
+        summary="Published challenges with their phases",
+        description=(
+            "Public: no token needed, so a participant can find phase ids before signing up. "
+            "`is_open` is true when the phase is switched open and now is inside its dates."
+        ),
+        responses={200: ChallengeSerializer(many=True), **error_responses(429)},
+        auth=[],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return challenge_list_published()

@@ -1,0 +1,173 @@
+"""The OpenAPI 3 schema at /api/schema/: valid, complete, and true of the live app."""
+
+import pytest
+import schemathesis
+from django.urls import URLPattern, URLResolver, get_resolver
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from openapi_spec_validator import validate
+from rest_framework.throttling import SimpleRateThrottle
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+
+from evalserver.accounts.services import token_get_or_create
+from evalserver.teams.models import Membership
+from tests.factories import (
+    ChallengeFactory,
+    MembershipFactory,
+    PhaseFactory,
+    SubmissionFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _schema(api) -> dict:
+    response = api.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def _api_routes() -> set[str]:
+    """Every /api/v1/ route the URLconf serves, in OpenAPI's {name} form."""
+    routes = set()
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith("api/v1/"):
+                for converter in ("int", "slug", "str"):
+                    route = route.replace(f"<{converter}:", "{")
+                routes.add("/" + route.replace(">", "}"))
+
+    walk(get_resolver().url_patterns, "")
+    return routes
+
+
+def test_the_schema_is_valid_openapi_3(api):
+    schema = _schema(api)
+    assert schema["openapi"].startswith("3.")
+    validate(schema)
+
+
+def test_every_api_route_is_in_the_schema(api):
+    assert _api_routes() == set(_schema(api)["paths"])
+
+
+def test_the_contract_paths_are_documented(api):
+    paths = _schema(api)["paths"]
+    contract = {
+        ("post", "/api/v1/auth/register/"): "201",
+        ("post", "/api/v1/auth/token/"): "200",
+        ("get", "/api/v1/challenges/"): "200",
+        ("post", "/api/v1/challenges/{slug}/teams/"): "201",
+        ("post", "/api/v1/teams/{team_id}/join/"): "200",
+        ("post", "/api/v1/phases/{phase_id}/submissions/"): "201",
+        ("get", "/api/v1/phases/{phase_id}/submissions/"): "200",
+        ("get", "/api/v1/submissions/{submission_id}/"): "200",
+        ("get", "/api/v1/phases/{phase_id}/leaderboard/"): "200",
+    }
+    for (method, path), success in contract.items():
+        assert success in paths[path][method]["responses"], (method, path)
+
+
+# The leaderboard endpoint belongs to leaderboard/api.py and answers 404 for unknown
+# phases without documenting it yet; reported to its owner.
+_REFUSALS_UNDOCUMENTED = {("get", "/api/v1/phases/{phase_id}/leaderboard/")}
+
+
+def test_every_operation_has_a_summary_and_documents_its_refusals(api):
+    for path, operations in _schema(api)["paths"].items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            if (method, path) in _REFUSALS_UNDOCUMENTED:
+                continue
+            assert operation.get("summary") or operation.get("description"), (method, path)
+            refusals = [code for code in operation["responses"] if code.startswith("4")]
+            assert refusals, f"{method} {path} documents no 4xx answer"
+
+
+def test_the_docs_page_is_served(api):
+    response = api.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"/api/schema/" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generated_requests_never_cause_a_server_error(live_server, monkeypatch):
+    """Schemathesis against the running app: positive and negative requests to every
+    operation, as a participant with a team, a phase and submissions."""
+    # Generated traffic is far above the protective rates; the throttles are tested apart.
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {
+            "anon": "100000/min",
+            "user": "100000/min",
+            "register": "100000/min",
+            "uploads": "100000/min",
+        },
+    )
+    challenge = ChallengeFactory(slug="fuzz")
+    phase = PhaseFactory(challenge=challenge)
+    user = UserFactory(username="fuzzer")
+    team = TeamFactory(challenge=challenge, name="Fuzz")
+    MembershipFactory(team=team, user=user, role=Membership.Role.OWNER)
+    other = UserFactory(username="teammate")
+    MembershipFactory(team=team, user=other)
+    submission = SubmissionFactory(team=team, phase=phase, submitted_by=user)
+    headers = {"Authorization": f"Token {token_get_or_create(user=user).key}"}
+
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
+    # Calls that end the fuzzer's token or membership go last, so the rest run signed in.
+    destructive = ("/members/", "/leave/", "/rotate/")
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda op: [marker in op.path for marker in reversed(destructive)],
+    )
+    assert len(operations) >= 15
+    # Real ids, so generated requests also get past the 404s into the views.
+    real = {
+        "phase_id": phase.pk,
+        "team_id": team.pk,
+        "submission_id": submission.pk,
+        "slug": challenge.slug,
+        "user_id": other.pk,
+    }
+
+    for operation in operations:
+        known = {k: v for k, v in real.items() if "{" + k + "}" in operation.path}
+        strategies = [
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        ]
+        if known:
+            strategies.append(
+                operation.as_strategy(
+                    generation_mode=GenerationMode.POSITIVE, path_parameters=known
+                )
+            )
+        for number, strategy in enumerate(strategies):
+
+            @given(case=strategy)
+            @settings(
+                max_examples=8,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def check(case):
+                response = case.call(base_url=live_server.url, headers=headers)
+                case.validate_response(response, checks=[not_a_server_error])
+
+            try:
+                check()
+            except Unsatisfiable:
+                # Nothing in the operation can be made invalid (no parameters, no body).
+                if number != 1:
+                    raise
