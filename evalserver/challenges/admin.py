@@ -6,6 +6,7 @@ from evalserver import scoring
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.services import phase_set_labels
 from evalserver.scoring.errors import LabelsInvalid
+from leaderboard.admin import PHASE_ADMIN_ACTIONS
 
 # Label files are a few MB; anything far larger is a wrong file, not ground truth.
 MAX_LABELS_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -124,6 +125,8 @@ class PhaseAdmin(admin.ModelAdmin):
     list_select_related = ("challenge",)
     search_fields = ("slug", "name", "challenge__slug", "challenge__title")
     readonly_fields = ("labels_file", "labels_sha256", "n_items", "created_at", "updated_at")
+    # Export, freeze and reveal the leaderboard (leaderboard/admin.py).
+    actions = PHASE_ADMIN_ACTIONS
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

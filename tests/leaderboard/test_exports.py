@@ -240,3 +240,21 @@ def test_admin_freeze_and_reveal_actions(rf, phase, organizer):
 
     leaderboard_admin.unfreeze_leaderboard(_phase_admin(), request, phases)
     assert not FrozenLeaderboard.objects.exists()
+
+
+def test_the_phase_admin_offers_the_actions_over_http(client, phase, board, organizer):
+    from django.contrib.auth.models import Permission
+
+    organizer.is_staff = True
+    organizer.save(update_fields=["is_staff"])
+    organizer.user_permissions.add(Permission.objects.get(codename="view_phase"))
+    client.force_login(organizer)
+
+    response = client.post(
+        "/admin/challenges/phase/",
+        {"action": "export_leaderboard_csv", "_selected_action": [phase.pk]},
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert [r["rank"] for r in _rows(response.content.decode())] == ["1", "", "2"]
