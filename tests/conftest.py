@@ -36,6 +36,12 @@ def _private_data_dir(settings, tmp_path):
     settings.LABELS_ROOT = labels
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher costs ~0.4 s a user by design; tests create many users and test no hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def challenge(db):
     return ChallengeFactory(slug="tinyactions-test", title="TinyActions Test")

@@ -1,15 +1,38 @@
 from django.conf import settings
 from django.core.files.storage import storages
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import F, Q
+from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 
 
+class _LabelsStorage(LazyObject):
+    """The "labels" storage, looked up on first use and again after STORAGES changes.
+
+    A FileField resolves its storage once, at import; without this indirection a test that
+    overrides STORAGES (or a settings change at run time) would still write to the old place.
+    """
+
+    def _setup(self):
+        self._wrapped = storages["labels"]
+
+
+labels_storage = _LabelsStorage()
+
+
+@receiver(setting_changed)
+def _reset_labels_storage(*, setting, **kwargs):
+    if setting == "STORAGES":
+        labels_storage._wrapped = empty
+
+
 def _labels_storage():
     # Hidden labels have their own storage with no URL, apart from participants' uploads.
-    return storages["labels"]
+    return labels_storage
 
 
 def _default_class_names() -> list[str]:
