@@ -64,20 +64,42 @@ _FAST_CHUNK = 4 << 20
 # --------------------------------------------------------------------------------------
 
 
+def _ascii_keys(ids: np.ndarray) -> np.ndarray | None:
+    """The ids as an S-array when all are ASCII (numpy's U->S cast is slow), else None."""
+    width = ids.dtype.itemsize // 4
+    if len(ids) == 0 or width == 0:
+        return np.zeros(len(ids), dtype="S1")
+    codes = np.ascontiguousarray(ids).view(np.uint32).reshape(len(ids), width)
+    if codes.max() > 127:
+        return None
+    return codes.astype(np.uint8).view(f"S{width}").reshape(-1)
+
+
+def _pack(keys: np.ndarray) -> np.ndarray:
+    """S-array of at most 8 bytes -> uint64 with the same equality and byte order."""
+    n, width = len(keys), keys.dtype.itemsize
+    buf = np.zeros((n, 8), dtype=np.uint8)
+    buf[:, :width] = np.ascontiguousarray(keys).view(np.uint8).reshape(n, width)
+    return buf.view(">u8").reshape(n).astype(np.uint64)
+
+
 class _IdIndex:
     """Clip ids in a given order, with vectorised lookup of submitted ids."""
 
     def __init__(self, ids: Sequence[str] | np.ndarray) -> None:
         self.ids = np.asarray(ids, dtype=np.str_).reshape(-1)
-        try:
-            keys = self.ids.astype(np.bytes_)  # ASCII ids: one C-level conversion
-        except UnicodeEncodeError:
+        keys = _ascii_keys(self.ids)
+        if keys is None:
             keys = np.array([i.encode("utf-8") for i in self.ids.tolist()], dtype=np.bytes_)
         if len(keys) == 0:
             keys = np.zeros(0, dtype="S1")
         self.width = keys.dtype.itemsize
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted_keys = keys[self.order]
+        # Ids of up to 8 bytes (TinyVIRAT's are 5) compare as integers, much faster
+        # than as strings; NUL padding keeps equal ids equal and others apart.
+        self._packed = self.width <= 8
+        sortable = _pack(keys) if self._packed else keys
+        self.order = np.argsort(sortable, kind="stable")
+        self.sorted_keys = sortable[self.order]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,10 +113,12 @@ class _IdIndex:
         return frozenset(len(i) for i in self.ids.tolist())
 
     def rows(self, keys: np.ndarray) -> np.ndarray | None:
-        """Row of each key, or None when any key is unknown."""
+        """Row of each key (an S-array), or None when any key is unknown."""
         n = len(self.sorted_keys)
-        if n == 0:
+        if n == 0 or keys.dtype.itemsize > self.width:
             return None
+        if self._packed:
+            keys = _pack(keys)
         pos = np.searchsorted(self.sorted_keys, keys)
         np.minimum(pos, n - 1, out=pos)
         if not np.array_equal(self.sorted_keys[pos], keys):
@@ -134,7 +158,7 @@ class RecognitionLabels:
             raise ValueError(
                 f"Y must have shape ({len(ids)}, {len(names)}) (clips x classes), got {y.shape}"
             )
-        if y.size and not np.isin(y, (0, 1)).all():
+        if y.dtype != np.bool_ and not ((y == 0) | (y == 1)).all():
             raise ValueError("Y must hold only 0 and 1")
         y = np.ascontiguousarray(y, dtype=np.uint8)
         ids.setflags(write=False)
@@ -369,29 +393,37 @@ def _fixed_width_lines(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Keys and values when the file has the layout the official writer produces.
 
-    That is: ids of one width, single spaces, LF or CRLF. Then every line has the
-    same length and the file is a (lines x bytes) matrix to check column-wise.
+    That is: ids of one width, one space (or tab) between fields, LF or CRLF. Then
+    every line has the same length and the file is a (lines x bytes) matrix to
+    check column by column.
     """
     first_nl = data.find(b"\n", start, start + end)
-    line_len = end + 1 if first_nl == -1 else first_nl - start + 1
-    if (end + 1) % line_len:
+    if first_nl == -1:
+        line_len, eol_len = end, 0
+    else:
+        line_len = first_nl - start + 1
+        eol_len = 2 if first_nl > start and data[first_nl - 1] == ord("\r") else 1
+    # The content stops before the last line's end of line (trailing blanks are cut).
+    if (end + eol_len) % line_len:
         return None
-    n_lines = (end + 1) // line_len
+    n_lines = (end + eol_len) // line_len
     a = np.frombuffer(data, dtype=np.uint8, count=end, offset=start)
-    if n_lines > 1 and not (a[line_len - 1 :: line_len] == ord("\n")).all():
-        return None
-    # Each row is one line without its LF; the last line has none, hence the view.
+    if n_lines > 1:
+        if not (a[line_len - 1 :: line_len] == ord("\n")).all():
+            return None
+        if eol_len == 2 and not (a[line_len - 2 :: line_len] == ord("\r")).all():
+            return None
+    width = line_len - eol_len
+    # Row i is line i without its end of line; strides make it a view, not a copy.
     lines = np.lib.stride_tricks.as_strided(
-        a, shape=(n_lines, line_len - 1), strides=(line_len, 1), writeable=False
+        a, shape=(n_lines, width), strides=(line_len, 1), writeable=False
     )
-    width = line_len - 1
-    if (lines[:, width - 1] == ord("\r")).all():
-        width -= 1
     id_width = width - 2 * n_classes
     if id_width < 1:
         return None
     body = lines[:, id_width:width]
-    if not (body[:, 0::2] == ord(" ")).all():
+    separators = body[:, 0::2]
+    if not ((separators == ord(" ")) | (separators == ord("\t"))).all():
         return None
     values = body[:, 1::2] - np.uint8(ord("0"))  # uint8 wraps: anything but 0/1 is > 1
     if values.max(initial=0) > 1:

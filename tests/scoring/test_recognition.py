@@ -253,6 +253,30 @@ def test_fast_paths_are_really_taken(labels, monkeypatch):
     assert score(labels, answer_txt(IDS, P).replace(b" ", b"\t")) == expected_scores()
 
 
+@pytest.mark.parametrize(
+    "transform",
+    [
+        pytest.param(lambda b: b, id="canonical"),
+        pytest.param(lambda b: b.replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(lambda b: b.replace(b" ", b"\t").replace(b"\n", b"\r\n"), id="tabs-crlf"),
+        pytest.param(lambda b: b"\xef\xbb\xbf" + b + b"\n \n", id="bom-trailing-blanks"),
+        pytest.param(lambda b: b.rstrip(b"\n"), id="no-final-newline"),
+    ],
+)
+def test_writer_layouts_take_the_fixed_width_path(labels, monkeypatch, transform):
+    def boom(*args, **kwargs):
+        raise AssertionError("fixed-width layout was tokenised")
+
+    monkeypatch.setattr(recognition, "_tokenised_lines", boom)
+    assert score(labels, transform(answer_txt(IDS, P))) == expected_scores()
+
+
+def test_single_line_file(monkeypatch):
+    lab = RecognitionLabels(class_names=("a", "b"), ids=["x"], Y=np.array([[1, 0]]))
+    assert validate(lab, b"x 1 1").tolist() == [[1, 1]]
+    assert validate(lab, b"x\t1  1\r\n").tolist() == [[1, 1]]
+
+
 def test_large_file_is_tokenised_in_slices(labels, monkeypatch):
     monkeypatch.setattr(recognition, "_FAST_CHUNK", 100)
     text = answer_txt(IDS, P).replace(b" ", b"  ")
