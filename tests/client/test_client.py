@@ -1,0 +1,256 @@
+"""The ``tinyactions`` client against a running server (pytest-django's live_server).
+
+The server scores in-process (no broker), exactly as the embedded default does, so
+``submit --wait`` goes through upload, queue, scoring and polling for real.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from evalserver import client
+from evalserver.accounts.services import token_get_or_create
+from evalserver.challenges.services import phase_set_labels
+from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
+from submissions.models import Submission
+from tests.factories import PhaseFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+N_CLIPS = 40
+N_CLASSES = len(TINYVIRAT_V2_CLASSES)
+IDS = [str(i).zfill(5) for i in range(N_CLIPS)]
+
+
+def _matrix(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = (rng.random((N_CLIPS, N_CLASSES)) < 0.15).astype(np.uint8)
+    y[np.arange(N_CLIPS), rng.integers(0, N_CLASSES, N_CLIPS)] = 1
+    return y
+
+
+TRUTH = _matrix(1)
+
+
+def _records(with_labels: bool) -> bytes:
+    records = []
+    for cid, row in zip(IDS, TRUTH, strict=True):
+        record = {"id": cid, "video_id": "VIRAT_S_000000", "dim": [96, 120, 120]}
+        if with_labels:
+            record["label"] = [TINYVIRAT_V2_CLASSES[c] for c in np.flatnonzero(row)]
+        records.append(record)
+    return json.dumps(records).encode()
+
+
+def _answer(prediction: np.ndarray, ids=IDS) -> bytes:
+    rows = [
+        f"{cid} " + " ".join(str(int(v)) for v in row)
+        for cid, row in zip(ids, prediction, strict=True)
+    ]
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.fixture
+def server(live_server, challenge, alice_team):
+    phase = PhaseFactory(challenge=challenge, slug="test", name="Test")
+    phase_set_labels(phase=phase, data=_records(with_labels=True), filename="tiny_test.json")
+    return live_server.url, phase
+
+
+@pytest.fixture
+def public_list(tmp_path) -> Path:
+    path = tmp_path / "tiny_test_v2_public.json"
+    path.write_bytes(_records(with_labels=False))
+    return path
+
+
+def _run(*argv: str, token: str | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    args = list(argv)
+    if token:
+        args += ["--token", token]
+    code = client.main(args, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _submit_args(url, phase, file, *extra):
+    return ("submit", "--server", url, "--phase", str(phase.pk), str(file), *extra)
+
+
+def test_submit_wait_prints_the_score(server, alice, tmp_path, public_list):
+    url, phase = server
+    prediction = _matrix(2)
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(prediction))
+    token = token_get_or_create(user=alice).key
+
+    code, out, err = _run(
+        *_submit_args(url, phase, answer, "--wait", "--poll-interval", "0.2", "--timeout", "60"),
+        "--public-list",
+        str(public_list),
+        "--method-name",
+        "I3D",
+        token=token,
+    )
+
+    assert code == 0, err
+    expected = f1_score(TRUTH, prediction, average="macro", zero_division=0)
+    assert f"macro_f1: {expected:.4f}  (ranking metric)" in out
+    assert "format checked against tiny_test_v2_public.json" in out
+    assert "Opening" in out  # the per-class table
+    submission = Submission.objects.get()
+    assert submission.status == Submission.Status.FINISHED
+    assert submission.method_name == "I3D"
+    assert submission.submitted_by == alice
+
+
+def test_the_local_check_refuses_a_bad_file_and_sends_nothing(server, alice, tmp_path, public_list):
+    url, phase = server
+    ids = list(IDS)
+    ids[7] = ids[6]  # the baseline writer's duplicate: 00006 twice, 00007 missing
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(_matrix(2), ids))
+
+    code, _, err = _run(
+        *_submit_args(url, phase, answer, "--public-list", str(public_list)),
+        token=token_get_or_create(user=alice).key,
+    )
+
+    assert code == 2
+    assert "would be refused; nothing was sent" in err
+    assert "line 8" in err
+    assert "00007" in err
+    assert not Submission.objects.exists()
+
+
+def test_a_file_the_scorer_refuses_prints_its_errors(server, bob, tmp_path):
+    url, phase = server
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(_matrix(2)[:, :-1]))  # 25 values per line
+
+    code, out, _ = _run(
+        *_submit_args(url, phase, answer, "--wait", "--poll-interval", "0.2", "--timeout", "60"),
+        token=token_get_or_create(user=bob).key,
+    )
+
+    assert code == 1
+    assert ": failed" in out
+    assert "error: line 1" in out
+
+
+def test_a_refusal_prints_the_servers_detail(server, charlie, tmp_path):
+    url, phase = server
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(_matrix(2)))
+
+    code, _, err = _run(
+        *_submit_args(url, phase, answer), token=token_get_or_create(user=charlie).key
+    )
+
+    assert code == 1
+    assert "not in a team" in err
+    assert "(HTTP 403)" in err
+
+
+def test_a_missing_or_wrong_token_is_explained(server, tmp_path, monkeypatch):
+    url, phase = server
+    monkeypatch.delenv("TINYACTIONS_TOKEN", raising=False)
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(b"x")
+    code, _, err = _run(*_submit_args(url, phase, answer))
+    assert code == 1
+    assert "--token" in err
+    code, _, err = _run(*_submit_args(url, phase, answer), token="not-a-token")
+    assert code == 1
+    assert "Invalid token" in err
+
+
+def test_status_and_leaderboard(server, alice, tmp_path):
+    url, phase = server
+    token = token_get_or_create(user=alice).key
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(TRUTH))
+    code, out, _ = _run(
+        *_submit_args(url, phase, answer, "--wait", "--poll-interval", "0.2"), token=token
+    )
+    assert code == 0
+    submission = Submission.objects.get()
+
+    code, out, _ = _run("status", str(submission.pk), "--server", url, token=token)
+    assert code == 0
+    assert "macro_f1: 1.0000" in out
+
+    code, out, _ = _run("status", str(submission.pk), "--server", url, "--json", token=token)
+    assert json.loads(out)["scores"]["macro_f1"] == 1.0
+
+    code, out, _ = _run("leaderboard", "--phase", str(phase.pk), "--server", url)
+    assert code == 0
+    assert "Alpha" in out
+    assert "1.0000" in out
+
+
+def test_status_of_another_teams_submission_is_not_found(
+    server, alice_team, alice, charlie_team, charlie, tmp_path
+):
+    url, phase = server
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(_answer(TRUTH))
+    _run(*_submit_args(url, phase, answer), token=token_get_or_create(user=alice).key)
+    submission = Submission.objects.get()
+    code, _, err = _run(
+        "status", str(submission.pk), "--server", url, token=token_get_or_create(user=charlie).key
+    )
+    assert code == 1
+    assert "No such submission" in err
+    assert "HTTP 404" in err
+
+
+def test_token_and_challenges(server, alice, monkeypatch):
+    url, phase = server
+    monkeypatch.setenv("TINYACTIONS_PASSWORD", "correct horse battery")
+    code, out, _ = _run("token", "--username", "alice", "--server", url)
+    assert code == 0
+    assert out.strip() == token_get_or_create(user=alice).key
+
+    code, out, _ = _run("challenges", "--server", url)
+    assert code == 0
+    assert f"phase {phase.pk:>4}  test" in out
+    assert "open" in out
+
+
+def test_an_unreachable_server_is_explained(tmp_path):
+    code, _, err = _run("challenges", "--server", "http://127.0.0.1:9")
+    assert code == 1
+    assert "Could not reach http://127.0.0.1:9" in err
+
+
+def test_the_console_script_is_declared_and_runs(server):
+    url, _ = server
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["tinyactions"] == "evalserver.client:main"
+    installed = Path(sys.executable).with_name("tinyactions")
+    command = (
+        [str(installed)] if installed.exists() else [sys.executable, "-m", "evalserver.client"]
+    )
+    result = subprocess.run(
+        [*command, "challenges", "--server", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "TINYACTIONS_TOKEN": ""},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tinyactions-test" in result.stdout
