@@ -1,0 +1,502 @@
+"""Streaming reader of a detection submission (CSV, one row per box of a predicted tube).
+
+Submissions run to millions of rows, so the file is never held whole and never
+turned into a Python object per row: it is read in blocks of complete lines, each
+block is split into columns by locating its commas and newlines with numpy, and
+each column is converted as one array. Only lines found to be wrong are ever
+looked at one by one, to word their error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .detection_labels import MAX_REPORTED_PROBLEMS, DetectionLabels, cap_problems
+from .errors import SubmissionInvalid
+
+HEADER = "video_id,tube_id,frame,class,score,x1,y1,x2,y2"
+COLUMNS = tuple(HEADER.split(","))
+_N_FIELDS = len(COLUMNS)
+_BOM = b"\xef\xbb\xbf"
+
+# Blocks of ~8 MiB keep the per-block index arrays (int32, lines x field width) small
+# while numpy's per-call overhead stays negligible (~150k rows per block).
+CHUNK_BYTES = 8 << 20
+# No legitimate field comes near this; capping it bounds the per-block gather matrix.
+MAX_FIELD_CHARS = 64
+# A "line" longer than this means the upload is not this CSV at all.
+MAX_LINE_BYTES = 1 << 20
+# Tube ids are integers; 18 digits always fit int64.
+_MAX_INT_DIGITS = 18
+
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[np.frombuffer(b"0123456789\x00", dtype=np.uint8)] = True
+# Characters a plain decimal number can be made of; anything else (nan, inf, text)
+# is refused without asking the float parser. The NUL is the gather padding.
+_NUMERIC = np.zeros(256, dtype=bool)
+_NUMERIC[np.frombuffer(b"0123456789+-.eE\x00", dtype=np.uint8)] = True
+
+
+class _Problems:
+    """Problems with line numbers, keeping only the earliest few messages but counting all."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, str]] = []
+        self.total = 0
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def add(self, lines: np.ndarray, describe: Callable[[int], str]) -> None:
+        """Record one problem per entry of ``lines`` (ascending); ``describe(k)`` words the k-th.
+
+        Only the first ``MAX_REPORTED_PROBLEMS`` of each call can be among the earliest
+        overall, so later ones are counted without building their message.
+        """
+        n = len(lines)
+        if not n:
+            return
+        self.total += n
+        for k in range(min(n, MAX_REPORTED_PROBLEMS)):
+            line = int(lines[k])
+            self._items.append((line, f"line {line}: {describe(k)}"))
+        if len(self._items) > 8 * MAX_REPORTED_PROBLEMS:
+            self._items.sort(key=lambda item: item[0])
+            del self._items[MAX_REPORTED_PROBLEMS:]
+
+    def messages(self) -> list[str]:
+        ordered = sorted(self._items, key=lambda item: item[0])
+        return cap_problems([message for _, message in ordered], self.total)
+
+
+# Odd multipliers for hashing a field's 8-byte words; any fixed odd values do.
+_HASH_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+    ],
+    dtype=np.uint64,
+)
+_WORD = 8
+
+
+def _hash_words(matrix: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of an (n, 8k) NUL-padded byte matrix.
+
+    Zero words add nothing, so a token hashes the same whatever the matrix width.
+    """
+    words = matrix.view(np.uint64)
+    hashes = np.zeros(len(matrix), dtype=np.uint64)
+    for k in range(words.shape[1]):
+        hashes += words[:, k] * _HASH_MULTIPLIERS[k]
+    return hashes
+
+
+class _TokenTable:
+    """Exact lookup of field tokens among a fixed set of byte strings.
+
+    Hashing the gathered field bytes and checking a candidate with one byte-string
+    comparison is several times faster than ``searchsorted`` over byte strings; the
+    comparison keeps it exact whatever the hash does with foreign tokens.
+    """
+
+    def __init__(self, keys: list[bytes], values: list[int]) -> None:
+        # Keys longer than a field may be can never match; they are left out.
+        usable = [(k, v) for k, v in zip(keys, values, strict=True) if len(k) <= MAX_FIELD_CHARS]
+        matrix = np.zeros((len(usable), MAX_FIELD_CHARS), dtype=np.uint8)
+        for row, (key, _) in enumerate(usable):
+            matrix[row, : len(key)] = np.frombuffer(key, dtype=np.uint8)
+        hashes = _hash_words(matrix)
+        order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._keys = np.array([k for k, _ in usable], dtype=bytes)[order]
+        self._values = np.array([v for _, v in usable], dtype=np.int64)[order]
+        # Keys ending in NUL or sharing a hash would make the lookup ambiguous: fall back.
+        self._by_hash = len(np.unique(hashes)) == len(hashes) and not any(
+            k.endswith(b"\x00") for k, _ in usable
+        )
+        if not self._by_hash:
+            order = np.argsort(self._keys, kind="stable")
+            self._keys, self._values = self._keys[order], self._values[order]
+
+    def find(self, matrix: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, value) per row of a gathered field matrix and its byte-string view."""
+        n = len(tokens)
+        if not len(self._keys) or not n:
+            return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+        if self._by_hash:
+            hashes = _hash_words(matrix)
+            pos = np.minimum(np.searchsorted(self._hashes, hashes), len(self._keys) - 1)
+            found = (self._hashes[pos] == hashes) & (self._keys[pos] == tokens)
+        else:
+            pos = np.minimum(np.searchsorted(self._keys, tokens), len(self._keys) - 1)
+            found = self._keys[pos] == tokens
+        return found, np.where(found, self._values[pos], 0)
+
+
+class _Lookup:
+    """What rows are checked against: the phase's clip ids, frame counts and class tokens."""
+
+    def __init__(self, labels: DetectionLabels) -> None:
+        self.clips = _TokenTable(
+            [c.encode("utf-8") for c in labels.clip_ids], list(range(labels.n_items))
+        )
+        self.clip_frames = labels.clip_dims[:, 0].astype(np.int64)
+        tokens = {str(i).encode(): i for i in range(labels.n_classes)}
+        # A name wins over an id should a class map ever name a class "3".
+        tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+        self.classes = _TokenTable(list(tokens), list(tokens.values()))
+        self.n_classes = labels.n_classes
+        self.max_frames = int(self.clip_frames.max()) if len(self.clip_frames) else 1
+
+
+@dataclass(frozen=True)
+class SubmissionRows:
+    """Valid rows of a submission in file order; ``line`` is each row's CSV line number."""
+
+    clip: np.ndarray  # row into DetectionLabels.clip_ids
+    tube_id: np.ndarray
+    frame: np.ndarray
+    cls: np.ndarray  # class id
+    line: np.ndarray
+    score: np.ndarray
+    box: np.ndarray  # (n, 4) float64 x1, y1, x2, y2
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+    @classmethod
+    def concatenate(cls, parts: list[SubmissionRows]) -> SubmissionRows:
+        if not parts:
+            ints = np.empty(0, dtype=np.int64)
+            return cls(ints, ints, ints, ints, ints, np.empty(0), np.empty((0, 4)))
+        return cls(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls))
+        )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The valid rows of one block, plus what the caller needs about blank lines."""
+
+    rows: SubmissionRows
+    blank_lines: np.ndarray
+    last_content_line: int  # 0 when the block holds only blank lines
+
+
+def _text(token: bytes) -> str:
+    return token.decode("utf-8", "replace")
+
+
+def _gather(padded: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Field bytes as an (n, width) uint8 matrix, NUL-padded on the right.
+
+    The width is a multiple of 8 so rows can be read as 64-bit words. ``padded``
+    ends in enough NULs that every window exists. Copying whole windows (one copy
+    per row) is ~4x faster than gathering through an index matrix.
+    """
+    lengths = end - start
+    longest = int(lengths.max()) if len(lengths) else 0
+    width = max(-(-longest // _WORD) * _WORD, _WORD)
+    matrix = sliding_window_view(padded, width)[start]
+    matrix *= np.arange(width) < lengths[:, None]
+    return matrix
+
+
+def _as_tokens(matrix: np.ndarray) -> np.ndarray:
+    """An (n, width) uint8 matrix as n fixed-width byte strings (trailing NULs drop off)."""
+    return np.ascontiguousarray(matrix).view(f"S{matrix.shape[1]}").ravel()
+
+
+def _parse_uint(matrix: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative decimal integers; returns (values, valid)."""
+    sized = (lengths >= 1) & (lengths <= _MAX_INT_DIGITS)
+    # Checking the whole block at once is cheap; per-row checks only when it fails.
+    all_digits = bool(sized.all()) and bool(_DIGITS[matrix].all())
+    valid = sized if all_digits else sized & _DIGITS[matrix].all(axis=1)
+    values = np.zeros(len(matrix), dtype=np.int64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    for k in range(min(longest, _MAX_INT_DIGITS)):
+        # Horner's rule, only over each field's own digits.
+        digit = matrix[:, k].astype(np.int64) - 48
+        values = np.where(k < lengths, values * 10 + digit, values)
+    return np.where(valid, values, 0), valid
+
+
+_POW10 = 10.0 ** np.arange(23)
+
+
+def _parse_float_slowly(matrix: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """numpy's own string-to-float conversion, row by row where it fails (NaN if invalid)."""
+    values = np.full(len(matrix), np.nan)
+    plausible = np.flatnonzero(_NUMERIC[matrix].all(axis=1) & (lengths >= 1))
+    tokens = _as_tokens(matrix[plausible])
+    try:
+        values[plausible] = tokens.astype(np.float64)
+    except ValueError:
+        # Some token is malformed ("1.2.3", "--1"): find which, one at a time.
+        for k, token in zip(plausible.tolist(), tokens, strict=True):
+            with contextlib.suppress(ValueError):
+                values[k] = np.array([token]).astype(np.float64)[0]
+    return values
+
+
+def _parse_float(matrix: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finite decimal numbers; returns (values, valid).
+
+    Plain decimals of at most 15 digits ("-12.5") are computed as an exact integer
+    mantissa divided by an exact power of ten: IEEE division rounds that correctly,
+    so the result is bit-identical to a float parser's (Clinger's fast path) at about
+    half the cost of numpy's string conversion. Anything else (exponents, long
+    mantissas, junk) goes through numpy's conversion.
+    """
+    n = len(matrix)
+    mantissa = np.zeros(n, dtype=np.int64)
+    n_digits = np.zeros(n, dtype=np.int64)
+    scale = np.zeros(n, dtype=np.int64)
+    seen_dot = np.zeros(n, dtype=bool)
+    other = np.zeros(n, dtype=bool)
+    first = matrix[:, 0] if n else np.zeros(0, dtype=np.uint8)
+    negative = first == 45
+    signed = negative | (first == 43)
+    for k in range(int(lengths.max()) if n else 0):
+        char = matrix[:, k]
+        digit = char - np.uint8(48)
+        is_digit = digit < 10
+        mantissa = np.where(is_digit, mantissa * 10 + digit, mantissa)
+        n_digits += is_digit
+        scale += is_digit & seen_dot
+        is_dot = char == 46
+        unexpected = ~is_digit & (k < lengths)
+        unexpected &= ~is_dot | seen_dot
+        if k == 0:
+            unexpected &= ~signed
+        other |= unexpected
+        seen_dot |= is_dot
+    fast = ~other & (n_digits >= 1) & (n_digits <= 15) & (scale <= 22)
+    values = mantissa / _POW10[np.minimum(scale, 22)]
+    np.negative(values, out=values, where=negative)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        values[slow] = _parse_float_slowly(matrix[slow], lengths[slow])
+    return values, np.isfinite(values)
+
+
+def _split_lines(
+    arr: np.ndarray, first_line: int, has_nul: bool, problems: _Problems
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Locate fields: (lines, comma positions (n, 8), line starts, line ends, blanks, last)."""
+    newlines = np.flatnonzero(arr == 10)
+    n_lines = len(newlines)
+    starts = np.empty(n_lines, dtype=np.int64)
+    starts[:1] = 0
+    starts[1:] = newlines[:-1] + 1
+    lines = np.arange(first_line, first_line + n_lines, dtype=np.int64)
+    commas = np.flatnonzero(arr == 44)
+    blank = starts == newlines
+    nonblank_lines = lines[~blank]
+    last = int(nonblank_lines[-1]) if len(nonblank_lines) else 0
+
+    nuls = np.flatnonzero(arr == 0) if has_nul else np.empty(0, dtype=np.int64)
+    if len(commas) == (_N_FIELDS - 1) * n_lines and n_lines and not len(nuls):
+        grid = commas.reshape(n_lines, _N_FIELDS - 1)
+        # Commas are sorted, so if each line's first and last comma fall inside it,
+        # every line holds exactly its own eight.
+        if (grid[:, 0] >= starts).all() and (grid[:, -1] < newlines).all():
+            return lines, grid, starts, newlines, lines[blank], last
+
+    # NUL bytes would vanish from fixed-width byte strings, so such lines are refused.
+    with_nul = np.zeros(n_lines, dtype=bool)
+    with_nul[np.searchsorted(newlines, nuls)] = True
+    problems.add(lines[with_nul], lambda _k: "contains a NUL byte; is this a text file?")
+    comma_line = np.searchsorted(newlines, commas)
+    per_line = np.bincount(comma_line, minlength=n_lines)
+    good = (per_line == _N_FIELDS - 1) & ~with_nul
+    bad = np.flatnonzero(~good & ~blank & ~with_nul)
+    problems.add(
+        lines[bad],
+        lambda k: (
+            f"expected {_N_FIELDS} comma-separated fields ({HEADER}), found {per_line[bad[k]] + 1}"
+        ),
+    )
+    grid = commas[good[comma_line]].reshape(-1, _N_FIELDS - 1)
+    return lines[good], grid, starts[good], newlines[good], lines[blank], last
+
+
+def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Problems) -> _Block:
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+    # NULs appended so that ``_gather`` can take a full-width window at any field.
+    arr = np.frombuffer(block + bytes(MAX_FIELD_CHARS + _WORD), dtype=np.uint8)
+    n_bytes = len(block)
+    lines, grid, line_start, line_end, blank_lines, last = _split_lines(
+        arr[:n_bytes], first_line, b"\x00" in block, problems
+    )
+    n = len(lines)
+    field_start = [line_start, *(grid[:, k] + 1 for k in range(_N_FIELDS - 1))]
+    field_end = [*(grid[:, k] for k in range(_N_FIELDS - 1)), line_end]
+    ok = np.ones(n, dtype=bool)
+
+    too_long = np.zeros(n, dtype=bool)
+    long_column = np.zeros(n, dtype=np.int64)
+    for col in range(_N_FIELDS - 1, -1, -1):
+        over = field_end[col] - field_start[col] > MAX_FIELD_CHARS
+        too_long |= over
+        long_column[over] = col
+        field_end[col] = np.minimum(field_end[col], field_start[col] + MAX_FIELD_CHARS)
+    bad = np.flatnonzero(too_long)
+    problems.add(
+        lines[bad],
+        lambda k: f"{COLUMNS[long_column[bad[k]]]} is longer than {MAX_FIELD_CHARS} characters",
+    )
+    ok &= ~too_long
+
+    def report(mask: np.ndarray, describe: Callable[[int], str]) -> None:
+        """Report rows in ``mask`` that had no earlier problem; ``describe`` takes a row."""
+        nonlocal ok
+        rows = np.flatnonzero(mask & ok)
+        problems.add(lines[rows], lambda k: describe(int(rows[k])))
+        ok &= ~mask
+
+    lengths = [e - s for s, e in zip(field_start, field_end, strict=True)]
+    matrices = [_gather(arr, field_start[c], field_end[c]) for c in range(_N_FIELDS)]
+    tokens = [_as_tokens(m) for m in matrices]
+
+    clip_found, clip = lookup.clips.find(matrices[0], tokens[0])
+    report(~clip_found, lambda r: f"unknown video_id {_text(tokens[0][r])!r}")
+    tube_id, tube_ok = _parse_uint(matrices[1], lengths[1])
+    report(~tube_ok, lambda r: f"tube_id {_text(tokens[1][r])!r} is not a non-negative integer")
+    frame, frame_ok = _parse_uint(matrices[2], lengths[2])
+    report(~frame_ok, lambda r: f"frame {_text(tokens[2][r])!r} is not a non-negative integer")
+    n_frames = lookup.clip_frames[clip] if len(lookup.clip_frames) else np.zeros(n, np.int64)
+    report(
+        frame >= n_frames,
+        lambda r: (
+            f"frame {frame[r]} is outside video {_text(tokens[0][r])} (frames 0..{n_frames[r] - 1})"
+        ),
+    )
+    cls_found, cls = lookup.classes.find(matrices[3], tokens[3])
+    report(
+        ~cls_found,
+        lambda r: f"unknown class {_text(tokens[3][r])!r} (use a class name or id)",
+    )
+    score, score_ok = _parse_float(matrices[4], lengths[4])
+    report(~score_ok, lambda r: f"score {_text(tokens[4][r])!r} is not a finite number")
+    report((score < 0) | (score > 1), lambda r: f"score {_text(tokens[4][r])} is outside [0, 1]")
+    box = np.empty((n, 4), dtype=np.float64)
+    for k, col in enumerate(range(5, 9)):
+        box[:, k], valid = _parse_float(matrices[col], lengths[col])
+        report(
+            ~valid,
+            lambda r, col=col: f"{COLUMNS[col]} {_text(tokens[col][r])!r} is not a finite number",
+        )
+    report(
+        (box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1]),
+        lambda r: (
+            f"degenerate box ({', '.join(_text(tokens[c][r]) for c in range(5, 9))}): "
+            "needs x2 > x1 and y2 > y1"
+        ),
+    )
+
+    keep = np.flatnonzero(ok)
+    rows = SubmissionRows(
+        clip=clip[keep],
+        tube_id=tube_id[keep],
+        frame=frame[keep],
+        cls=cls[keep],
+        line=lines[keep],
+        score=score[keep],
+        box=box[keep],
+    )
+    return _Block(rows=rows, blank_lines=blank_lines, last_content_line=last)
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+def _blocks(stream: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    """Successive runs of whole lines, each ending in a newline."""
+    rest = b""
+    while True:
+        data = stream.read(chunk_bytes)
+        if not data:
+            if rest:
+                yield rest + b"\n"
+            return
+        buf = rest + data if rest else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) > MAX_LINE_BYTES:
+                raise _LineTooLong
+            rest = buf
+            continue
+        rest = buf[cut + 1 :]
+        if len(rest) > MAX_LINE_BYTES:
+            raise _LineTooLong
+        yield buf[: cut + 1]
+
+
+def _check_header(line: bytes) -> None:
+    header = line.removeprefix(_BOM).rstrip(b"\r")
+    if header != HEADER.encode():
+        shown = header[:200].decode("utf-8", "replace")
+        raise SubmissionInvalid([f"line 1: the header must be {HEADER!r}, found {shown!r}"])
+
+
+def read_rows(
+    stream: BinaryIO, labels: DetectionLabels, *, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[SubmissionRows, _Problems]:
+    """Parse every row, validating each against the phase; problems are returned, not raised.
+
+    Blank lines are tolerated only at the end of the file.
+    """
+    lookup = _Lookup(labels)
+    problems = _Problems()
+    parts: list[SubmissionRows] = []
+    next_line = 1
+    pending_blank = np.empty(0, dtype=np.int64)
+    header_seen = False
+    try:
+        for raw in _blocks(stream, chunk_bytes):
+            block = raw
+            if not header_seen:
+                cut = block.index(b"\n")
+                _check_header(block[:cut])
+                header_seen = True
+                block = block[cut + 1 :]
+                next_line = 2
+                if not block:
+                    continue
+            parsed = _parse_block(block, next_line, lookup, problems)
+            next_line += block.count(b"\n")
+            if parsed.last_content_line:
+                blank = np.concatenate((pending_blank, parsed.blank_lines))
+                inner = blank[blank < parsed.last_content_line]
+                problems.add(inner, lambda _k: "blank line (only allowed at the end of the file)")
+                pending_blank = blank[blank > parsed.last_content_line]
+            else:
+                pending_blank = np.concatenate((pending_blank, parsed.blank_lines))
+            parts.append(parsed.rows)
+    except _LineTooLong:
+        problems.add(
+            np.array([next_line]),
+            lambda _k: f"a line is longer than {MAX_LINE_BYTES} bytes; is this the CSV?",
+        )
+        raise SubmissionInvalid(problems.messages()) from None
+    if not header_seen:
+        raise SubmissionInvalid([f"line 1: the file is empty; the header must be {HEADER!r}"])
+    return SubmissionRows.concatenate(parts), problems
