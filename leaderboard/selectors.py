@@ -135,12 +135,13 @@ class LeaderboardEntry:
 
 # One query over the phase. The first window picks each team's best counting submission and
 # counts its counting submissions; the second ranks the teams' bests. Baselines sit in their
-# own partition so they are never a team's best and never take a rank. Phase dates come from
-# the joined phase row, so the query has no datetime parameters to adapt per database.
+# own partition so they are never a team's best and never take a rank. The windows sort
+# only narrow columns: the score JSON (kilobytes a row) is joined in for the winners alone,
+# so a phase of 20,000 submissions sorts in memory. Phase dates come from the joined phase
+# row, so the query has no datetime parameters to adapt per database.
 _RANKING_SQL = """
 WITH counting AS (
-    SELECT s.id, s.team_id, s.method_name, s.scores, s.primary_score, s.created_at,
-           s.is_baseline,
+    SELECT s.id, s.team_id, s.primary_score, s.created_at, s.is_baseline,
            ROW_NUMBER() OVER (
                PARTITION BY s.team_id, s.is_baseline
                ORDER BY s.primary_score DESC, s.created_at, s.id
@@ -154,18 +155,26 @@ WITH counting AS (
       AND NOT s.is_hidden
       AND NOT s.is_disqualified
       AND (s.is_baseline OR (s.created_at >= p.starts_at AND s.created_at < p.ends_at))
+),
+ranked AS (
+    SELECT c.id, c.team_id, c.primary_score, c.created_at, c.is_baseline,
+           c.team_submission_count,
+           CASE WHEN c.is_baseline THEN NULL
+                ELSE ROW_NUMBER() OVER (
+                    PARTITION BY c.is_baseline
+                    ORDER BY c.primary_score DESC, c.created_at, c.id
+                )
+           END AS leaderboard_rank
+    FROM counting c
+    WHERE c.is_baseline OR c.team_position = 1
 )
-SELECT c.id, c.team_id, c.method_name, c.scores, c.primary_score, c.created_at,
-       c.is_baseline, c.team_submission_count, t.name AS team_name,
-       CASE WHEN c.is_baseline THEN NULL
-            ELSE ROW_NUMBER() OVER (
-                PARTITION BY c.is_baseline ORDER BY c.primary_score DESC, c.created_at, c.id
-            )
-       END AS leaderboard_rank
-FROM counting c
-JOIN {team} t ON t.id = c.team_id
-WHERE c.is_baseline OR c.team_position = 1
-ORDER BY c.primary_score DESC, c.created_at, c.id
+SELECT r.id, r.team_id, r.primary_score, r.created_at, r.is_baseline,
+       r.team_submission_count, r.leaderboard_rank, s.method_name, s.scores,
+       t.name AS team_name
+FROM ranked r
+JOIN {submission} s ON s.id = r.id
+JOIN {team} t ON t.id = r.team_id
+ORDER BY r.primary_score DESC, r.created_at, r.id
 """
 
 

@@ -1,0 +1,373 @@
+"""Benchmark: the leaderboard API of a phase with 1,000 teams x 20 submissions.
+
+    .venv/bin/python -m benchmarks.bench_leaderboard [--teams 1000] [--per-team 20]
+        [--requests 200] [--threads 4] [--workers 2]
+        [--database-url postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard]
+
+It (re)creates the benchmark database (never one that holds anything else: the name must
+contain "bench"), migrates it, and fills one recognition phase with ``teams x per-team``
+finished submissions carrying full score JSON (26 classes), a few of them hidden,
+disqualified, failed or late, plus one baseline. Then it starts gunicorn (``--workers``
+sync workers, production settings: DEBUG off) on a free port of 127.0.0.1 and times
+``GET /api/v1/phases/{id}/leaderboard/`` as an anonymous client:
+
+- latency: ``--requests`` requests one after another; median and p95;
+- throughput: ``--threads`` clients sending ``--requests`` requests in all, as fast as the
+  answers come; requests per second, with their median and p95.
+
+The answer is checked against a ranking computed here in Python (best per team, earlier
+wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the loop is
+not refused, but the throttles still run (and still cost their cache queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20210312
+N_CLASSES = 26
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _recreate_database(url: str) -> None:
+    import dj_database_url
+    import psycopg2
+
+    config = dj_database_url.parse(url)
+    name = config["NAME"]
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop {name!r}: the benchmark database name must say bench")
+    admin = psycopg2.connect(
+        dbname="postgres",
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=1000)
+    parser.add_argument("--per-team", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--database-url",
+        default="postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard",
+    )
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-leaderboard-"))
+    (data_dir / "static").mkdir()  # whitenoise warns about a missing STATIC_ROOT
+    env = {
+        "DJANGO_SETTINGS_MODULE": "evalserver.settings",
+        "DATABASE_URL": args.database_url,
+        "EVALSERVER_DATA_DIR": str(data_dir),
+        "EVALSERVER_LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "EVALSERVER_THROTTLE_ANON": "1000000/min",
+        "EVALSERVER_THROTTLE_USER": "1000000/min",
+    }
+    os.environ.update(env)
+    _recreate_database(args.database_url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    phase, expected = _fill(args.teams, args.per_team)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # What autovacuum does soon after a bulk load; without it the planner guesses blind.
+        cursor.execute("ANALYZE")
+    _time_query(phase)
+
+    port = _free_port()
+    gunicorn = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "evalserver.wsgi:application",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+    try:
+        return _measure(args, port, phase.pk, expected)
+    finally:
+        _stop(gunicorn)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _scores(rng: random.Random, macro_f1: float) -> dict:
+    from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
+
+    per_class = [min(1.0, max(0.0, rng.gauss(macro_f1, 0.1))) for _ in range(N_CLASSES)]
+    return {
+        "track": "classification",
+        "primary_metric": "macro_f1",
+        "macro_f1": macro_f1,
+        "macro_precision": min(1.0, macro_f1 + 0.02),
+        "macro_recall": max(0.0, macro_f1 - 0.02),
+        "micro_precision": macro_f1,
+        "micro_recall": macro_f1,
+        "micro_f1": macro_f1,
+        "samples_f1": macro_f1,
+        "n_items": 6097,
+        "per_class": [
+            {
+                "class_id": i,
+                "name": TINYVIRAT_V2_CLASSES[i],
+                "precision": f1,
+                "recall": f1,
+                "f1": f1,
+                "support": 100,
+            }
+            for i, f1 in enumerate(per_class)
+        ],
+    }
+
+
+def _fill(n_teams: int, per_team: int):
+    """Create the phase and its submissions; return the phase and the expected ranking."""
+    from evalserver.challenges.models import Challenge, Phase
+    from evalserver.teams.models import Team
+    from submissions.models import Submission
+
+    rng = random.Random(SEED)
+    started = time.perf_counter()
+    start = dt.datetime(2021, 3, 1, tzinfo=dt.UTC)
+    end = dt.datetime(2021, 6, 12, 23, 59, 59, tzinfo=dt.UTC)
+    span = (end - start).total_seconds()
+    challenge = Challenge.objects.create(slug="bench", title="Benchmark")
+    phase = Phase.objects.create(
+        challenge=challenge, slug="test", name="Test", starts_at=start, ends_at=end
+    )
+    teams = Team.objects.bulk_create(
+        Team(challenge=challenge, name=f"Team {i:04d}") for i in range(n_teams)
+    )
+    rows = []
+    best: dict[int, tuple] = {}
+    for team in teams:
+        skill = rng.uniform(0.05, 0.6)
+        for _ in range(per_team):
+            # Rounded, so equal scores (and the tie-break) really occur.
+            score = round(min(1.0, max(0.0, rng.gauss(skill, 0.05))), 3)
+            created_at = start + dt.timedelta(seconds=rng.uniform(0, span))
+            kind = rng.random()
+            fields = {}
+            if kind < 0.02:
+                fields["is_hidden"] = True
+            elif kind < 0.03:
+                fields["is_disqualified"] = True
+            elif kind < 0.05:
+                fields["status"] = Submission.Status.FAILED
+            elif kind < 0.06:
+                created_at = end + dt.timedelta(seconds=rng.uniform(0, 86400))
+            row = Submission(
+                team=team,
+                phase=phase,
+                file=f"bench/{team.pk}/{len(rows)}",
+                status=fields.pop("status", Submission.Status.FINISHED),
+                scores=_scores(rng, score),
+                primary_score=score,
+                created_at=created_at,
+                **fields,
+            )
+            rows.append(row)
+    rows.append(
+        Submission(
+            team=teams[0],
+            phase=phase,
+            file="bench/baseline",
+            status=Submission.Status.FINISHED,
+            scores=_scores(rng, 0.3),
+            primary_score=0.3,
+            created_at=start,
+            is_baseline=True,
+            method_name="Baseline",
+        )
+    )
+    Submission.objects.bulk_create(rows, batch_size=2000)
+    for row in rows:
+        counts = (
+            row.status == Submission.Status.FINISHED
+            and not (row.is_hidden or row.is_disqualified or row.is_baseline)
+            and start <= row.created_at < end
+        )
+        if counts:
+            key = (-row.primary_score, row.created_at, row.pk)
+            if row.team_id not in best or key < best[row.team_id]:
+                best[row.team_id] = key
+    expected = [pk for _, _, pk in sorted(best.values())]
+    print(
+        f"filled {n_teams} teams x {per_team} submissions ({len(rows)} rows) "
+        f"in {time.perf_counter() - started:.1f} s; {len(expected)} teams ranked"
+    )
+    return phase, expected
+
+
+def _time_query(phase) -> None:
+    from django.db import connection
+
+    from leaderboard.selectors import leaderboard_ranking
+
+    timings = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        leaderboard_ranking(phase=phase)
+        timings.append(time.perf_counter() - t0)
+    connection.close()
+    print(
+        f"ranking selector in-process (one query + rows to entries): "
+        f"median {statistics.median(timings) * 1000:.1f} ms, "
+        f"p95 {_percentile(timings, 95) * 1000:.1f} ms"
+    )
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    # The stdlib client, one connection per request (gunicorn's sync workers close them).
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - our http URL
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
+    url = f"http://127.0.0.1:{port}/api/v1/phases/{phase_id}/leaderboard/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, content = _get(url)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not answer within 30 s") from None
+            time.sleep(0.1)
+    if status != 200:
+        raise SystemExit(f"the leaderboard API answered {status}")
+    body = json.loads(content)
+    ranked = [e["submission_id"] for e in body["entries"] if e["rank"] is not None]
+    ranks = [e["rank"] for e in body["entries"] if e["rank"] is not None]
+    baselines = [e for e in body["entries"] if e["is_baseline"]]
+    if ranked != expected or ranks != list(range(1, len(expected) + 1)) or len(baselines) != 1:
+        print("MISMATCH: the API's ranking differs from the one computed here", file=sys.stderr)
+        return 1
+    size_kb = len(content) / 1024
+    print(f"answer: {len(body['entries'])} entries, {size_kb:.0f} KiB of JSON; ranking checked")
+
+    for _ in range(5):  # warm every worker's connection and code
+        _get(url)
+
+    sequential = []
+    for _ in range(args.requests):
+        t0 = time.perf_counter()
+        status, _content = _get(url)
+        sequential.append(time.perf_counter() - t0)
+        if status != 200:
+            raise SystemExit(f"the leaderboard API answered {status}")
+
+    concurrent: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    per_thread = max(1, args.requests // args.threads)
+
+    def client() -> None:
+        mine = []
+        for _ in range(per_thread):
+            t0 = time.perf_counter()
+            status, _content = _get(url)
+            mine.append(time.perf_counter() - t0)
+            if status != 200:
+                with lock:
+                    failures.append(str(status))
+        with lock:
+            concurrent.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(args.threads)]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - t0
+
+    print(
+        f"sequential, {len(sequential)} requests: median {statistics.median(sequential) * 1000:.1f}"
+        f" ms, p95 {_percentile(sequential, 95) * 1000:.1f} ms, "
+        f"{len(sequential) / sum(sequential):.1f} requests/s"
+    )
+    print(
+        f"{args.threads} client threads, {len(concurrent)} requests, gunicorn {args.workers} "
+        f"workers: {len(concurrent) / wall:.1f} requests/s, median "
+        f"{statistics.median(concurrent) * 1000:.1f} ms, p95 "
+        f"{_percentile(concurrent, 95) * 1000:.1f} ms"
+    )
+    if failures:
+        print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
