@@ -18,11 +18,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from evalserver.challenges.models import Phase
-from evalserver.errors import DomainError, FileTooLarge, ValidationFailed
+from evalserver.errors import DomainError, FileTooLarge, NotFound, ValidationFailed
 from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
 from evalserver.web.views import phase_state
 from submissions.models import Submission
+from submissions.selectors import submission_get_for_user, submission_list_for_user
 from submissions.services import submission_create, submission_quota
 
 # The phase page shows this many of the team's latest submissions; the list page has all.
@@ -45,17 +46,10 @@ def _visible_submission(request, submission_id: int) -> Submission:
     """A submission of the viewer's team, or of a challenge the viewer organizes."""
     if not request.user.is_authenticated:
         raise Http404("No such submission.")
-    submission = (
-        Submission.objects.select_related("phase__challenge", "team", "submitted_by")
-        .filter(pk=submission_id)
-        .first()
-    )
-    if submission is None:
-        raise Http404("No such submission.")
-    is_member = submission.team.memberships.filter(user=request.user).exists()
-    if not is_member and not submission.phase.challenge.is_organizer(request.user):
-        raise Http404("No such submission.")
-    return submission
+    try:
+        return submission_get_for_user(user=request.user, submission_id=submission_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
 
 
 def _max_upload_bytes(phase: Phase) -> int:
@@ -88,8 +82,9 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
     recent = []
     quota = None
     if team is not None:
+        # An organizer's list holds every team's: this box is about the viewer's own team.
         recent = list(
-            Submission.objects.filter(team=team, phase=phase).order_by("-created_at", "-id")[
+            submission_list_for_user(user=request.user, phase=phase).filter(team=team)[
                 : RECENT_ON_PHASE_PAGE + 1
             ]
         )
@@ -160,15 +155,16 @@ def submission_list(request, phase_id: int):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     team = team_for_user(user=request.user, challenge=phase.challenge)
-    submissions = (
-        Submission.objects.filter(team=team, phase=phase).select_related("submitted_by")
-        if team is not None
-        else Submission.objects.none()
-    )
     return render(
         request,
         "web/submission_list.html",
-        {"phase": phase, "challenge": phase.challenge, "team": team, "submissions": submissions},
+        {
+            "phase": phase,
+            "challenge": phase.challenge,
+            "team": team,
+            "submissions": submission_list_for_user(user=request.user, phase=phase),
+            "is_organizer": phase.challenge.is_organizer(request.user),
+        },
     )
 
 

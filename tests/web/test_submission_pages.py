@@ -225,3 +225,13 @@ def test_random_predictions_are_scored_as_the_metric_says(
     expected = f1_score(truth, prediction, average="macro", zero_division=0)
     html = alice_web.get(reverse("submission-detail", args=[submission.pk])).content.decode()
     assert f"{expected:.4f}" in html
+
+
+def test_an_organizer_lists_every_teams_submissions(
+    organizer_web, alice_team, charlie_team, labelled_phase
+):
+    SubmissionFactory(phase=labelled_phase, team=alice_team)
+    SubmissionFactory(phase=labelled_phase, team=charlie_team)
+    html = organizer_web.get(reverse("submission-list", args=[labelled_phase.pk])).content.decode()
+    assert "<td>Alpha</td>" in html
+    assert "<td>Charlie&#x27;s</td>" in html
