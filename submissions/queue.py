@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -42,9 +43,21 @@ def can_see_scoring_locks() -> bool:
     return connection.vendor == "postgresql"
 
 
+# A worker's pool process killed mid-task gets its message redelivered at once, possibly
+# before PostgreSQL has noticed the dead connection and dropped its lock: that is worth
+# waiting out, where a live duplicate would hold the lock for the whole scoring.
+_DEAD_HOLDER_WAIT = 5.0
+
+
 @contextlib.contextmanager
-def scoring_lock(submission_id: int) -> Iterator[bool]:
-    """Yields True when this process now holds the submission's lock, False if another does."""
+def scoring_lock(
+    submission_id: int, *, wait_if: Callable[[int], bool] | None = None
+) -> Iterator[bool]:
+    """Yields True when this process now holds the submission's lock, False if another does.
+
+    When the lock is taken and ``wait_if(submission_id)`` is true, keep trying for a few
+    seconds before giving up.
+    """
     if connection.vendor != "postgresql":
         with _local_lock:
             held = submission_id not in _local_scoring
@@ -59,9 +72,12 @@ def scoring_lock(submission_id: int) -> Iterator[bool]:
         return
 
     key = submission_id & _INT4
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, key])
-        held = bool(cursor.fetchone()[0])
+    held = _try_lock(key)
+    if not held and wait_if is not None and wait_if(submission_id):
+        deadline = time.monotonic() + _DEAD_HOLDER_WAIT
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.2)
+            held = _try_lock(key)
     try:
         yield held
     finally:
@@ -73,6 +89,12 @@ def scoring_lock(submission_id: int) -> Iterator[bool]:
                 # A session lock lives as long as the connection: closing it is the release.
                 logger.exception("Could not release the scoring lock of %s", submission_id)
                 connection.close()
+
+
+def _try_lock(key: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, key])
+        return bool(cursor.fetchone()[0])
 
 
 def scoring_locks_held(submission_ids: list[int]) -> set[int]:

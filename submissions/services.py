@@ -284,6 +284,10 @@ def _score_file(submission: Submission) -> dict:
         return scoring.score(submission.phase.track, labels, fh)
 
 
+def _is_running(submission_id: int) -> bool:
+    return Submission.objects.filter(pk=submission_id, status=Status.RUNNING).exists()
+
+
 def submission_score(*, submission_id: int, worker: str = "") -> str:
     """Score one submission exactly once, however often this is called for it.
 
@@ -292,7 +296,7 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
     """
     from celery.exceptions import SoftTimeLimitExceeded
 
-    with queue.scoring_lock(submission_id) as held:
+    with queue.scoring_lock(submission_id, wait_if=_is_running) as held:
         if not held:
             # Another process is scoring it right now: this message is a duplicate.
             return "busy"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import threading
 
 import pytest
@@ -494,3 +495,22 @@ def test_admin_actions_go_through_the_services(client, labelled_phase, alice_tea
     assert queued.status == Status.CANCELLED
     assert finished.status == Status.FINISHED
     assert f"#{finished.pk}: Submission {finished.pk} is finished" in response.content.decode()
+
+
+def test_the_sweep_command_requeues_stranded_uploads(
+    inprocess_sync, settings, labelled_phase, alice_team
+):
+    from django.core.management import call_command
+
+    upload, _ = labelled_phase.upload()
+    created = timezone.now() - dt.timedelta(seconds=settings.EVALSERVER_SWEEP_INTERVAL + 1)
+    stranded = SubmissionFactory(
+        team=alice_team, phase=labelled_phase.phase, file=upload, created_at=created
+    )
+    out = io.StringIO()
+
+    call_command("sweep_submissions", stdout=out)
+
+    assert "requeued: 1" in out.getvalue()
+    stranded.refresh_from_db()
+    assert stranded.status == Status.FINISHED

@@ -65,7 +65,9 @@ def test_a_killed_pool_process_gives_the_task_back_and_it_finishes_once(
     submission = submission_create(user=alice, phase=labelled_phase.phase, upload=upload)
     wait_for_status(submission, {Status.RUNNING})
 
-    (child,) = worker.children()
+    # The pool process that claimed it (the worker field ends with its pid).
+    child = int(submission.worker.rsplit(":", 1)[1])
+    assert child in worker.children()
     os.kill(child, signal.SIGKILL)
 
     wait_for_status(submission, DONE, timeout=60)
