@@ -444,10 +444,11 @@ def _blocks(stream: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
                 raise _LineTooLong
             rest = buf
             continue
+        yield buf[: cut + 1]
+        # Raised after the yield, so the caller has counted the lines before it.
         rest = buf[cut + 1 :]
         if len(rest) > MAX_LINE_BYTES:
             raise _LineTooLong
-        yield buf[: cut + 1]
 
 
 def _check_header(line: bytes) -> None:
@@ -458,12 +459,14 @@ def _check_header(line: bytes) -> None:
 
 
 def read_rows(
-    stream: BinaryIO, labels: DetectionLabels, *, chunk_bytes: int = CHUNK_BYTES
+    stream: BinaryIO, labels: DetectionLabels, *, chunk_bytes: int | None = None
 ) -> tuple[SubmissionRows, _Problems]:
     """Parse every row, validating each against the phase; problems are returned, not raised.
 
-    Blank lines are tolerated only at the end of the file.
+    The stream is read ``chunk_bytes`` (default ``CHUNK_BYTES``) at a time. Blank
+    lines are tolerated only at the end of the file.
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     lookup = _Lookup(labels)
     problems = _Problems()
     parts: list[SubmissionRows] = []
