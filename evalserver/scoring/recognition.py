@@ -115,8 +115,8 @@ class _IdIndex:
     def widths(self) -> frozenset[int]:
         return frozenset(len(i) for i in self.ids.tolist())
 
-    def rows(self, keys: np.ndarray) -> np.ndarray | None:
-        """Row of each key (an S-array), or None when any key is unknown."""
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(row, known) per key (an S-array); None if some key is wider than any id."""
         n = len(self.sorted_keys)
         if n == 0 or keys.dtype.itemsize > self.width:
             return None
@@ -124,9 +124,7 @@ class _IdIndex:
             keys = _pack(keys)
         pos = np.searchsorted(self.sorted_keys, keys)
         np.minimum(pos, n - 1, out=pos)
-        if not np.array_equal(self.sorted_keys[pos], keys):
-            return None
-        return self.order[pos]
+        return self.order[pos], self.sorted_keys[pos] == keys
 
     def unknown_hint(self, cid: str) -> str:
         """A nudge when an unknown id is a known one without its zero padding."""
@@ -465,8 +463,13 @@ def _fixed_width_lines(
 
 def _fast_parse(
     data: bytes, start: int, index: _IdIndex, n_classes: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows (per line) and values of a file in which every line is right, else None."""
+) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """(problems, rows, values) when every line is well-formed, else None.
+
+    Well-formed lines can still name unknown, repeated or too few clips (the
+    official baseline's writer does); those problems are worded here directly, so
+    such a file never needs the slow pass however long it is.
+    """
     a = np.frombuffer(data, dtype=np.uint8, offset=start)
     end = _content_end(a)
     if end == 0 or len(index) == 0:
@@ -477,17 +480,47 @@ def _fast_parse(
     if parsed is None:
         return None
     keys, values = parsed
-    if len(keys) != len(index):
+    found = index.lookup(keys)
+    if found is None:
         return None
-    rows = index.rows(keys)
-    if rows is None:
-        return None
-    # Known ids and as many lines as clips: a repeat would leave another clip out.
-    seen = np.zeros(len(index), dtype=bool)
-    seen[rows] = True
-    if not seen.all():
-        return None
-    return rows, values
+    rows, known = found
+    if len(keys) == len(index) and known.all():
+        seen = np.zeros(len(index), dtype=bool)
+        seen[rows] = True
+        if seen.all():
+            return [], rows, values
+    return _id_problems(keys, rows, known, index), rows[:0], values[:0]
+
+
+def _id_problems(
+    keys: np.ndarray, rows: np.ndarray, known: np.ndarray, index: _IdIndex
+) -> list[str]:
+    """Unknown and repeated ids by line, then the missing ones: as the careful pass words them."""
+    known_lines = np.flatnonzero(known)
+    known_rows = rows[known_lines]
+    given, first = np.unique(known_rows, return_index=True)
+    first_line_of = np.full(len(index), -1, dtype=np.intp)
+    first_line_of[given] = known_lines[first]
+    repeated = np.zeros(len(keys), dtype=bool)
+    repeated[known_lines] = first_line_of[known_rows] != known_lines
+    flagged = np.flatnonzero(~known | repeated)
+
+    problems = []
+    for i in flagged[:MAX_PROBLEMS].tolist():
+        cid = keys[i].decode("ascii")
+        if known[i]:
+            first_ln = int(first_line_of[rows[i]]) + 1
+            problems.append(f"line {i + 1}: clip id {cid!r} already given on line {first_ln}")
+        else:
+            problems.append(f"line {i + 1}: unknown clip id {cid!r}{index.unknown_hint(cid)}")
+    problems = _capped(problems, more=max(0, len(flagged) - MAX_PROBLEMS))
+    if len(given) < len(index):
+        seen = np.zeros(len(index), dtype=bool)
+        seen[given] = True
+        missing = np.flatnonzero(~seen)
+        examples = index.ids[missing[:MISSING_EXAMPLES]].tolist()
+        problems.append(_missing_message(len(missing), examples))
+    return problems
 
 
 def _tokenised_lines(
@@ -515,13 +548,13 @@ def _tokenised_lines(
     return np.concatenate(keys_parts), np.concatenate(value_parts)
 
 
-def _missing_message(missing: list[str]) -> str:
-    if len(missing) == 1:
-        return f"1 clip id missing: {missing[0]}"
-    shown = ", ".join(missing[:MISSING_EXAMPLES])
-    if len(missing) <= MISSING_EXAMPLES:
-        return f"{len(missing)} clip ids missing: {shown}"
-    return f"{len(missing)} clip ids missing, e.g. {shown}"
+def _missing_message(count: int, examples: list[str]) -> str:
+    shown = ", ".join(examples[:MISSING_EXAMPLES])
+    if count == 1:
+        return f"1 clip id missing: {shown}"
+    if count <= MISSING_EXAMPLES:
+        return f"{count} clip ids missing: {shown}"
+    return f"{count} clip ids missing, e.g. {shown}"
 
 
 def _binary_problem(data: bytes, start: int) -> str | None:
@@ -603,9 +636,10 @@ def _careful_parse(
 
     found = problems.as_list()
     if len(first_line) < len(index):
-        missing = [cid for row, cid in enumerate(index.ids.tolist()) if row not in first_line]
+        missing = [row for row in range(len(index)) if row not in first_line]
+        examples = index.ids[missing[:MISSING_EXAMPLES]].tolist()
         # After the cap on purpose: the summary is never among the dropped.
-        found.append(_missing_message(missing))
+        found.append(_missing_message(len(missing), examples))
     if found:
         return found, *empty
     values_arr = np.frombuffer("".join(good_values).encode("ascii"), dtype=np.uint8)
@@ -618,11 +652,10 @@ def _parse(data: bytes, index: _IdIndex, n_classes: int) -> tuple[list[str], np.
     start = len(_BOM) if data.startswith(_BOM) else 0
     parsed = _fast_parse(data, start, index, n_classes)
     if parsed is None:
-        problems, rows, values = _careful_parse(data, start, index, n_classes)
-        if problems:
-            return problems, values
-    else:
-        rows, values = parsed
+        parsed = _careful_parse(data, start, index, n_classes)
+    problems, rows, values = parsed
+    if problems:
+        return problems, values
     aligned = np.empty((len(index), n_classes), dtype=np.uint8)
     aligned[rows] = values
     return [], aligned

@@ -353,6 +353,41 @@ def test_official_baseline_writer_output_is_an_error_not_a_score(labels):
     ]
 
 
+def test_id_problems_of_well_formed_files_skip_the_slow_pass(labels, monkeypatch):
+    careful = recognition._careful_parse
+    lines = answer_lines(IDS, P)
+    lines[21] = IDS[20] + lines[21][5:]
+    lines[30] = "77777" + lines[30][5:]
+    lines[33] = "33" + lines[33][5:]
+    data = lines_to_bytes(lines[:-1])
+    slow, _, _ = careful(data, 0, labels._id_index, labels.n_classes)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("careful pass used for id problems only")
+
+    monkeypatch.setattr(recognition, "_careful_parse", boom)
+    with pytest.raises(SubmissionInvalid) as info:
+        score(labels, data)
+    assert (
+        info.value.errors
+        == slow
+        == [
+            "line 22: clip id '00020' already given on line 21",
+            "line 31: unknown clip id '77777'",
+            "line 34: unknown clip id '33' (ids are zero-padded: did you mean '00033'?)",
+            "4 clip ids missing: 00021, 00030, 00033, 00059",
+        ]
+    )
+
+
+def test_many_id_problems_are_capped_by_the_fast_pass_too(labels):
+    lines = [f"{90000 + i} " + " ".join(["0"] * 26) for i in range(N)]
+    found = problems_of(labels, lines_to_bytes(lines))
+    assert found[0] == "line 1: unknown clip id '90000'"
+    assert found[-2] == f"... and {N - MAX_PROBLEMS} more problems"
+    assert found[-1] == f"{N} clip ids missing, e.g. 00000, 00001, 00002, 00003, 00004"
+
+
 def test_missing_lines_are_counted_with_examples(labels):
     lines = answer_lines(IDS, P)
     assert problems_of(labels, lines_to_bytes(lines[:-1])) == ["1 clip id missing: 00059"]

@@ -203,11 +203,13 @@ def test_fast_and_careful_passes_agree(case):
     problems, careful = _aligned(data, labels)
     fast = recognition._fast_parse(data, 0, labels._id_index, labels.n_classes)
     if fast is not None:
-        rows, values = fast
-        got = np.empty_like(careful) if careful is not None else None
-        assert problems == [], "fast pass accepted a file the careful pass rejects"
-        got[rows] = values
-        assert np.array_equal(got, careful)
+        fast_problems, rows, values = fast
+        # Files with only id problems are worded by the fast pass: word for word the same.
+        assert fast_problems == problems
+        if not problems:
+            got = np.empty_like(careful)
+            got[rows] = values
+            assert np.array_equal(got, careful)
     elif not problems:
         # The fast pass may only decline plain-ASCII files that are really wrong.
         assert not data.isascii() or b"\x0c" in data, "fast pass declined a valid file"
