@@ -253,6 +253,7 @@ REST_FRAMEWORK = {
         # per-team submission quotas that the pipeline enforces in the database.
         "register": env_str("EVALSERVER_THROTTLE_REGISTER", "20/hour"),
         "uploads": env_str("EVALSERVER_THROTTLE_UPLOADS", "30/min"),
+        "password_reset": env_str("EVALSERVER_THROTTLE_PASSWORD_RESET", "10/hour"),
     },
 }
 

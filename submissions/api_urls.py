@@ -8,11 +8,11 @@ urlpatterns = [
     path(
         "phases/<int:phase_id>/submissions/",
         api.PhaseSubmissionsView.as_view(),
-        name="api-phase-submissions",
+        name="api-v1-phase-submissions",
     ),
     path(
         "submissions/<int:submission_id>/",
         api.SubmissionDetailView.as_view(),
-        name="api-submission-detail",
+        name="api-v1-submission-detail",
     ),
 ]

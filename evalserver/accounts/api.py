@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 
 from evalserver.accounts import services
 from evalserver.accounts.serializers import (
+    DetailSerializer,
+    PasswordResetRequestSerializer,
     RegisterRequestSerializer,
     TokenRequestSerializer,
     TokenSerializer,
@@ -86,3 +88,31 @@ class MeView(APIView):
     )
     def get(self, request):
         return Response(UserSerializer(request.user).data)
+
+
+class PasswordResetView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "password_reset"
+
+    @extend_schema(
+        operation_id="auth_password_reset",
+        summary="Email yourself a link to choose a new password",
+        description=(
+            "Always 202 for a well-formed address, whether or not an account uses it. "
+            "The link opens the browser's reset page."
+        ),
+        request=PasswordResetRequestSerializer,
+        responses={202: DetailSerializer, **error_responses(400, 429)},
+        auth=[],
+    )
+    def post(self, request):
+        data = PasswordResetRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(
+            request=request._request, email=data.validated_data["email"]
+        )
+        return Response(
+            {"detail": services.RESET_LINK_SENT_MESSAGE}, status=status.HTTP_202_ACCEPTED
+        )

@@ -7,6 +7,7 @@ unique names, login throttling) hold whichever door a person uses.
 from __future__ import annotations
 
 from django.contrib.auth import authenticate, password_validation, user_logged_in
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -149,3 +150,19 @@ def token_rotate(*, user: User) -> Token:
 
 def token_revoke(*, user: User) -> None:
     Token.objects.filter(user=user).delete()
+
+
+RESET_LINK_SENT_MESSAGE = (
+    "If an account uses this address, an email with a link to choose a new password "
+    "has been sent to it."
+)
+
+
+def password_reset_request(*, request: HttpRequest, email: str) -> None:
+    """Email a one-time reset link (the browser's reset page) to the account with this
+    address, if there is one. The answer is the same either way, so nobody can probe
+    which addresses have accounts."""
+    form = PasswordResetForm(data={"email": (email or "").strip()})
+    if not form.is_valid():
+        raise AccountInvalid({"email": ["Enter a valid email address."]})
+    form.save(request=request, use_https=request.is_secure())

@@ -5,5 +5,5 @@ from django.urls import path
 from evalserver.challenges import api
 
 urlpatterns = [
-    path("challenges/", api.ChallengeListView.as_view(), name="api-challenge-list"),
+    path("challenges/", api.ChallengeListView.as_view(), name="api-v1-challenge-list"),
 ]

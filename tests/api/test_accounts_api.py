@@ -145,3 +145,57 @@ def test_a_success_resets_the_failure_count(api, alice, settings):
         _login(api, "alice", "wrong")
     assert _login(api, "alice", GOOD_PASSWORD).status_code == 200
     assert _login(api, "alice", "wrong").status_code == 400
+
+
+def test_password_reset_emails_a_link_that_sets_a_new_password(api, alice, client, mailoutbox):
+    response = api.post(
+        "/api/v1/auth/password-reset/", {"email": "ALICE@example.org"}, format="json"
+    )
+    assert response.status_code == 202
+    assert "If an account uses this address" in response.json()["detail"]
+    [mail] = mailoutbox
+    assert mail.to == ["alice@example.org"]
+    link = next(line for line in mail.body.splitlines() if "://" in line)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+
+    # The browser page redirects to a token-free URL, then takes the new password.
+    page = client.get("/" + path, follow=True)
+    assert page.status_code == 200
+    form_url = page.redirect_chain[-1][0]
+    client.post(
+        form_url, {"new_password1": "a new sturdy pw 7", "new_password2": "a new sturdy pw 7"}
+    )
+    alice.refresh_from_db()
+    assert alice.check_password("a new sturdy pw 7")
+
+
+def test_password_reset_for_an_unknown_address_answers_the_same(api, mailoutbox):
+    response = api.post(
+        "/api/v1/auth/password-reset/", {"email": "nobody@example.org"}, format="json"
+    )
+    assert response.status_code == 202
+    assert "If an account uses this address" in response.json()["detail"]
+    assert mailoutbox == []
+
+
+def test_password_reset_needs_a_valid_address(api):
+    response = api.post("/api/v1/auth/password-reset/", {"email": "nope"}, format="json")
+    assert response.status_code == 400
+    assert "email" in response.json()["errors"]
+
+
+def test_sign_ups_are_rate_limited_per_address(api, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "register": "2/hour"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    codes = [
+        api.post(
+            REGISTER,
+            {"username": f"user{n}", "email": f"u{n}@example.org", "password": "a sturdy pw 91"},
+            format="json",
+        ).status_code
+        for n in range(3)
+    ]
+    assert codes == [201, 201, 429]
+    assert not User.objects.filter(username="user2").exists()

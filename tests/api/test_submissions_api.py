@@ -141,26 +141,23 @@ def test_upload_as_json_is_415(alice_team, alice_api, phase):
 
 
 def test_uploads_are_rate_limited_per_user_apart_from_the_quota(
-    alice_team, alice_api, phase, settings
+    alice_team, alice_api, phase, monkeypatch
 ):
-    from submissions.api import UploadRateThrottle
+    from rest_framework.throttling import SimpleRateThrottle
 
-    # The rate is read when the throttle class is set up; give it a tiny one for the test.
-    rates = {**UploadRateThrottle.THROTTLE_RATES, "uploads": "2/min"}
-    original = UploadRateThrottle.THROTTLE_RATES
-    UploadRateThrottle.THROTTLE_RATES = rates
-    try:
-        phase.max_submissions_per_day = None
-        phase.max_submissions_total = None
-        phase.save(update_fields=["max_submissions_per_day", "max_submissions_total"])
-        assert [_upload(alice_api, phase).status_code for _ in range(2)] == [201, 201]
-        response = _upload(alice_api, phase)
-        assert response.status_code == 429
-        assert "throttled" in response.json()["detail"]
-        # Reads are not counted as uploads.
-        assert alice_api.get(f"/api/v1/phases/{phase.pk}/submissions/").status_code == 200
-    finally:
-        UploadRateThrottle.THROTTLE_RATES = original
+    # The rates are read when DRF is imported; give uploads a tiny one for this test.
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "uploads": "2/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    phase.max_submissions_per_day = None
+    phase.max_submissions_total = None
+    phase.save(update_fields=["max_submissions_per_day", "max_submissions_total"])
+    assert [_upload(alice_api, phase).status_code for _ in range(2)] == [201, 201]
+    response = _upload(alice_api, phase)
+    assert response.status_code == 429
+    assert "throttled" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0
+    # Reads are not counted as uploads.
+    assert alice_api.get(f"/api/v1/phases/{phase.pk}/submissions/").status_code == 200
 
 
 # --- GET /api/v1/phases/{id}/submissions/ ------------------------------------------------
