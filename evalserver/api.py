@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -61,7 +62,7 @@ def axes_lockout_response(request, original_response=None, credentials=None):
     page elsewhere. 429 rather than axes' 403: the client did nothing forbidden, it must
     wait."""
     retry_after = str(int(float(settings.AXES_COOLOFF_TIME) * 3600))
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         response = JsonResponse(
             {"detail": LOGIN_LOCKED_MESSAGE, "code": "login_locked"}, status=429
         )
@@ -75,6 +76,29 @@ def axes_lockout_response(request, original_response=None, credentials=None):
             response = HttpResponse(LOGIN_LOCKED_MESSAGE, status=429, content_type="text/plain")
     response["Retry-After"] = retry_after
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """``handler404``: API clients get JSON with a ``detail`` for unknown paths too."""
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": f"No API endpoint at {request.path}.", "code": "not_found"}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: JSON on the API, the normal error page elsewhere."""
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": "The server failed to answer; organizers have been told.", "code": "error"},
+            status=500,
+        )
+    return defaults.server_error(request)
 
 
 # --- Schema helpers ---------------------------------------------------------------------

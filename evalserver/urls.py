@@ -11,3 +11,7 @@ urlpatterns = [
     path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),
 ]
+
+# JSON with a `detail` for API paths, the usual pages elsewhere (evalserver.api).
+handler404 = "evalserver.api.not_found"
+handler500 = "evalserver.api.server_error"
