@@ -80,6 +80,19 @@ class TokenRotateView(APIView):
         return Response({"token": token.key})
 
 
+class LogoutView(APIView):
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Delete your API token (log out every script using it)",
+        description="`POST /api/v1/auth/token/` with your password makes a new one.",
+        request=None,
+        responses={204: None, **error_responses(401)},
+    )
+    def post(self, request):
+        services.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MeView(APIView):
     @extend_schema(
         operation_id="auth_me",

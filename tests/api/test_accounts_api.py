@@ -98,8 +98,18 @@ def test_the_same_token_comes_back_until_it_is_rotated(api, alice):
     assert api.get(ME).status_code == 200
 
 
-def test_rotate_and_me_need_authentication(api):
-    for response in (api.post(ROTATE), api.get(ME)):
+def test_logout_deletes_the_token(api, alice):
+    key = _login(api, "alice", GOOD_PASSWORD).json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.post("/api/v1/auth/logout/").status_code == 204
+    assert not Token.objects.filter(user=alice).exists()
+    response = api.get(ME)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+
+
+def test_rotate_logout_and_me_need_authentication(api):
+    for response in (api.post(ROTATE), api.get(ME), api.post("/api/v1/auth/logout/")):
         assert response.status_code == 401
         assert response.json()["detail"]
 
