@@ -7,6 +7,7 @@ of surfacing later as a confusing failure.
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -73,6 +74,16 @@ def env_path(name: str, default: Path) -> Path:
     return path
 
 
+def _redacted(url: str) -> str:
+    """The URL with any password replaced, fit for an error message in a log."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
 def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:
     """A URL whose scheme is one we know how to use, or None when unset."""
     value = _raw(name)
@@ -81,6 +92,43 @@ def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:
     scheme, sep, rest = value.partition("://")
     if not sep or scheme.lower() not in schemes or not rest:
         raise ImproperlyConfigured(
-            f"{name}={value!r} is not a URL with one of the schemes {', '.join(schemes)}"
+            f"{name}={_redacted(value)!r} is not a URL with one of the schemes {', '.join(schemes)}"
         )
+    return value
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def env_redis_url(name: str) -> str | None:
+    """A Redis URL (``redis://[:password@]host[:port][/db]``, ``rediss://``, or
+    ``unix:///path?db=N``), or None when unset.
+
+    redis-py quietly ignores a database path it cannot read and connects to database 0,
+    which would share keys with whatever else lives there: refuse it instead.
+    """
+    value = env_url(name, schemes=_REDIS_SCHEMES)
+    if value is None:
+        return None
+
+    def refuse(why: str):
+        return ImproperlyConfigured(f"{name}={_redacted(value)!r} is not a usable Redis URL: {why}")
+
+    try:
+        parts = urlsplit(value)
+        if parts.port == 0:  # .port raises ValueError itself for text or out-of-range
+            raise ValueError("port 0")
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme == "unix":
+        if parts.hostname or not parts.path.startswith("/"):
+            raise refuse("a unix:// URL needs an absolute socket path")
+        db = parse_qs(parts.query).get("db", ["0"])[-1]
+    else:
+        if not parts.hostname:
+            raise refuse("no host")
+        db = parts.path.lstrip("/") or "0"
+    if not (db.isascii() and db.isdigit()):
+        raise refuse(f"the database {db!r} is not a whole number")
     return value

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -99,7 +100,8 @@ def test_the_compose_environment_is_accepted_by_the_settings(tmp_path):
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings as s; "
-            "print(s.DATABASES['default']['HOST'], s.CELERY_BROKER_URL, s.DEBUG)",
+            "print(s.DATABASES['default']['HOST'], s.CELERY_BROKER_URL, s.DEBUG, "
+            "s.CACHES['default']['BACKEND'])",
         ],
         cwd=ROOT,
         env={**clean, **env, "DJANGO_SETTINGS_MODULE": "evalserver.settings"},
@@ -109,7 +111,19 @@ def test_the_compose_environment_is_accepted_by_the_settings(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["postgres", "redis://redis:6379/0", "False"]
+    assert result.stdout.split() == [
+        "postgres",
+        "redis://redis:6379/0",
+        "False",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_the_cache_and_the_broker_use_separate_redis_databases():
+    env = SERVICES["web"]["environment"]
+    cache, broker = urlsplit(env["EVALSERVER_CACHE_URL"]), urlsplit(env["CELERY_BROKER_URL"])
+    assert cache.netloc == broker.netloc == "redis:6379"
+    assert cache.path != broker.path
 
 
 def test_the_dockerfile_copies_what_exists_and_serves_the_wsgi_app():

@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from evalserver.env import env_bool, env_int, env_list, env_path, env_str, env_url
+from evalserver.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_redis_url,
+    env_str,
+    env_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +106,54 @@ def test_env_url_refuses_other_schemes_and_shapes(monkeypatch, raw):
         ImproperlyConfigured, match=r"EV_URL=.* is not a URL with one of the schemes"
     ):
         env_url("EV_URL", schemes=("redis", "amqp"))
+
+
+def test_a_refused_url_never_shows_its_password(monkeypatch):
+    monkeypatch.setenv("EV_URL", "mysql://admin:hunter2@db/x")
+    with pytest.raises(ImproperlyConfigured) as refused:
+        env_url("EV_URL", schemes=("postgres",))
+    assert "hunter2" not in str(refused.value)
+    assert "mysql://admin:***@db/x" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "redis://127.0.0.1:6379/1",
+        "redis://redis",
+        "rediss://:s3cret@cache.internal:6380/2",
+        "redis://user:pw@cache/15",
+        "unix:///run/redis.sock?db=3",
+        "unix:///run/redis.sock",
+    ],
+)
+def test_env_redis_url_accepts_the_redis_url_forms(monkeypatch, raw):
+    monkeypatch.setenv("EV_CACHE", raw)
+    assert env_redis_url("EV_CACHE") == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("memcached://h:11211", "is not a URL with one of the schemes redis, rediss, unix"),
+        ("redis://h:port/1", "Port could not be cast to integer"),
+        ("redis://h:70000/1", "Port out of range"),
+        ("redis://h:0/1", "port 0"),
+        ("redis:///1", "no host"),
+        ("redis://h:6379/cache", "the database 'cache' is not a whole number"),
+        ("redis://h:6379/1/2", "the database '1/2' is not a whole number"),
+        ("unix://run/redis.sock", "needs an absolute socket path"),
+        ("unix:///run/redis.sock?db=one", "the database 'one' is not a whole number"),
+        ("redis://:pw@h/x", "EV_CACHE='redis://:***@h/x'"),
+    ],
+)
+def test_env_redis_url_refuses_what_redis_py_would_misread(monkeypatch, raw, why):
+    monkeypatch.setenv("EV_CACHE", raw)
+    with pytest.raises(ImproperlyConfigured, match=re.escape(why)) as refused:
+        env_redis_url("EV_CACHE")
+    assert str(refused.value).startswith("EV_CACHE=")
+
+
+def test_env_redis_url_is_none_when_unset(monkeypatch):
+    monkeypatch.delenv("EV_CACHE", raising=False)
+    assert env_redis_url("EV_CACHE") is None

@@ -43,6 +43,8 @@ print(json.dumps({
     "visibility_timeout": s.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
     "max_attempts": s.EVALSERVER_MAX_SCORING_ATTEMPTS,
     "email_backend": s.EMAIL_BACKEND, "email_port": s.EMAIL_PORT,
+    "cache_backend": s.CACHES["default"]["BACKEND"],
+    "cache_location": s.CACHES["default"]["LOCATION"],
 }))
 """
 
@@ -87,6 +89,7 @@ def test_the_embedded_default_needs_no_environment(tmp_path):
     assert s["labels_backend"] == "django.core.files.storage.FileSystemStorage"
     assert s["labels_location"] == str(tmp_path / "data" / "labels")
     assert s["email_backend"] == "django.core.mail.backends.console.EmailBackend"
+    assert s["cache_backend"] == "django.core.cache.backends.locmem.LocMemCache"
     assert (tmp_path / "data").is_dir()
 
 
@@ -118,6 +121,18 @@ def test_production_values_are_read(tmp_path):
     assert s["max_attempts"] == 5
     assert s["email_backend"] == "django.core.mail.backends.smtp.EmailBackend"
     assert s["email_port"] == 25
+    # No cache URL: the throttles count in the shared database, as before.
+    assert s["cache_backend"] == "django.core.cache.backends.db.DatabaseCache"
+
+
+def test_a_cache_url_puts_the_throttle_counters_in_redis(tmp_path):
+    s = _settings(
+        tmp_path,
+        DATABASE_URL="postgres://ev:secret@db.internal:5433/evaldb",
+        EVALSERVER_CACHE_URL="redis://redis.internal:6379/1",
+    )
+    assert s["cache_backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert s["cache_location"] == "redis://redis.internal:6379/1"
 
 
 def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
@@ -144,6 +159,11 @@ def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
         ({"EVALSERVER_MAX_UPLOAD_BYTES": "1k"}, "EVALSERVER_MAX_UPLOAD_BYTES='1k'"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp'"),
         ({"EMAIL_USE_TLS": "sometimes"}, "EMAIL_USE_TLS='sometimes'"),
+        ({"EVALSERVER_CACHE_URL": "memcached://h:11211"}, "EVALSERVER_CACHE_URL='memcached://"),
+        (
+            {"EVALSERVER_CACHE_URL": "redis://:pw@redis:6379/cache"},
+            "EVALSERVER_CACHE_URL='redis://:***@redis:6379/cache' is not a usable Redis URL",
+        ),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
 )
