@@ -49,9 +49,9 @@ def score(
     """
     with open_submission(source, max_bytes=max_bytes) as stream:
         rows, problems = read_rows(stream, labels)
-    tubes = group_tubes(
-        rows, labels.n_classes, max(int(labels.clip_dims[:, 0].max(initial=1)), 1), problems
-    )
+    tubes = group_tubes(rows, labels, problems)
+    # The rows now live on, sorted, inside ``tubes``; free the file-order copy early.
+    del rows
     if problems:
         raise SubmissionInvalid(problems.messages())
     result = evaluate(labels, tubes)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .detection_labels import MAX_REPORTED_PROBLEMS, DetectionLabels, cap_problems
 from .errors import SubmissionInvalid
@@ -26,11 +28,13 @@ COLUMNS = tuple(HEADER.split(","))
 _N_FIELDS = len(COLUMNS)
 _BOM = b"\xef\xbb\xbf"
 
-# Blocks of ~8 MiB keep the per-block index arrays (int32, lines x field width) small
-# while numpy's per-call overhead stays negligible (~150k rows per block).
+# Blocks of ~8 MiB (~180k rows) keep the per-block temporaries at tens of MB while
+# numpy's per-call overhead stays negligible.
 CHUNK_BYTES = 8 << 20
 # No legitimate field comes near this; capping it bounds the per-block gather matrix.
 MAX_FIELD_CHARS = 64
+# Blocks parsed at once; the scoring target is a 2-core machine.
+PARSE_THREADS = 2
 # A "line" longer than this means the upload is not this CSV at all.
 MAX_LINE_BYTES = 1 << 20
 # Tube ids are integers; 18 digits always fit int64.
@@ -50,6 +54,8 @@ class _Problems:
     def __init__(self) -> None:
         self._items: list[tuple[int, str]] = []
         self.total = 0
+        # Blocks are parsed on several threads.
+        self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return self.total > 0
@@ -63,13 +69,16 @@ class _Problems:
         n = len(lines)
         if not n:
             return
-        self.total += n
-        for k in range(min(n, MAX_REPORTED_PROBLEMS)):
-            line = int(lines[k])
-            self._items.append((line, f"line {line}: {describe(k)}"))
-        if len(self._items) > 8 * MAX_REPORTED_PROBLEMS:
-            self._items.sort(key=lambda item: item[0])
-            del self._items[MAX_REPORTED_PROBLEMS:]
+        items = [
+            (int(lines[k]), f"line {int(lines[k])}: {describe(k)}")
+            for k in range(min(n, MAX_REPORTED_PROBLEMS))
+        ]
+        with self._lock:
+            self.total += n
+            self._items.extend(items)
+            if len(self._items) > 8 * MAX_REPORTED_PROBLEMS:
+                self._items.sort(key=lambda item: item[0])
+                del self._items[MAX_REPORTED_PROBLEMS:]
 
     def messages(self) -> list[str]:
         ordered = sorted(self._items, key=lambda item: item[0])
@@ -91,6 +100,8 @@ _HASH_MULTIPLIERS = np.array(
     dtype=np.uint64,
 )
 _WORD = 8
+# Largest number a dense numeric key table may index (4 Mi entries, 32 MiB).
+_DENSE_LIMIT = 1 << 22
 
 
 def _hash_words(matrix: np.ndarray) -> np.ndarray:
@@ -110,7 +121,9 @@ class _TokenTable:
 
     Hashing the gathered field bytes and checking a candidate with one byte-string
     comparison is several times faster than ``searchsorted`` over byte strings; the
-    comparison keeps it exact whatever the hash does with foreign tokens.
+    comparison keeps it exact whatever the hash does with foreign tokens. When every
+    key is a decimal number of one width (TinyActions clip ids "00000".."06096"), a
+    token's digits index a dense array instead, faster still.
     """
 
     def __init__(self, keys: list[bytes], values: list[int]) -> None:
@@ -132,11 +145,28 @@ class _TokenTable:
             order = np.argsort(self._keys, kind="stable")
             self._keys, self._values = self._keys[order], self._values[order]
 
-    def find(self, matrix: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found, value) per row of a gathered field matrix and its byte-string view."""
+        self._dense: np.ndarray | None = None
+        width = len(usable[0][0]) if usable else 0
+        if 0 < width <= _MAX_INT_DIGITS and all(k.isdigit() and len(k) == width for k, _ in usable):
+            numbers = [int(k) for k, _ in usable]
+            if max(numbers) < _DENSE_LIMIT:
+                self._dense = np.full(max(numbers) + 1, -1, dtype=np.int64)
+                self._dense[numbers] = [v for _, v in usable]
+                self._width = width
+
+    def find(
+        self, matrix: np.ndarray, tokens: np.ndarray, lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(found, value) per row of a gathered field matrix, its bytes and lengths."""
         n = len(tokens)
         if not len(self._keys) or not n:
             return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+        if self._dense is not None:
+            number, valid = _parse_uint(matrix, lengths)
+            valid &= (lengths == self._width) & (number < len(self._dense))
+            value = self._dense[np.where(valid, number, 0)]
+            found = valid & (value >= 0)
+            return found, np.where(found, value, 0)
         if self._by_hash:
             hashes = _hash_words(matrix)
             pos = np.minimum(np.searchsorted(self._hashes, hashes), len(self._keys) - 1)
@@ -173,7 +203,7 @@ class SubmissionRows:
     cls: np.ndarray  # class id
     line: np.ndarray
     score: np.ndarray
-    box: np.ndarray  # (n, 4) float64 x1, y1, x2, y2
+    box: np.ndarray  # (4, n) float64 rows x1, y1, x2, y2: contiguous columns gather fastest
 
     def __len__(self) -> int:
         return len(self.line)
@@ -182,9 +212,12 @@ class SubmissionRows:
     def concatenate(cls, parts: list[SubmissionRows]) -> SubmissionRows:
         if not parts:
             ints = np.empty(0, dtype=np.int64)
-            return cls(ints, ints, ints, ints, ints, np.empty(0), np.empty((0, 4)))
+            return cls(ints, ints, ints, ints, ints, np.empty(0), np.empty((4, 0)))
         return cls(
-            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls))
+            *(
+                np.concatenate([getattr(p, f.name) for p in parts], axis=-1)
+                for f in dataclasses.fields(cls)
+            )
         )
 
 
@@ -201,19 +234,31 @@ def _text(token: bytes) -> str:
     return token.decode("utf-8", "replace")
 
 
-def _gather(padded: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+# _LOW_BYTES[k] keeps the first k bytes (in memory order) of a little-endian word.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(_WORD)] + [2**64 - 1], dtype="<u8")
+
+
+def _words_at_every_offset(padded: bytes) -> np.ndarray:
+    """Overlapping little-endian 64-bit words: element i holds bytes i..i+7."""
+    return np.ndarray(shape=(len(padded) - _WORD + 1,), dtype="<u8", buffer=padded, strides=(1,))
+
+
+def _gather(words: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Field bytes as an (n, width) uint8 matrix, NUL-padded on the right.
 
-    The width is a multiple of 8 so rows can be read as 64-bit words. ``padded``
-    ends in enough NULs that every window exists. Copying whole windows (one copy
-    per row) is ~4x faster than gathering through an index matrix.
+    The width is a multiple of 8 so rows can also be read as 64-bit words. Picking
+    whole words at each field start and masking off what lies beyond the field is
+    a few times faster than copying byte windows. ``words`` comes from
+    :func:`_words_at_every_offset` over a buffer with enough NULs at its end.
     """
     lengths = end - start
     longest = int(lengths.max()) if len(lengths) else 0
-    width = max(-(-longest // _WORD) * _WORD, _WORD)
-    matrix = sliding_window_view(padded, width)[start]
-    matrix *= np.arange(width) < lengths[:, None]
-    return matrix
+    n_words = max(-(-longest // _WORD), 1)
+    out = np.empty((len(start), n_words), dtype="<u8")
+    for j in range(n_words):
+        left = np.clip(lengths - j * _WORD, 0, _WORD)
+        np.bitwise_and(words[start + j * _WORD], _LOW_BYTES[left], out=out[:, j])
+    return out.view(np.uint8)
 
 
 def _as_tokens(matrix: np.ndarray) -> np.ndarray:
@@ -298,38 +343,51 @@ def _parse_float(matrix: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, n
 def _split_lines(
     arr: np.ndarray, first_line: int, has_nul: bool, problems: _Problems
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Locate fields: (lines, comma positions (n, 8), line starts, line ends, blanks, last)."""
-    newlines = np.flatnonzero(arr == 10)
+    """Locate fields: (lines, comma positions (n, 8), line starts, line ends, blanks, last).
+
+    Lines without exactly eight commas are reported and left out.
+    """
+    is_delimiter = arr == 44
+    is_delimiter |= arr == 10
+    delimiters = np.flatnonzero(is_delimiter)
+    kinds = arr[delimiters]
+    per_line = _N_FIELDS  # eight commas and a newline
+    if not has_nul and len(delimiters) % per_line == 0 and len(delimiters):
+        grid = delimiters.reshape(-1, per_line)
+        # With the count right, newlines at every ninth place leave exactly eight
+        # commas to each line (and no blank lines).
+        if (kinds[per_line - 1 :: per_line] == 10).all():
+            newlines = grid[:, -1]
+            starts = np.empty(len(grid), dtype=np.int64)
+            starts[0] = 0
+            starts[1:] = newlines[:-1] + 1
+            lines = np.arange(first_line, first_line + len(grid), dtype=np.int64)
+            return lines, grid[:, :-1], starts, newlines, lines[:0], int(lines[-1])
+
+    newlines = delimiters[kinds == 10]
+    commas = delimiters[kinds == 44]
     n_lines = len(newlines)
     starts = np.empty(n_lines, dtype=np.int64)
     starts[:1] = 0
     starts[1:] = newlines[:-1] + 1
     lines = np.arange(first_line, first_line + n_lines, dtype=np.int64)
-    commas = np.flatnonzero(arr == 44)
     blank = starts == newlines
     nonblank_lines = lines[~blank]
     last = int(nonblank_lines[-1]) if len(nonblank_lines) else 0
 
-    nuls = np.flatnonzero(arr == 0) if has_nul else np.empty(0, dtype=np.int64)
-    if len(commas) == (_N_FIELDS - 1) * n_lines and n_lines and not len(nuls):
-        grid = commas.reshape(n_lines, _N_FIELDS - 1)
-        # Commas are sorted, so if each line's first and last comma fall inside it,
-        # every line holds exactly its own eight.
-        if (grid[:, 0] >= starts).all() and (grid[:, -1] < newlines).all():
-            return lines, grid, starts, newlines, lines[blank], last
-
     # NUL bytes would vanish from fixed-width byte strings, so such lines are refused.
     with_nul = np.zeros(n_lines, dtype=bool)
-    with_nul[np.searchsorted(newlines, nuls)] = True
+    if has_nul:
+        with_nul[np.searchsorted(newlines, np.flatnonzero(arr == 0))] = True
     problems.add(lines[with_nul], lambda _k: "contains a NUL byte; is this a text file?")
     comma_line = np.searchsorted(newlines, commas)
-    per_line = np.bincount(comma_line, minlength=n_lines)
-    good = (per_line == _N_FIELDS - 1) & ~with_nul
+    n_commas = np.bincount(comma_line, minlength=n_lines)
+    good = (n_commas == _N_FIELDS - 1) & ~with_nul
     bad = np.flatnonzero(~good & ~blank & ~with_nul)
     problems.add(
         lines[bad],
         lambda k: (
-            f"expected {_N_FIELDS} comma-separated fields ({HEADER}), found {per_line[bad[k]] + 1}"
+            f"expected {_N_FIELDS} comma-separated fields ({HEADER}), found {n_commas[bad[k]] + 1}"
         ),
     )
     grid = commas[good[comma_line]].reshape(-1, _N_FIELDS - 1)
@@ -339,8 +397,10 @@ def _split_lines(
 def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Problems) -> _Block:
     if b"\r" in block:
         block = block.replace(b"\r\n", b"\n")
-    # NULs appended so that ``_gather`` can take a full-width window at any field.
-    arr = np.frombuffer(block + bytes(MAX_FIELD_CHARS + _WORD), dtype=np.uint8)
+    # NULs appended so that ``_gather`` can read whole words at any field.
+    padded = block + bytes(MAX_FIELD_CHARS + _WORD)
+    arr = np.frombuffer(padded, dtype=np.uint8)
+    words = _words_at_every_offset(padded)
     n_bytes = len(block)
     lines, grid, line_start, line_end, blank_lines, last = _split_lines(
         arr[:n_bytes], first_line, b"\x00" in block, problems
@@ -372,10 +432,10 @@ def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Prob
         ok &= ~mask
 
     lengths = [e - s for s, e in zip(field_start, field_end, strict=True)]
-    matrices = [_gather(arr, field_start[c], field_end[c]) for c in range(_N_FIELDS)]
+    matrices = [_gather(words, field_start[c], field_end[c]) for c in range(_N_FIELDS)]
     tokens = [_as_tokens(m) for m in matrices]
 
-    clip_found, clip = lookup.clips.find(matrices[0], tokens[0])
+    clip_found, clip = lookup.clips.find(matrices[0], tokens[0], lengths[0])
     report(~clip_found, lambda r: f"unknown video_id {_text(tokens[0][r])!r}")
     tube_id, tube_ok = _parse_uint(matrices[1], lengths[1])
     report(~tube_ok, lambda r: f"tube_id {_text(tokens[1][r])!r} is not a non-negative integer")
@@ -388,7 +448,7 @@ def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Prob
             f"frame {frame[r]} is outside video {_text(tokens[0][r])} (frames 0..{n_frames[r] - 1})"
         ),
     )
-    cls_found, cls = lookup.classes.find(matrices[3], tokens[3])
+    cls_found, cls = lookup.classes.find(matrices[3], tokens[3], lengths[3])
     report(
         ~cls_found,
         lambda r: f"unknown class {_text(tokens[3][r])!r} (use a class name or id)",
@@ -396,15 +456,15 @@ def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Prob
     score, score_ok = _parse_float(matrices[4], lengths[4])
     report(~score_ok, lambda r: f"score {_text(tokens[4][r])!r} is not a finite number")
     report((score < 0) | (score > 1), lambda r: f"score {_text(tokens[4][r])} is outside [0, 1]")
-    box = np.empty((n, 4), dtype=np.float64)
+    box = np.empty((4, n), dtype=np.float64)
     for k, col in enumerate(range(5, 9)):
-        box[:, k], valid = _parse_float(matrices[col], lengths[col])
+        box[k], valid = _parse_float(matrices[col], lengths[col])
         report(
             ~valid,
             lambda r, col=col: f"{COLUMNS[col]} {_text(tokens[col][r])!r} is not a finite number",
         )
     report(
-        (box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1]),
+        (box[2] <= box[0]) | (box[3] <= box[1]),
         lambda r: (
             f"degenerate box ({', '.join(_text(tokens[c][r]) for c in range(5, 9))}): "
             "needs x2 > x1 and y2 > y1"
@@ -419,7 +479,7 @@ def _parse_block(block: bytes, first_line: int, lookup: _Lookup, problems: _Prob
         cls=cls[keep],
         line=lines[keep],
         score=score[keep],
-        box=box[keep],
+        box=box[:, keep],
     )
     return _Block(rows=rows, blank_lines=blank_lines, last_content_line=last)
 
@@ -463,43 +523,63 @@ def read_rows(
 ) -> tuple[SubmissionRows, _Problems]:
     """Parse every row, validating each against the phase; problems are returned, not raised.
 
-    The stream is read ``chunk_bytes`` (default ``CHUNK_BYTES``) at a time. Blank
-    lines are tolerated only at the end of the file.
+    The stream is read ``chunk_bytes`` (default ``CHUNK_BYTES``) at a time. Blocks are
+    parsed on ``PARSE_THREADS`` threads (numpy releases the GIL for most of the work)
+    while the next one is read, with at most one block waiting per thread so memory
+    stays bounded. Blank lines are tolerated only at the end of the file.
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     lookup = _Lookup(labels)
     problems = _Problems()
     parts: list[SubmissionRows] = []
-    next_line = 1
     pending_blank = np.empty(0, dtype=np.int64)
+
+    def collect(parsed: _Block) -> None:
+        # In file order, so blank lines can be told trailing or not.
+        nonlocal pending_blank
+        blank = np.concatenate((pending_blank, parsed.blank_lines))
+        if parsed.last_content_line:
+            inner = blank[blank < parsed.last_content_line]
+            problems.add(inner, lambda _k: "blank line (only allowed at the end of the file)")
+            blank = blank[blank > parsed.last_content_line]
+        pending_blank = blank
+        parts.append(parsed.rows)
+
+    next_line = 1
     header_seen = False
-    try:
-        for raw in _blocks(stream, chunk_bytes):
-            block = raw
-            if not header_seen:
-                cut = block.index(b"\n")
-                _check_header(block[:cut])
-                header_seen = True
-                block = block[cut + 1 :]
-                next_line = 2
-                if not block:
-                    continue
-            parsed = _parse_block(block, next_line, lookup, problems)
-            next_line += block.count(b"\n")
-            if parsed.last_content_line:
-                blank = np.concatenate((pending_blank, parsed.blank_lines))
-                inner = blank[blank < parsed.last_content_line]
-                problems.add(inner, lambda _k: "blank line (only allowed at the end of the file)")
-                pending_blank = blank[blank > parsed.last_content_line]
-            else:
-                pending_blank = np.concatenate((pending_blank, parsed.blank_lines))
-            parts.append(parsed.rows)
-    except _LineTooLong:
+    too_long = False
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        in_flight: deque[Future[_Block]] = deque()
+        try:
+            for raw in _blocks(stream, chunk_bytes):
+                block = raw
+                if not header_seen:
+                    cut = block.index(b"\n")
+                    _check_header(block[:cut])
+                    header_seen = True
+                    block = block[cut + 1 :]
+                    next_line = 2
+                    if not block:
+                        continue
+                in_flight.append(pool.submit(_parse_block, block, next_line, lookup, problems))
+                next_line += block.count(b"\n")
+                if len(in_flight) > PARSE_THREADS:
+                    collect(in_flight.popleft().result())
+        except _LineTooLong:
+            too_long = True
+        except BaseException:
+            # The pool's exit still waits for blocks already being parsed.
+            for future in in_flight:
+                future.cancel()
+            raise
+        while in_flight:
+            collect(in_flight.popleft().result())
+    if too_long:
         problems.add(
             np.array([next_line]),
             lambda _k: f"a line is longer than {MAX_LINE_BYTES} bytes; is this the CSV?",
         )
-        raise SubmissionInvalid(problems.messages()) from None
+        raise SubmissionInvalid(problems.messages())
     if not header_seen:
         raise SubmissionInvalid([f"line 1: the file is empty; the header must be {HEADER!r}"])
     return SubmissionRows.concatenate(parts), problems

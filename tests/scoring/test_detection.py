@@ -423,9 +423,29 @@ def test_block_boundaries_change_nothing(monkeypatch):
         f"line {len(bad_lines) + 1}: unknown video_id '00009'",
     ]
     for chunk in (7, 64, 100, 1000):
-        monkeypatch.setattr(detection_csv, "CHUNK_BYTES", chunk)
-        assert score(records, good) == expected_score
-        assert problems(records, bad) == expected_problems
+        for threads in (1, 2, 3):
+            monkeypatch.setattr(detection_csv, "CHUNK_BYTES", chunk)
+            monkeypatch.setattr(detection_csv, "PARSE_THREADS", threads)
+            assert score(records, good) == expected_score
+            assert problems(records, bad) == expected_problems
+
+
+@pytest.mark.parametrize("hash_collisions", [False, True])
+def test_clip_ids_of_any_shape(monkeypatch, hash_collisions):
+    if hash_collisions:
+        # Every token hashing alike forces the byte-string fallback of the lookup.
+        monkeypatch.setattr(detection_csv, "_HASH_MULTIPLIERS", np.zeros(8, dtype=np.uint64))
+    ids = ["7", "00007", "VIRAT_S_040003_04_000758_001118/00001", "clip-\u00e9", "a" * 64]
+    records = [clip(i, [gt_tube("walk", 0, [BOX])]) for i in ids]
+    rows = [(i, 0, 0, "walk", 0.5, *BOX) for i in ids]
+    result = score(records, rows)
+    assert ap(result, "walk") == (1.0, 1.0)
+    # "7" and "00007" are different clips; a near miss is unknown, not matched.
+    data = csv_bytes([*rows, ("007", 1, 0, "walk", 0.5, *BOX), ("a" * 63, 1, 0, "walk", 0.5, *BOX)])
+    assert problems(records, data) == [
+        "line 7: unknown video_id '007'",
+        f"line 8: unknown video_id '{'a' * 63}'",
+    ]
 
 
 # --- invalid submissions ----------------------------------------------------------------------
@@ -502,11 +522,17 @@ def test_two_rows_for_the_same_tube_and_frame_name_both_lines():
         ("00001", 3, 1, "walk", 0.5, *BOX),
         ("00001", 3, 0, "run", 0.5, *BOX),  # another class: another tube, fine
         ("00001", 3, 0, 0, 0.4, *BOX),  # "walk" by id: the same tube and frame
+        ("00001", 3, 1, "walk", 0.5, *FAR),
+        ("00001", 3, 0, "walk", 0.3, *BOX),  # a third time
     ]
     errors = problems(one_walk_clip(), csv_bytes(rows))
     assert errors == [
-        "line 5: second row for tube_id 3 (class id 0) on frame 0 of the same video; "
-        "the first is on line 2"
+        "line 5: another row for video 00001, tube_id 3, class walk, frame 0; "
+        "the first is on line 2",
+        "line 6: another row for video 00001, tube_id 3, class walk, frame 1; "
+        "the first is on line 3",
+        "line 7: another row for video 00001, tube_id 3, class walk, frame 0; "
+        "the first is on line 2",
     ]
 
 

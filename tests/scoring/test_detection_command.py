@@ -149,4 +149,7 @@ def test_as_a_user_runs_it(files, tmp_path):
     done = run("--labels", gt, "--submission", dets, tmp_path=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.startswith(f"line {len(ROWS) + 2}: second row for tube_id 0")
+    assert done.stderr.splitlines() == [
+        f"line {len(ROWS) + 2}: another row for video 00000, tube_id 0, class activity_walking, "
+        "frame 4; the first is on line 6"
+    ]
