@@ -238,6 +238,13 @@ EVALSERVER_INPROCESS_SYNC = False
 # pipeline tests can kill a worker in the middle of a task.
 EVALSERVER_TEST_SCORING_DELAY_MS = env_int("EVALSERVER_TEST_SCORING_DELAY_MS", 0, minimum=0)
 
+# --- Reverse proxies -----------------------------------------------------------------------
+
+# How many reverse proxies (load balancer, TLS terminator) stand between clients and
+# gunicorn: the throttles and login lockouts then take the client's address from
+# X-Forwarded-For (evalserver.proxies). 0: REMOTE_ADDR, the header is ignored.
+EVALSERVER_TRUSTED_PROXIES = env_int("EVALSERVER_TRUSTED_PROXIES", 0, minimum=0)
+
 # --- REST framework -----------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -250,6 +257,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evalserver.api.exception_handler",
+    # Throttles count per client address: X-Forwarded-For is read only as far as our own
+    # proxies wrote it (DRF's default, None, believes whatever the client sends).
+    "NUM_PROXIES": EVALSERVER_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -283,6 +293,8 @@ AXES_ENABLED = env_bool("EVALSERVER_LOGIN_THROTTLE", default=True)
 AXES_VERBOSE = False
 # A JSON 429 with a `detail` on the API, a page in the browser (evalserver.api).
 AXES_LOCKOUT_CALLABLE = "evalserver.api.axes_lockout_response"
+# The address the lockouts count, read as the API throttles read it (EVALSERVER_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "evalserver.proxies.client_address"
 
 # --- Cache ---------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ print(json.dumps({
     "email_backend": s.EMAIL_BACKEND, "email_port": s.EMAIL_PORT,
     "cache_backend": s.CACHES["default"]["BACKEND"],
     "cache_location": s.CACHES["default"]["LOCATION"],
+    "num_proxies": s.REST_FRAMEWORK["NUM_PROXIES"], "proxies": s.EVALSERVER_TRUSTED_PROXIES,
 }))
 """
 
@@ -90,6 +91,8 @@ def test_the_embedded_default_needs_no_environment(tmp_path):
     assert s["labels_location"] == str(tmp_path / "data" / "labels")
     assert s["email_backend"] == "django.core.mail.backends.console.EmailBackend"
     assert s["cache_backend"] == "django.core.cache.backends.locmem.LocMemCache"
+    # No proxy: X-Forwarded-For is ignored (DRF's own default, None, would believe it).
+    assert (s["proxies"], s["num_proxies"]) == (0, 0)
     assert (tmp_path / "data").is_dir()
 
 
@@ -135,6 +138,11 @@ def test_a_cache_url_puts_the_throttle_counters_in_redis(tmp_path):
     assert s["cache_location"] == "redis://redis.internal:6379/1"
 
 
+def test_trusted_proxies_drive_the_throttles_and_the_lockouts(tmp_path):
+    s = _settings(tmp_path, EVALSERVER_TRUSTED_PROXIES="2")
+    assert (s["proxies"], s["num_proxies"]) == (2, 2)
+
+
 def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
     s = _settings(tmp_path, EVALSERVER_S3_BUCKET="evalserver-private")
     assert s["labels_backend"] == "storages.backends.s3.S3Storage"
@@ -159,6 +167,8 @@ def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
         ({"EVALSERVER_MAX_UPLOAD_BYTES": "1k"}, "EVALSERVER_MAX_UPLOAD_BYTES='1k'"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp'"),
         ({"EMAIL_USE_TLS": "sometimes"}, "EMAIL_USE_TLS='sometimes'"),
+        ({"EVALSERVER_TRUSTED_PROXIES": "-1"}, "EVALSERVER_TRUSTED_PROXIES=-1 must be at least 0"),
+        ({"EVALSERVER_TRUSTED_PROXIES": "yes"}, "EVALSERVER_TRUSTED_PROXIES='yes'"),
         ({"EVALSERVER_CACHE_URL": "memcached://h:11211"}, "EVALSERVER_CACHE_URL='memcached://"),
         (
             {"EVALSERVER_CACHE_URL": "redis://:pw@redis:6379/cache"},
