@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a request body (the CSRF check does): oversized ones get 413.
+    "evalserver.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -190,6 +192,12 @@ STORAGES = {
 EVALSERVER_MAX_UPLOAD_BYTES = env_int(
     "EVALSERVER_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1024
 )
+# RequestBodyLimitMiddleware checks the declared length; this handler counts the bytes.
+FILE_UPLOAD_HANDLERS = [
+    "evalserver.middleware.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
