@@ -1,12 +1,14 @@
 """``GET /api/v1/phases/{id}/leaderboard/`` (CONTRACT section 3)."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leaderboard.selectors import leaderboard_for_viewer, phase_for_leaderboard
+from evalserver.api import error_responses
+from leaderboard.encoded import leaderboard_json
+from leaderboard.selectors import phase_for_leaderboard
 
 _ENTRY_FIELDS = {
     "rank": serializers.IntegerField(
@@ -45,27 +47,23 @@ class PhaseLeaderboardView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=_LeaderboardSerializer,
+        responses={200: _LeaderboardSerializer, **error_responses(404, 429)},
         summary="A phase's leaderboard, best first",
         description=(
             "One entry per team (its best counting submission) plus the baselines, which "
             "have no rank. On a private phase not yet revealed, organizers get the full "
             "board and everybody else only their own team's entry, without a rank "
             "(`ranking_hidden` is true and `detail` says why). `frozen_at` is set when "
-            "the organizers have frozen the final leaderboard."
+            "the organizers have frozen the final leaderboard. 404 for an unknown phase or "
+            "one of an unpublished challenge."
         ),
     )
     def get(self, request, phase_id: int):
-        phase = phase_for_leaderboard(phase_id=phase_id, user=request.user)
-        board = leaderboard_for_viewer(phase=phase, user=request.user)
-        body = {
-            "phase": phase.pk,
-            "primary_metric": phase.primary_metric,
-            "class_names": board.class_names,
-            "frozen_at": board.frozen_at.isoformat() if board.frozen_at else None,
-            "ranking_hidden": board.ranking_hidden,
-            "entries": [entry.as_json() for entry in board.entries],
-        }
-        if board.detail:
-            body["detail"] = board.detail
-        return Response(body)
+        # The body is built as bytes (leaderboard.encoded), not rendered from data: at 1,000
+        # teams re-encoding the entries' score JSON would cost most of the request. Errors
+        # are raised, so they still get DRF's JSON answers.
+        phase = phase_for_leaderboard(
+            phase_id=phase_id, user=request.user, with_frozen_entries=False
+        )
+        body = leaderboard_json(phase=phase, user=request.user)
+        return HttpResponse(body, content_type="application/json")

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -17,3 +19,26 @@ class FrozenLeaderboard(models.Model):
 
     def __str__(self) -> str:
         return f"Final leaderboard of {self.phase}"
+
+
+class LeaderboardVersion(models.Model):
+    """Which state of its submissions a phase's live board reflects.
+
+    ``token`` changes whenever something the live ranking reads changes (a submission
+    finishes, is re-run, hidden, ...); the API's board cache is keyed by it, so a changed board
+    is never served from the cache. A random token rather than a counter, and a row of its
+    own rather than a column of Phase: a full save of a Phase loaded earlier (the admin's form)
+    would write an old counter back and revive a cached board of that old state.
+    """
+
+    phase = models.OneToOneField(
+        "challenges.Phase",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="leaderboard_version",
+    )
+    token = models.UUIDField(default=uuid.uuid4)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Leaderboard version of phase {self.phase_id}"

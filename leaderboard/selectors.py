@@ -20,6 +20,7 @@ The rules (also in the README, "Leaderboard rules"):
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -136,9 +137,13 @@ class LeaderboardEntry:
 # One query over the phase. The first window picks each team's best counting submission and
 # counts its counting submissions; the second ranks the teams' bests. Baselines sit in their
 # own partition so they are never a team's best and never take a rank. The windows sort
-# only narrow columns: the score JSON (kilobytes a row) is joined in for the winners alone,
-# so a phase of 20,000 submissions sorts in memory. Phase dates come from the joined phase
-# row, so the query has no datetime parameters to adapt per database.
+# only narrow columns (an index of submissions_submission gives the first one its order): the
+# score JSON (kilobytes a row) is joined in for the winners alone, so a phase of 20,000
+# submissions sorts in memory. The winners are not sorted in SQL either, which would sort
+# their score JSON too (on disk, at 1,000 teams): ``board_position`` orders them in Python.
+# The score JSON comes back as text, for the API to splice into its answer as it is. Phase
+# dates come from the joined phase row, so the query has no datetime parameters to adapt per
+# database.
 _RANKING_SQL = """
 WITH counting AS (
     SELECT s.id, s.team_id, s.primary_score, s.created_at, s.is_baseline,
@@ -164,38 +169,77 @@ ranked AS (
                     PARTITION BY c.is_baseline
                     ORDER BY c.primary_score DESC, c.created_at, c.id
                 )
-           END AS leaderboard_rank
+           END AS leaderboard_rank,
+           ROW_NUMBER() OVER (
+               ORDER BY c.primary_score DESC, c.created_at, c.id
+           ) AS board_position
     FROM counting c
     WHERE c.is_baseline OR c.team_position = 1
 )
 SELECT r.id, r.team_id, r.primary_score, r.created_at, r.is_baseline,
-       r.team_submission_count, r.leaderboard_rank, s.method_name, s.scores,
-       t.name AS team_name
+       r.team_submission_count, r.leaderboard_rank, r.board_position, s.method_name,
+       {scores_text} AS scores_json, t.name AS team_name
 FROM ranked r
 JOIN {submission} s ON s.id = r.id
 JOIN {team} t ON t.id = r.team_id
-ORDER BY r.primary_score DESC, r.created_at, r.id
 """
 
 
-def leaderboard_ranking(*, phase: Phase) -> list[LeaderboardEntry]:
+@dataclass(frozen=True)
+class RankingRow:
+    """A row of the live ranking, its score JSON still as the database's text."""
+
+    rank: int | None
+    team_id: int
+    team: str
+    submission_id: int
+    method_name: str
+    scores_json: str
+    primary_score: float
+    submitted_at: dt.datetime
+    is_baseline: bool
+    submission_count: int | None
+
+    def entry(self) -> LeaderboardEntry:
+        return LeaderboardEntry(
+            rank=self.rank,
+            team_id=self.team_id,
+            team=self.team,
+            submission_id=self.submission_id,
+            method_name=self.method_name,
+            scores=json.loads(self.scores_json),
+            primary_score=self.primary_score,
+            submitted_at=self.submitted_at,
+            is_baseline=self.is_baseline,
+            submission_count=self.submission_count,
+        )
+
+
+def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
     """The live ranking of a phase, best first, baselines placed by their score. One query."""
     sql = _RANKING_SQL.format(
         submission=connection.ops.quote_name(Submission._meta.db_table),
         phase=connection.ops.quote_name(Phase._meta.db_table),
         team=connection.ops.quote_name(Team._meta.db_table),
+        # jsonb on PostgreSQL; SQLite keeps JSON as text already.
+        scores_text="s.scores::text" if connection.vendor == "postgresql" else "s.scores",
     )
-    # A raw model query, so the database's JSON, boolean and datetime values come back
-    # converted the same way on PostgreSQL and SQLite.
-    rows = Submission.objects.raw(sql, [phase.pk, Submission.Status.FINISHED])
+    # A raw model query, so the database's boolean and datetime values come back converted
+    # the same way on PostgreSQL and SQLite. ``scores`` itself is not selected: never read
+    # ``row.scores`` here, it would load it row by row.
+    rows = sorted(
+        Submission.objects.raw(sql, [phase.pk, Submission.Status.FINISHED]),
+        key=lambda row: row.board_position,
+    )
     return [
-        LeaderboardEntry(
+        RankingRow(
             rank=row.leaderboard_rank,
             team_id=row.team_id,
             team=row.team_name,
             submission_id=row.id,
             method_name=row.method_name,
-            scores=row.scores or {},
+            # A missing score JSON reads as an empty one, as it always has.
+            scores_json=row.scores_json if row.scores_json not in (None, "null") else "{}",
             primary_score=row.primary_score,
             submitted_at=row.created_at,
             is_baseline=row.is_baseline,
@@ -205,11 +249,21 @@ def leaderboard_ranking(*, phase: Phase) -> list[LeaderboardEntry]:
     ]
 
 
-def phase_for_leaderboard(*, phase_id: int, user) -> Phase:
-    """The phase with what its leaderboard needs; unpublished challenges are 404 to outsiders."""
-    phase = (
-        Phase.objects.select_related("challenge", "frozen_leaderboard").filter(pk=phase_id).first()
-    )
+def leaderboard_ranking(*, phase: Phase) -> list[LeaderboardEntry]:
+    """The live ranking of a phase with each score JSON decoded. One query."""
+    return [row.entry() for row in leaderboard_ranking_rows(phase=phase)]
+
+
+def phase_for_leaderboard(*, phase_id: int, user, with_frozen_entries: bool = True) -> Phase:
+    """The phase with what its leaderboard needs; unpublished challenges are 404 to outsiders.
+
+    ``with_frozen_entries=False`` leaves a frozen board's entries (megabytes of JSON at 1,000
+    teams) in the database until read, for a caller that usually serves them from its cache.
+    """
+    phases = Phase.objects.select_related("challenge", "frozen_leaderboard", "leaderboard_version")
+    if not with_frozen_entries:
+        phases = phases.defer("frozen_leaderboard__entries")
+    phase = phases.filter(pk=phase_id).first()
     if phase is None:
         raise NotFound("No such phase.")
     if not phase.challenge.is_published and not phase.challenge.is_organizer(user):
@@ -243,6 +297,12 @@ def team_of(*, user, phase: Phase) -> int | None:
     )
 
 
+HIDDEN_RANKING_DETAIL = (
+    "This phase's leaderboard is private until the organizers reveal it; "
+    "you see only your own team's scores."
+)
+
+
 @dataclass
 class Leaderboard:
     """A phase's leaderboard as one viewer may see it."""
@@ -266,12 +326,7 @@ class Leaderboard:
 
     @property
     def detail(self) -> str | None:
-        if not self.ranking_hidden:
-            return None
-        return (
-            "This phase's leaderboard is private until the organizers reveal it; "
-            "you see only your own team's scores."
-        )
+        return HIDDEN_RANKING_DETAIL if self.ranking_hidden else None
 
 
 def leaderboard_for_viewer(*, phase: Phase, user) -> Leaderboard:

@@ -5,16 +5,41 @@ database, so there is nobody to check.
 """
 
 import logging
+import uuid
+from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evalserver.challenges.models import Phase
 from evalserver.errors import Conflict, PermissionDenied, ValidationFailed
-from leaderboard.models import FrozenLeaderboard
+from leaderboard.models import FrozenLeaderboard, LeaderboardVersion
 from leaderboard.selectors import leaderboard_ranking
 
 logger = logging.getLogger(__name__)
+
+
+def leaderboard_changed(*, phase_ids: Iterable[int]) -> None:
+    """Record that the live ranking of these phases may have changed. One query.
+
+    Call it in the transaction that makes the change, or after it commits, never before: a
+    board built between a new token and the change itself would be cached under the new
+    token. Every write to a submission or a team name that the ranking reads goes through
+    here (the submission services, leaderboard.signals for plain saves and deletes).
+    """
+    now = timezone.now()
+    rows = [
+        LeaderboardVersion(phase_id=phase_id, token=uuid.uuid4(), changed_at=now)
+        for phase_id in sorted(set(phase_ids))
+    ]
+    if rows:
+        # An upsert: the row exists from the first change of the phase on.
+        LeaderboardVersion.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["phase"],
+            update_fields=["token", "changed_at"],
+        )
 
 
 def _require_organizer(*, phase: Phase, actor) -> None:

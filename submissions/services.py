@@ -34,6 +34,7 @@ from evalserver.errors import (
 )
 from evalserver.scoring.errors import SubmissionInvalid
 from evalserver.teams.models import Membership, Team
+from leaderboard.services import leaderboard_changed
 from submissions import queue
 from submissions.models import Submission, SubmissionEvent, submission_upload_to
 
@@ -331,15 +332,18 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             )
             return "failed"
         primary = scores.get(scores.get("primary_metric", ""))
-        saved = Submission.objects.filter(
-            pk=submission_id, status=Status.RUNNING, attempts=attempt
-        ).update(
-            status=Status.FINISHED,
-            scores=scores,
-            primary_score=primary,
-            errors=[],
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            saved = Submission.objects.filter(
+                pk=submission_id, status=Status.RUNNING, attempts=attempt
+            ).update(
+                status=Status.FINISHED,
+                scores=scores,
+                primary_score=primary,
+                errors=[],
+                finished_at=timezone.now(),
+            )
+            if saved:
+                leaderboard_changed(phase_ids=[submission.phase_id])
         if not saved:
             return "superseded"
         _event(
@@ -388,6 +392,8 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
                 f"Submission {submission.pk} is {submission.status}; "
                 "only finished, failed or cancelled submissions can be re-run."
             )
+        if previous == Status.FINISHED:
+            leaderboard_changed(phase_ids=[submission.phase_id])
         _event(submission.pk, "rerun", actor=actor, previous_status=previous)
         transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
     submission.refresh_from_db()
@@ -434,6 +440,8 @@ def submission_set_flags(
         if changes:
             for field, (_, value) in changes.items():
                 setattr(locked, field, value)
+            # A finished submission's save also makes a new leaderboard version
+            # (leaderboard.signals).
             locked.save(update_fields=list(changes))
             _event(submission.pk, "flags", actor=actor, changes=changes)
     submission.refresh_from_db()

@@ -68,6 +68,16 @@ def scored(phase, team, score: float | None, *, at: dt.datetime, **fields) -> Su
 
 
 @pytest.fixture(autouse=True)
+def _empty_board_cache():
+    # Each test starts cold, so a query count or a build never depends on the test before.
+    from leaderboard.encoded import clear_board_cache
+
+    clear_board_cache()
+    yield
+    clear_board_cache()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

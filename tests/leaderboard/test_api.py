@@ -162,10 +162,14 @@ def _many_teams(phase, n: int) -> None:
 
 # Per request: each throttle's database-cache read (1) and write (5, with its savepoint) --
 # the user throttle for a signed-in caller, both throttles for an anonymous one -- then the
-# phase with its challenge and frozen board, the organizer check and the viewer's team
-# (signed-in only), and the one ranking query.
-API_QUERIES_SIGNED_IN = 6 + 4
-API_QUERIES_ANONYMOUS = 2 * 6 + 2
+# phase with its challenge, frozen board and leaderboard version. The ranking query runs only
+# when the board is not cached yet. A public board asks nothing about the viewer.
+THROTTLE_QUERIES_SIGNED_IN = 6
+THROTTLE_QUERIES_ANONYMOUS = 2 * 6
+PHASE_QUERIES = 1
+RANKING_QUERIES = 1
+# A private board: the organizer check and the viewer's team.
+VIEWER_QUERIES = 2
 
 
 @pytest.mark.parametrize("n_teams", [3, 30])
@@ -174,10 +178,49 @@ def test_api_query_count_does_not_grow_with_teams(
 ):
     _many_teams(phase, n_teams)
 
-    with django_assert_num_queries(API_QUERIES_SIGNED_IN):
+    with django_assert_num_queries(THROTTLE_QUERIES_SIGNED_IN + PHASE_QUERIES + RANKING_QUERIES):
         response = alice_api.get(url(phase))
     assert len(response.json()["entries"]) == n_teams
 
-    with django_assert_num_queries(API_QUERIES_ANONYMOUS):
+    with django_assert_num_queries(THROTTLE_QUERIES_SIGNED_IN + PHASE_QUERIES):
+        response = alice_api.get(url(phase))
+    assert len(response.json()["entries"]) == n_teams
+
+    with django_assert_num_queries(THROTTLE_QUERIES_ANONYMOUS + PHASE_QUERIES):
         response = api.get(url(phase))
     assert len(response.json()["entries"]) == n_teams
+
+
+@pytest.mark.parametrize("n_teams", [3, 30])
+def test_private_board_query_count_does_not_grow_with_teams(
+    bob_api, private_phase, alice_team, n_teams, django_assert_num_queries
+):
+    _many_teams(private_phase, n_teams)
+    scored(private_phase, alice_team, 0.5, at=at(1))
+    cold = THROTTLE_QUERIES_SIGNED_IN + PHASE_QUERIES + VIEWER_QUERIES + RANKING_QUERIES
+
+    with django_assert_num_queries(cold):
+        response = bob_api.get(url(private_phase))
+    assert [e["team"] for e in response.json()["entries"]] == ["Alpha"]
+
+    with django_assert_num_queries(cold - RANKING_QUERIES):
+        response = bob_api.get(url(private_phase))
+    assert [e["team"] for e in response.json()["entries"]] == ["Alpha"]
+
+
+def test_frozen_board_is_read_only_when_not_cached(
+    api, organizer, phase, board, django_assert_num_queries
+):
+    with time_machine.travel(END + dt.timedelta(hours=1), tick=False):
+        leaderboard_freeze(phase=phase, actor=organizer)
+    # The frozen entries are loaded apart from the phase, and only to build the board.
+    with django_assert_num_queries(THROTTLE_QUERIES_ANONYMOUS + PHASE_QUERIES + 1):
+        first = api.get(url(phase))
+    with django_assert_num_queries(THROTTLE_QUERIES_ANONYMOUS + PHASE_QUERIES):
+        second = api.get(url(phase))
+    assert first.content == second.content
+    assert [e["submission_id"] for e in second.json()["entries"]] == [
+        board["charlie"].pk,
+        board["baseline"].pk,
+        board["alice"].pk,
+    ]

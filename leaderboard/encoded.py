@@ -1,0 +1,195 @@
+"""The API's leaderboard as JSON bytes, built once per board version and kept in memory.
+
+At 1,000 teams the answer is megabytes, nearly all of it the entries' score JSON. Decoding
+that from the database and encoding it again cost most of a request, so the board is
+spliced together from the database's own JSON text, once, and kept per process under a key
+made of everything it is built from: the phase's :class:`LeaderboardVersion` token (new
+whenever a submission or team name the ranking reads changes), its dates, track and class
+names, and its frozen board. All of these come with the phase row the request loads anyway,
+so a hit costs no query, a changed board is never served, and every process agrees.
+
+Who sees what is decided after the cache: the public board is the same bytes for everyone
+who may see it; a viewer of a private board sees their own team's entries, unranked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from evalserver.challenges.models import Phase
+from leaderboard.models import LeaderboardVersion
+from leaderboard.selectors import (
+    HIDDEN_RANKING_DETAIL,
+    LeaderboardEntry,
+    frozen_leaderboard_of,
+    leaderboard_ranking_rows,
+    team_of,
+)
+
+# Compact, like DRF's JSON renderer.
+_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+# Per process: a board of 1,000 teams is about 4 MB. Beyond the budget the least recently
+# served boards go first; a phase keeps only its newest board.
+CACHE_BUDGET_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Entry:
+    team_id: int
+    rank: int | None
+    # Where the entry lies in the board's body; [rest:end] is everything after its rank.
+    start: int
+    rest: int
+    end: int
+
+
+@dataclass(frozen=True)
+class EncodedBoard:
+    body: bytes  # the whole answer for viewers who see the full board
+    entries: tuple[_Entry, ...]
+    frozen_at: str | None
+
+
+_cache: OrderedDict[tuple, EncodedBoard] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_board_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _board_key(phase: Phase) -> tuple:
+    try:
+        token = phase.leaderboard_version.token
+    except LeaderboardVersion.DoesNotExist:
+        token = None  # nothing has changed since the phase was made
+    frozen = frozen_leaderboard_of(phase)
+    return (
+        phase.pk,
+        # With the id, tells apart phases of databases that reuse ids (SQLite rolled back).
+        phase.created_at,
+        token,
+        phase.starts_at,
+        phase.ends_at,
+        phase.track,
+        tuple(phase.challenge.class_names),
+        frozen.pk if frozen is not None else None,
+        frozen.frozen_at if frozen is not None else None,
+    )
+
+
+def _head(phase: Phase, *, frozen_at: str | None, ranking_hidden: bool) -> str:
+    """The answer's opening up to its entries' ``[``."""
+    head = _dumps(
+        {
+            "phase": phase.pk,
+            "primary_metric": phase.primary_metric,
+            "class_names": list(phase.challenge.class_names),
+            "frozen_at": frozen_at,
+            "ranking_hidden": ranking_hidden,
+        }
+    )
+    return head[:-1] + ',"entries":['
+
+
+def _entry_rest(entry, scores_json: str) -> bytes:
+    """An entry's JSON after ``{"rank":N,``, with the score JSON spliced in as it is."""
+    before = _dumps({"team": entry.team, "submission_id": entry.submission_id})
+    after = _dumps(
+        {
+            "submitted_at": entry.submitted_at.isoformat(),
+            "team_id": entry.team_id,
+            "method_name": entry.method_name,
+            "primary_score": entry.primary_score,
+            "is_baseline": entry.is_baseline,
+            "submission_count": entry.submission_count,
+        }
+    )
+    return f'{before[1:-1]},"scores":{scores_json},{after[1:]}'.encode()
+
+
+def _rank_prefix(rank: int | None) -> bytes:
+    return b'{"rank":' + (b"null" if rank is None else str(rank).encode()) + b","
+
+
+def _build(phase: Phase) -> EncodedBoard:
+    frozen = frozen_leaderboard_of(phase)
+    if frozen is not None:
+        # Frozen boards are decoded once per process and version; they are rarely read cold.
+        entries = [LeaderboardEntry.from_json(item) for item in frozen.entries]
+        rows = [(entry, _dumps(entry.scores)) for entry in entries]
+        frozen_at = frozen.frozen_at.isoformat()
+    else:
+        rows = [(row, row.scores_json) for row in leaderboard_ranking_rows(phase=phase)]
+        frozen_at = None
+    parts = [_head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()]
+    offset = len(parts[0])
+    index = []
+    for number, (entry, scores_json) in enumerate(rows):
+        if number:
+            parts.append(b",")
+            offset += 1
+        prefix = _rank_prefix(entry.rank)
+        rest = _entry_rest(entry, scores_json)
+        parts += [prefix, rest]
+        start = offset
+        offset += len(prefix) + len(rest)
+        index.append(_Entry(entry.team_id, entry.rank, start, start + len(prefix), offset))
+    parts.append(b"]}")
+    return EncodedBoard(body=b"".join(parts), entries=tuple(index), frozen_at=frozen_at)
+
+
+def encoded_board(*, phase: Phase) -> EncodedBoard:
+    """The phase's full board as served (frozen or live), from this process's cache."""
+    key = _board_key(phase)
+    with _cache_lock:
+        board = _cache.get(key)
+        if board is not None:
+            _cache.move_to_end(key)
+            return board
+    # Built outside the lock: a slow build must not hold up other phases' hits. Two threads
+    # missing at once both build; the same bytes, so either may stay.
+    board = _build(phase)
+    with _cache_lock:
+        for other in [k for k in _cache if k[0] == phase.pk]:
+            del _cache[other]
+        _cache[key] = board
+        total = sum(len(b.body) for b in _cache.values())
+        while total > CACHE_BUDGET_BYTES and len(_cache) > 1:
+            _, evicted = _cache.popitem(last=False)
+            total -= len(evicted.body)
+    return board
+
+
+def leaderboard_json(*, phase: Phase, user) -> bytes:
+    """The body of ``GET /api/v1/phases/{id}/leaderboard/`` for this viewer.
+
+    The same rules as ``selectors.leaderboard_for_viewer``. A public board needs no query
+    about the viewer, and a hit on the cache none at all.
+    """
+    ranking_hidden = not phase.leaderboard_is_public and not phase.challenge.is_organizer(user)
+    if not ranking_hidden:
+        return encoded_board(phase=phase).body
+    viewer_team_id = team_of(user=user, phase=phase)
+    if viewer_team_id is None:
+        # Nothing this viewer may see: no board to build.
+        frozen = frozen_leaderboard_of(phase)
+        frozen_at = frozen.frozen_at.isoformat() if frozen is not None else None
+        own: list[bytes] = []
+    else:
+        board = encoded_board(phase=phase)
+        frozen_at = board.frozen_at
+        own = [
+            _rank_prefix(None) + board.body[entry.rest : entry.end]
+            for entry in board.entries
+            if entry.team_id == viewer_team_id
+        ]
+    head = _head(phase, frozen_at=frozen_at, ranking_hidden=True).encode()
+    detail = b',"detail":' + _dumps(HIDDEN_RANKING_DETAIL).encode()
+    return head + b",".join(own) + b"]" + detail + b"}"
