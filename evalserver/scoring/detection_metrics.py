@@ -35,29 +35,33 @@ IOU_THRESHOLD = 0.5
 
 @dataclass(frozen=True)
 class PredictedTubes:
-    """Rows sorted by (tube, frame), and per-tube summaries.
+    """A submission's tubes, and its rows in file order with a (tube, frame) index.
 
     A tube is the rows sharing (video_id, tube_id, class). Its score is the mean of
-    its rows' scores (summed in frame order), its rank among equal scores is that
-    of its first row in the file, and it spans [first frame, last frame] of its rows.
+    its rows' scores (summed in file order), its rank among equal scores is that of
+    its first row in the file, and it spans [first frame, last frame] of its rows.
+
+    Rows stay in file order (no sorted copies: random gathers of millions of rows
+    are what costs); ``order`` lists them by (tube, frame) and ``row_key`` holds
+    ``tube * max_frames + frame`` in that order, ascending, for ``searchsorted``.
     """
 
-    row_tube: np.ndarray
-    row_frame: np.ndarray
-    row_file: np.ndarray  # index of the row in file order
-    row_class: np.ndarray
+    max_frames: int
+    order: np.ndarray  # file row at each (tube, frame)-sorted position
+    row_key: np.ndarray
+    row_class: np.ndarray  # file order from here on
     row_score: np.ndarray
     row_box: np.ndarray  # (4, rows): x1, y1, x2, y2
     tube_clip: np.ndarray
     tube_class: np.ndarray
-    tube_first: np.ndarray
+    tube_first: np.ndarray  # file row of the tube's first row
     tube_fmin: np.ndarray
     tube_fmax: np.ndarray
     tube_score: np.ndarray
 
     @property
     def n_rows(self) -> int:
-        return len(self.row_tube)
+        return len(self.order)
 
     @property
     def n_tubes(self) -> int:
@@ -82,14 +86,13 @@ def group_tubes(
     """Group rows into tubes; two rows for the same tube and frame are reported as problems."""
     n_classes, max_frames = labels.n_classes, _max_frames(labels)
     tube_id = rows.tube_id
-    n_clips = int(rows.clip.max()) + 1 if len(rows) else 1
-    span = int(tube_id.max()) + 1 if len(rows) else 1
-    if not _fits_int63(n_clips, n_classes, span, max_frames):
+    n = len(rows)
+    span = int(tube_id.max()) + 1 if n else 1
+    if not _fits_int63(labels.n_items, n_classes, span, max_frames):
         # Huge, sparse tube ids: replace them by their rank so the key fits in int64.
         uniq, tube_id = np.unique(tube_id, return_inverse=True)
         span = len(uniq)
-    tube_key = (rows.clip * n_classes + rows.cls) * span + tube_id
-    key = tube_key * max_frames + rows.frame
+    key = ((rows.clip * n_classes + rows.cls) * span + tube_id) * max_frames + rows.frame
     # Keys are unique in a valid file, where any sort is stable; quicksort is twice as
     # fast as a stable sort. Only duplicates need file order, to name the first line.
     order = np.argsort(key)
@@ -97,54 +100,69 @@ def group_tubes(
     if (sorted_key[1:] == sorted_key[:-1]).any():
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
-        repeated = np.concatenate(([False], sorted_key[1:] == sorted_key[:-1]))
-        dup = np.flatnonzero(repeated)
-        # Each repeat points back to the first row of its run of equal keys.
-        run_start = np.maximum.accumulate(np.where(repeated, 0, np.arange(len(order))))
-        later = rows.line[order[dup]]
-        earlier = rows.line[order[run_start[dup]]]
-        by_line = np.argsort(later, kind="stable")
-        later, earlier, dup_rows = later[by_line], earlier[by_line], order[dup[by_line]]
+        _report_duplicates(rows, labels, order, sorted_key, problems)
+    del key
 
-        def describe(k: int) -> str:
-            r = int(dup_rows[k])
-            video, name = labels.clip_ids[rows.clip[r]], labels.class_names[rows.cls[r]]
-            return (
-                f"another row for video {video}, tube_id {rows.tube_id[r]}, class {name}, "
-                f"frame {rows.frame[r]}; the first is on line {earlier[k]}"
-            )
-
-        problems.add(later, describe)
+    tube_key, frame = np.divmod(sorted_key, max_frames)
     del sorted_key
-
-    n = len(order)
-    tube_key = tube_key[order]
     is_start = np.ones(n, dtype=bool)
     is_start[1:] = tube_key[1:] != tube_key[:-1]
     starts = np.flatnonzero(is_start)
-    row_tube = np.cumsum(is_start, dtype=np.int64) - 1
     n_tubes = len(starts)
     ends = np.append(starts[1:], n)[:n_tubes] - 1
-    counts = ends - starts + 1
-    row_frame = rows.frame[order]
-    row_score = rows.score[order]
-    row_clip_first = rows.clip[order[starts]]
-    row_class = rows.cls[order]
-    score_sum = np.bincount(row_tube, weights=row_score, minlength=n_tubes)
+    row_tube = np.cumsum(is_start, dtype=np.int64) - 1
+    del is_start
+    row_key = row_tube * max_frames + frame
+    tube_key = tube_key[starts]
+
+    # Per-tube sums in file order, so only the tube index travels back, not the rows.
+    tube_of_file_row = np.empty(n, dtype=np.int64)
+    tube_of_file_row[order] = row_tube
+    del row_tube
+    score_sum = np.bincount(tube_of_file_row, weights=rows.score, minlength=n_tubes)
+    counts = np.bincount(tube_of_file_row, minlength=n_tubes)
     return PredictedTubes(
-        row_tube=row_tube,
-        row_frame=row_frame,
-        row_file=order.astype(np.int64),
-        row_class=row_class,
-        row_score=row_score,
-        row_box=rows.box[:, order],
-        tube_clip=row_clip_first,
-        tube_class=row_class[starts],
+        max_frames=max_frames,
+        order=order,
+        row_key=row_key,
+        row_class=rows.cls,
+        row_score=rows.score,
+        row_box=rows.box,
+        tube_clip=tube_key // (n_classes * span),
+        tube_class=(tube_key // span) % n_classes,
         tube_first=(np.minimum.reduceat(order, starts) if n else np.empty(0, np.int64)),
-        tube_fmin=row_frame[starts],
-        tube_fmax=row_frame[ends],
+        tube_fmin=frame[starts],
+        tube_fmax=frame[ends],
         tube_score=score_sum / np.maximum(counts, 1),
     )
+
+
+def _report_duplicates(
+    rows: SubmissionRows,
+    labels: DetectionLabels,
+    order: np.ndarray,
+    sorted_key: np.ndarray,
+    problems: _Problems,
+) -> None:
+    """Name every row repeating a (tube, frame), and the line of its first occurrence."""
+    repeated = np.concatenate(([False], sorted_key[1:] == sorted_key[:-1]))
+    dup = np.flatnonzero(repeated)
+    # A stable sort keeps file order within a run of equal keys: its start is the first.
+    run_start = np.maximum.accumulate(np.where(repeated, 0, np.arange(len(order))))
+    later = rows.line[order[dup]]
+    earlier = rows.line[order[run_start[dup]]]
+    by_line = np.argsort(later, kind="stable")
+    later, earlier, dup_rows = later[by_line], earlier[by_line], order[dup[by_line]]
+
+    def describe(k: int) -> str:
+        r = int(dup_rows[k])
+        video, name = labels.clip_ids[rows.clip[r]], labels.class_names[rows.cls[r]]
+        return (
+            f"another row for video {video}, tube_id {rows.tube_id[r]}, class {name}, "
+            f"frame {rows.frame[r]}; the first is on line {earlier[k]}"
+        )
+
+    problems.add(later, describe)
 
 
 def box_iou(
@@ -188,15 +206,19 @@ def _first_claims(targets: np.ndarray) -> np.ndarray:
     return tp
 
 
-def _rank(classes: np.ndarray, scores: np.ndarray, file_order: np.ndarray) -> np.ndarray:
-    """Permutation ordering by class, then score descending, then file order.
+def _rank(
+    classes: np.ndarray, scores: np.ndarray, tie_order: np.ndarray | None = None
+) -> np.ndarray:
+    """Permutation ordering by class, then score descending, then ``tie_order``.
 
-    ``file_order`` is each item's position in the file, a permutation of 0..n-1.
+    ``tie_order`` lists the items in the order that decides ties (file order);
+    None means they already are in that order.
     """
-    # file_order is a permutation of 0..n-1: inverting it is a scatter, not a sort.
-    order = np.empty_like(file_order)
-    order[file_order] = np.arange(len(file_order), dtype=file_order.dtype)
-    order = order[np.argsort(-scores[order], kind="stable")]
+    if tie_order is None:
+        order = np.argsort(-scores, kind="stable")
+    else:
+        order = tie_order[np.argsort(-scores[tie_order], kind="stable")]
+    # A 16-bit key lets numpy use its radix sort.
     small = classes.astype(np.int16) if classes.size and classes.max() < 2**15 else classes
     return order[np.argsort(small[order], kind="stable")]
 
@@ -221,7 +243,7 @@ class DetectionResult:
 
 def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
     n_classes = labels.n_classes
-    max_frames = _max_frames(labels)
+    max_frames = pred.max_frames
     gt_len = labels.tube_end - labels.tube_start + 1
     gt_box_start = labels.tube_box_start
     gx1, gy1, gx2, gy2 = (np.ascontiguousarray(labels.boxes[:, k]) for k in range(4))
@@ -234,7 +256,8 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
     lo = np.searchsorted(gt_key_sorted, pred_key, side="left")
     n_cand = np.searchsorted(gt_key_sorted, pred_key, side="right") - lo
 
-    row_key = pred.row_tube * max_frames + pred.row_frame  # ascending by construction
+    row_key = pred.row_key
+    # Per file row: the best overlap with a ground-truth box and which box.
     row_best = np.full(pred.n_rows, -1.0)
     row_target = np.full(pred.n_rows, -1, dtype=np.int64)
     tube_best = np.full(pred.n_tubes, -1.0)
@@ -258,7 +281,10 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
         n_rows = r_hi - r_lo
         pair = np.repeat(np.arange(len(active)), n_rows)
         pos = np.arange(int(n_rows.sum())) + np.repeat(r_lo - (np.cumsum(n_rows) - n_rows), n_rows)
-        gbox = (gt_box_start[gt] - g_start)[pair] + pred.row_frame[pos]
+        frame = row_key[pos] - active[pair] * max_frames
+        gbox = (gt_box_start[gt] - g_start)[pair] + frame
+        # Back to file rows: each appears at most once in a pass (one tube, one frame).
+        pos = pred.order[pos]
         box = pred.row_box[:, pos]
         iou = box_iou(
             box[0],
@@ -286,13 +312,11 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
     gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
     gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(np.int64)
 
-    ranked = _rank(pred.row_class, pred.row_score, pred.row_file)
+    ranked = _rank(pred.row_class, pred.row_score)
     targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
     frame_ap = _per_class_ap(pred.row_class[ranked], _first_claims(targets), gt_boxes)
 
-    tube_file_order = np.empty(pred.n_tubes, dtype=np.int64)
-    tube_file_order[np.argsort(pred.tube_first)] = np.arange(pred.n_tubes)
-    ranked = _rank(pred.tube_class, pred.tube_score, tube_file_order)
+    ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
     targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
     video_ap = _per_class_ap(pred.tube_class[ranked], _first_claims(targets), gt_tubes)
     return DetectionResult(

@@ -132,10 +132,10 @@ def reference_score(records: list[dict], class_names: Sequence[str], data: bytes
         grouped[(row["video"], row["tube"], row["cls"])].append(row)
     pred_tubes = []
     for (video, _, c), members in grouped.items():
-        members.sort(key=lambda r: r["frame"])
         total = 0.0
-        for r in members:
+        for r in members:  # in file order
             total += r["score"]
+        members.sort(key=lambda r: r["frame"])
         pred_tubes.append(
             {
                 "video": video,
