@@ -1,6 +1,9 @@
 """``GET /api/v1/phases/{id}/leaderboard/`` (CONTRACT section 3)."""
 
+import re
+
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -9,6 +12,10 @@ from rest_framework.views import APIView
 from evalserver.api import error_responses
 from leaderboard.encoded import leaderboard_json
 from leaderboard.selectors import phase_for_leaderboard
+
+# As django.middleware.gzip.GZipMiddleware reads the header (which is not enabled site-wide:
+# on pages with secrets, compression leaks them).
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 _ENTRY_FIELDS = {
     "rank": serializers.IntegerField(
@@ -55,7 +62,8 @@ class PhaseLeaderboardView(APIView):
             "board and everybody else only their own team's entry, without a rank "
             "(`ranking_hidden` is true and `detail` says why). `frozen_at` is set when "
             "the organizers have frozen the final leaderboard. 404 for an unknown phase or "
-            "one of an unpublished challenge."
+            "one of an unpublished challenge. The full board is sent gzip-compressed to "
+            "clients that accept it."
         ),
     )
     def get(self, request, phase_id: int):
@@ -65,5 +73,15 @@ class PhaseLeaderboardView(APIView):
         phase = phase_for_leaderboard(
             phase_id=phase_id, user=request.user, with_frozen_entries=False
         )
-        body = leaderboard_json(phase=phase, user=request.user)
-        return HttpResponse(body, content_type="application/json")
+        body = leaderboard_json(
+            phase=phase,
+            user=request.user,
+            accepts_gzip=bool(_ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", ""))),
+        )
+        response = HttpResponse(body.content, content_type="application/json")
+        if body.shared:
+            # The full board may come compressed or not, by the request's Accept-Encoding.
+            patch_vary_headers(response, ["Accept-Encoding"])
+        if body.encoding:
+            response["Content-Encoding"] = body.encoding
+        return response

@@ -15,10 +15,12 @@ who may see it; a viewer of a private board sees their own team's entries, unran
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from evalserver.challenges.models import Phase
 from leaderboard.models import LeaderboardVersion
@@ -53,6 +55,20 @@ class EncodedBoard:
     body: bytes  # the whole answer for viewers who see the full board
     entries: tuple[_Entry, ...]
     frozen_at: str | None
+
+    @functools.cached_property
+    def body_gzip(self) -> bytes:
+        # Compressed once per board and process, when a client first asks for it: about a
+        # tenth of a second at 1,000 teams, against milliseconds for every later hit.
+        return gzip.compress(self.body, compresslevel=6, mtime=0)
+
+
+class Body(NamedTuple):
+    content: bytes
+    # "gzip" when ``content`` is compressed; None when it is plain JSON.
+    encoding: str | None
+    # True when the answer is the same for every viewer who gets it (the full board).
+    shared: bool
 
 
 _cache: OrderedDict[tuple, EncodedBoard] = OrderedDict()
@@ -167,15 +183,20 @@ def encoded_board(*, phase: Phase) -> EncodedBoard:
     return board
 
 
-def leaderboard_json(*, phase: Phase, user) -> bytes:
+def leaderboard_json(*, phase: Phase, user, accepts_gzip: bool = False) -> Body:
     """The body of ``GET /api/v1/phases/{id}/leaderboard/`` for this viewer.
 
     The same rules as ``selectors.leaderboard_for_viewer``. A public board needs no query
-    about the viewer, and a hit on the cache none at all.
+    about the viewer, and a hit on the cache none at all. Only the full board is ever
+    compressed: it holds no secret and echoes nothing from the request, so compression
+    cannot leak anything (BREACH).
     """
     ranking_hidden = not phase.leaderboard_is_public and not phase.challenge.is_organizer(user)
     if not ranking_hidden:
-        return encoded_board(phase=phase).body
+        board = encoded_board(phase=phase)
+        if accepts_gzip:
+            return Body(board.body_gzip, "gzip", shared=True)
+        return Body(board.body, None, shared=True)
     viewer_team_id = team_of(user=user, phase=phase)
     if viewer_team_id is None:
         # Nothing this viewer may see: no board to build.
@@ -192,4 +213,4 @@ def leaderboard_json(*, phase: Phase, user) -> bytes:
         ]
     head = _head(phase, frozen_at=frozen_at, ranking_hidden=True).encode()
     detail = b',"detail":' + _dumps(HIDDEN_RANKING_DETAIL).encode()
-    return head + b",".join(own) + b"]" + detail + b"}"
+    return Body(head + b",".join(own) + b"]" + detail + b"}", None, shared=False)

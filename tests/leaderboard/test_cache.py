@@ -6,6 +6,8 @@ server makes it, and reads again.
 """
 
 import datetime as dt
+import gzip
+import json
 
 import pytest
 import time_machine
@@ -353,3 +355,25 @@ def test_a_phase_keeps_only_its_newest_board(api, phase, board, organizer):
     board_of(api, phase)
 
     assert len(encoded._cache) == 1
+
+
+def test_the_full_board_comes_gzipped_when_asked(api, phase, board):
+    plain = api.get(url(phase))
+    zipped = api.get(url(phase), HTTP_ACCEPT_ENCODING="br, gzip;q=0.8")
+
+    assert plain.get("Content-Encoding") is None
+    assert zipped["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in plain["Vary"]
+    assert "Accept-Encoding" in zipped["Vary"]
+    assert gzip.decompress(zipped.content) == plain.content
+    assert json.loads(plain.content) == decoded_body(phase, AnonymousUser())
+
+
+def test_a_hidden_ranking_is_never_compressed(alice_api, phase, board):
+    phase.leaderboard_visibility = Phase.Visibility.PRIVATE
+    phase.save(update_fields=["leaderboard_visibility"])
+
+    response = alice_api.get(url(phase), HTTP_ACCEPT_ENCODING="gzip")
+
+    assert response.get("Content-Encoding") is None
+    assert [e["team"] for e in response.json()["entries"]] == ["Alpha"]
