@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
+import random
 import zipfile
 
 import numpy as np
@@ -481,6 +483,7 @@ def test_a_bad_header_is_reported_on_line_1(header):
         ("00001,0,-1,walk,0.5,10,10,30,40", "frame '-1' is not a non-negative integer"),
         ("00001,0,1.0,walk,0.5,10,10,30,40", "frame '1.0' is not a non-negative integer"),
         ("00001,a,0,walk,0.5,10,10,30,40", "tube_id 'a' is not a non-negative integer"),
+        ("00001," + "9" * 19 + ",0,walk,0.5,10,10,30,40", "integer of 1-18 digits"),
         ("00001,,0,walk,0.5,10,10,30,40", "tube_id '' is not a non-negative integer"),
         ("00001,0,0,walk,1.3,10,10,30,40", "score 1.3 is outside [0, 1]"),
         ("00001,0,0,walk,-0.1,10,10,30,40", "score -0.1 is outside [0, 1]"),
@@ -508,6 +511,88 @@ def test_each_problem_names_its_line(row, message):
     assert len(errors) == 1, errors
     assert errors[0].startswith("line 3: ")
     assert message in errors[0]
+
+
+def test_huge_tube_ids_are_fine():
+    big = 10**18 - 1
+    rows = tube_rows("00001", big, "walk", 0, [BOX] * 5, 0.9) + tube_rows(
+        "00001", 0, "walk", 0, [FAR] * 5, 0.8
+    )
+    assert ap(score(one_walk_clip(), rows), "walk") == (1.0, 1.0)
+    errors = problems(one_walk_clip(), csv_bytes([*rows, rows[0]]))
+    assert errors == [
+        f"line 12: another row for video 00001, tube_id {big}, class walk, frame 0; "
+        "the first is on line 2"
+    ]
+
+
+def test_many_malformed_numbers_are_all_counted():
+    rows = [("00001", t, 0, "walk", "0.5.1", *BOX) for t in range(3000)]
+    errors = problems(one_walk_clip(), csv_bytes(rows))
+    assert errors[0] == "line 2: score '0.5.1' is not a finite number"
+    assert errors[-1] == "... and 2950 more problems"
+
+
+def test_numbers_parse_bit_for_bit_like_numpy():
+    """The reader's own decimal parsing must give exactly numpy's (and float()'s) doubles."""
+    rng = random.Random(3)
+    tokens = []
+    for _ in range(5000):
+        kind = rng.random()
+        if kind < 0.3:
+            tokens.append(f"{rng.gauss(0, 1000):.{rng.randint(0, 9)}f}")
+        elif kind < 0.5:
+            tokens.append(repr(rng.gauss(0, 1) * 10.0 ** rng.randint(-30, 30)))
+        elif kind < 0.6:
+            tokens.append(str(rng.randint(-(10**17), 10**17)))
+        elif kind < 0.7:
+            tokens.append(f"{rng.random():.{rng.randint(1, 17)}g}")
+        else:
+            tokens.append(
+                rng.choice(
+                    [
+                        "1.2.3",
+                        "--1",
+                        "-",
+                        "+",
+                        ".",
+                        "5.",
+                        "-.5",
+                        "+3.25",
+                        "1e5",
+                        "1E-3",
+                        "nan",
+                        "inf",
+                        "abc",
+                        "00012.500",
+                        "0.1234567890123456789",
+                        "123456789012345678",
+                        "1e400",
+                        "0x10",
+                        "",
+                        "1_0",
+                        " 1",
+                    ]
+                )
+            )
+    buf = ",".join(tokens).encode()
+    cut = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == ord(","))
+    start, end = np.concatenate(([0], cut + 1)), np.concatenate((cut, [len(buf)]))
+    words = detection_csv._words_at_every_offset(buf + bytes(80))
+    values, valid = detection_csv._parse_float(
+        detection_csv._gather(words, start, end), end - start
+    )
+    for token, value, ok in zip(tokens, values.tolist(), valid.tolist(), strict=True):
+        plain = token.strip("+-.0123456789eE") == "" and token != ""
+        try:
+            expected = float(np.array([token.encode()]).astype(np.float64)[0])
+        except ValueError:
+            expected = None
+        if plain and expected is not None and math.isfinite(expected):
+            assert ok, token
+            assert value == expected, token
+        else:
+            assert not ok, token
 
 
 def test_valid_number_spellings_are_accepted():

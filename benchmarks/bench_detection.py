@@ -1,0 +1,267 @@
+"""Benchmark of the detection scorer at full size (issue 8 target: < 10 s, < 1.5 GB).
+
+Builds a synthetic TinyActions-sized test set (6,097 clips, fixed seed) and a
+3,000,000-row submission in a temporary folder, then times parse + score of the
+fast implementation in fresh subprocesses (median of ``--runs``; peak RSS of each
+child from ``resource``), and the straightforward reference of the tests on a
+sampled-down subset (whole clips) for a rows-per-second ratio. The sample is also
+scored by the fast implementation and both results must agree.
+
+    .venv/bin/python benchmarks/bench_detection.py [--rows 3000000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from evalserver.scoring import detection  # noqa: E402
+from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES  # noqa: E402
+
+N_CLIPS = 6_097
+SEED = 20_220_608
+
+
+def build_labels(rng: np.random.Generator) -> list[dict]:
+    """6,097 clips of 40..200 frames, 0-3 ground-truth tubes each, in small frames."""
+    records = []
+    n_classes = len(TINYVIRAT_V2_CLASSES)
+    for i in range(N_CLIPS):
+        frames = int(rng.integers(40, 201))
+        width, height = int(rng.integers(64, 257)), int(rng.integers(64, 257))
+        tubes = []
+        for _ in range(int(rng.integers(0, 4))):
+            start = int(rng.integers(0, frames // 2))
+            end = int(rng.integers(start, frames))
+            n = end - start + 1
+            w = rng.uniform(8, width / 2)
+            h = rng.uniform(8, height / 2)
+            x = rng.uniform(0, width - w)
+            y = rng.uniform(0, height - h)
+            # A slow random walk, kept inside the frame.
+            dx = np.clip(x + np.cumsum(rng.normal(0, 0.5, n)), 0, width - w)
+            dy = np.clip(y + np.cumsum(rng.normal(0, 0.5, n)), 0, height - h)
+            boxes = np.round(np.stack([dx, dy, dx + w, dy + h], axis=1), 2).tolist()
+            label = TINYVIRAT_V2_CLASSES[int(rng.integers(0, n_classes))]
+            tubes.append({"label": label, "start": start, "end": end, "boxes": boxes})
+        records.append({"id": f"{i:05d}", "dim": [frames, width, height], "tubes": tubes})
+    return records
+
+
+def build_submission(
+    rng: np.random.Generator, records: list[dict], n_rows: int, *, shuffle: bool = True
+) -> bytes:
+    """n_rows rows: jittered copies of ground-truth tubes plus false tubes.
+
+    Shuffled, every row is far from the rest of its tube (the worst case for the
+    reader's sort); unshuffled, rows come tube by tube as detectors write them.
+    """
+    n_classes = len(TINYVIRAT_V2_CLASSES)
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "tid", "f", "c", "s", "box")}
+    # A little extra, cut to exactly n_rows after shuffling.
+    per_clip = 1.02 * n_rows / len(records)
+    for i, rec in enumerate(records):
+        frames, width, height = rec["dim"]
+        budget = int(rng.poisson(per_clip))
+        tid = 0
+        candidates = []
+        for tube in rec["tubes"]:
+            for _ in range(int(rng.integers(1, 4))):
+                candidates.append(("gt", tube))
+        while budget > 0:
+            if candidates:
+                _, tube = candidates.pop()
+                start = max(0, tube["start"] + int(rng.integers(-5, 6)))
+                end = min(frames - 1, max(start, tube["end"] + int(rng.integers(-5, 6))))
+                base = np.array(tube["boxes"])
+                idx = np.clip(np.arange(start, end + 1) - tube["start"], 0, len(base) - 1)
+                boxes = base[idx] + rng.normal(0, 2.0, (len(idx), 4))
+                cls = TINYVIRAT_V2_CLASSES.index(tube["label"])
+                if rng.random() < 0.2:
+                    cls = int(rng.integers(0, n_classes))
+            else:
+                start = int(rng.integers(0, frames))
+                end = int(min(frames - 1, start + rng.integers(0, 120)))
+                n = end - start + 1
+                w, h = rng.uniform(8, width / 2), rng.uniform(8, height / 2)
+                x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+                boxes = np.tile([x, y, x + w, y + h], (n, 1)) + rng.normal(0, 1.0, (n, 4))
+                cls = int(rng.integers(0, n_classes))
+            frames_idx = np.arange(start, end + 1)
+            # Detectors drop frames now and then.
+            keep = rng.random(len(frames_idx)) > 0.05
+            keep[0] = True
+            frames_idx, boxes = frames_idx[keep][:budget], boxes[keep][:budget]
+            boxes[:, 2] = np.maximum(boxes[:, 2], boxes[:, 0] + 1)
+            boxes[:, 3] = np.maximum(boxes[:, 3], boxes[:, 1] + 1)
+            n = len(frames_idx)
+            columns["vid"].append(np.full(n, i))
+            columns["tid"].append(np.full(n, tid))
+            columns["f"].append(frames_idx)
+            columns["c"].append(np.full(n, cls))
+            columns["s"].append(np.round(np.clip(rng.beta(2, 2) + rng.normal(0, 0.05, n), 0, 1), 3))
+            columns["box"].append(np.round(boxes, 1))
+            tid += 1
+            budget -= n
+    vid, tid_, f, c, s = (np.concatenate(columns[k]) for k in ("vid", "tid", "f", "c", "s"))
+    box = np.concatenate(columns["box"])
+    order = rng.permutation(len(vid)) if shuffle else np.arange(len(vid))
+    order = order[: min(n_rows, len(vid))]
+    names = TINYVIRAT_V2_CLASSES
+    # Half the rows name the class, half give its id: both are accepted.
+    lines = [
+        f"{v:05d},{t},{fr},{names[cl] if k % 2 else cl},{sc:g},{b[0]:g},{b[1]:g},{b[2]:g},{b[3]:g}"
+        for k, (v, t, fr, cl, sc, b) in enumerate(
+            zip(
+                vid[order].tolist(),
+                tid_[order].tolist(),
+                f[order].tolist(),
+                c[order].tolist(),
+                s[order].tolist(),
+                box[order].tolist(),
+                strict=True,
+            )
+        )
+    ]
+    return ("\n".join([detection.HEADER, *lines]) + "\n").encode()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory.
+
+    ``ru_maxrss`` survives ``exec``, so in a child it can report the (large) parent
+    it was forked from; the kernel's VmHWM belongs to this program alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(labels_path: str, submission_path: str) -> None:
+    labels = detection.DetectionLabels.from_bytes(Path(labels_path).read_bytes())
+    start, cpu = time.perf_counter(), time.process_time()
+    with open(submission_path, "rb") as fh:
+        result = detection.score(labels, fh)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_mib(), "result": result})
+    )
+
+
+def run_child(labels_path: Path, submission_path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(labels_path), str(submission_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def sample(records: list[dict], csv: bytes, n_clips: int) -> tuple[list[dict], bytes]:
+    keep = {rec["id"] for rec in records[:n_clips]}
+    lines = csv.split(b"\n")
+    rows = [ln for ln in lines[1:] if ln and ln[: ln.index(b",")].decode() in keep]
+    return records[:n_clips], b"\n".join([lines[0], *rows]) + b"\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sample-clips", type=int, default=300)
+    parser.add_argument(
+        "--grouped", action="store_true", help="rows tube by tube instead of shuffled"
+    )
+    parser.add_argument("--child", nargs=2, metavar=("LABELS", "SUBMISSION"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    from tests.scoring.test_detection_reference import reference_score
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load} (other work slows the wall times)")
+    rng = np.random.default_rng(SEED)
+    t0 = time.perf_counter()
+    records = build_labels(rng)
+    csv = build_submission(rng, records, args.rows, shuffle=not args.grouped)
+    print(f"synthetic data built in {time.perf_counter() - t0:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_json = json.dumps(records).encode()
+        t0 = time.perf_counter()
+        labels = detection.load_labels(gt_json, TINYVIRAT_V2_CLASSES)
+        load_seconds = time.perf_counter() - t0
+        labels_path, submission_path = Path(tmp, "labels.npz"), Path(tmp, "dets.csv")
+        labels_path.write_bytes(labels.to_bytes())
+        submission_path.write_bytes(csv)
+        n_rows = csv.count(b"\n") - 1
+        print(
+            f"labels: {labels.n_items} clips, {len(labels.tube_clip)} tubes, "
+            f"{len(labels.box_tube)} boxes, {len(gt_json) / 2**20:.0f} MiB JSON, "
+            f"load_labels {load_seconds:.2f} s"
+        )
+        order = "grouped by tube" if args.grouped else "shuffled"
+        print(f"submission: {n_rows} rows ({order}), {len(csv) / 2**20:.0f} MiB")
+
+        runs = [run_child(labels_path, submission_path) for _ in range(args.runs)]
+        seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
+        peak = max(r["peak_mib"] for r in runs)
+        result = runs[0]["result"]
+        each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+        print(
+            f"fast: parse+score median {seconds:.2f} s wall ({cpu:.2f} s CPU) over {args.runs} "
+            f"runs ({each}), "
+            f"peak RSS {peak:.0f} MiB, {n_rows / seconds / 1e6:.2f} M rows/s; "
+            f"video_map {result['video_map']:.4f}, frame_map {result['frame_map']:.4f}"
+        )
+
+        small_records, small_csv = sample(records, csv, args.sample_clips)
+        small_rows = small_csv.count(b"\n") - 1
+        t0 = time.perf_counter()
+        ref = reference_score(small_records, TINYVIRAT_V2_CLASSES, small_csv)
+        ref_seconds = time.perf_counter() - t0
+        small_labels = detection.load_labels(
+            json.dumps(small_records).encode(), TINYVIRAT_V2_CLASSES
+        )
+        t0 = time.perf_counter()
+        fast = detection.score(small_labels, small_csv)
+        fast_small_seconds = time.perf_counter() - t0
+        diff = max(
+            abs((a[k] or 0.0) - (b[k] or 0.0))
+            for a, b in zip(ref["per_class"], fast["per_class"], strict=True)
+            for k in ("frame_ap", "video_ap")
+        )
+        ref_rate = small_rows / ref_seconds
+        fast_rate = n_rows / seconds
+        print(
+            f"reference on {args.sample_clips} clips ({small_rows} rows): {ref_seconds:.2f} s, "
+            f"{ref_rate:,.0f} rows/s (fast on the same sample: {fast_small_seconds:.2f} s); "
+            f"max |AP difference| {diff:.2e}"
+        )
+        print(f"ratio (fast rows/s at full size / reference rows/s): {fast_rate / ref_rate:.0f}x")
+        if diff > 1e-9:
+            raise SystemExit("the fast scorer disagrees with the reference on the sample")
+
+
+if __name__ == "__main__":
+    main()
