@@ -4,6 +4,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
@@ -138,9 +140,22 @@ def test_a_post_without_csrf_token_is_refused(alice, alice_team, phase):
     assert "security token" in response.content.decode()
 
 
-def test_the_api_docs_page_is_left_to_its_own_policy(client):
+def test_the_api_docs_page_uses_only_our_own_files_under_the_policy(client):
     response = client.get(reverse("api-docs"))
-    assert "Content-Security-Policy" not in response
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    audit = _FormAudit()
+    audit.feed(response.content.decode())
+    assert (audit.inline_scripts, audit.inline_styles) == (0, 0)
+    html = response.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(assets) >= 4  # Swagger UI's CSS, two scripts and its settings script
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        assert not asset.startswith("//"), asset
+        if asset.startswith(settings.STATIC_URL):
+            assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
+        else:
+            assert client.get(asset).status_code == 200, asset
 
 
 def test_unknown_pages_use_the_site_template(client):
