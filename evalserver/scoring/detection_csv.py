@@ -189,8 +189,6 @@ class _Lookup:
         # A name wins over an id should a class map ever name a class "3".
         tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
         self.classes = _TokenTable(list(tokens), list(tokens.values()))
-        self.n_classes = labels.n_classes
-        self.max_frames = int(self.clip_frames.max()) if len(self.clip_frames) else 1
 
 
 @dataclass(frozen=True)
