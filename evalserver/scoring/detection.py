@@ -17,6 +17,11 @@ Decisions where SPEC leaves room (also in the docs of the helper modules):
   maps are 0.0.
 - A submission with a header and no rows is valid: it detects nothing and scores 0.
 - Matching is PASCAL VOC taken literally (see :mod:`.detection_metrics`).
+- CSV: the header exactly as in SPEC (a UTF-8 BOM, CRLF and blank lines at the very
+  end are fine); fields are not quoted; ``tube_id`` and ``frame`` are plain decimal
+  integers (at most 18 digits); ``class`` is a name or an id; boxes may extend
+  past the frame but not be degenerate. Each faulty line gets one message, for its
+  first problem.
 """
 
 from __future__ import annotations
