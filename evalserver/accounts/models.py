@@ -1,4 +1,8 @@
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+EMAIL_TAKEN_MESSAGE = "An account with this email address already exists."
 
 
 class User(AbstractUser):
@@ -6,3 +10,14 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        constraints = [
+            # One account per address whatever its case (password resets go to it), held by
+            # the database: two sign-ups at the same moment both pass the service's check.
+            # Accounts without an address (createsuperuser allows that) are not compared.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="accounts_user_email_ci_unique",
+                violation_error_message=EMAIL_TAKEN_MESSAGE,
+            ),
+        ]

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
-from evalserver.accounts.models import User
+from evalserver.accounts.models import EMAIL_TAKEN_MESSAGE, User
 from evalserver.errors import DomainError, ValidationFailed
 
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
@@ -83,9 +83,7 @@ def user_create(*, username: str, email: str, password: str) -> User:
             problems.setdefault("email", []).append("Enter a valid email address.")
         else:
             if User.objects.filter(email__iexact=email).exists():
-                problems.setdefault("email", []).append(
-                    "An account with this email address already exists."
-                )
+                problems.setdefault("email", []).append(EMAIL_TAKEN_MESSAGE)
 
     if not password:
         problems.setdefault("password", []).append("A password is required.")
@@ -104,8 +102,16 @@ def user_create(*, username: str, email: str, password: str) -> User:
         with transaction.atomic():
             return User.objects.create_user(username=username, email=email, password=password)
     except IntegrityError:
-        # Two sign-ups with one name at the same moment: the database decided.
-        raise AccountInvalid({"username": ["This username is already taken."]}) from None
+        # Another sign-up with this name or address committed between the checks above and
+        # the insert: the database decided. Ask it which one, as the checks would have.
+        taken: dict[str, list[str]] = {}
+        if User.objects.filter(username=username).exists():
+            taken["username"] = ["This username is already taken."]
+        if User.objects.filter(email__iexact=email).exists():
+            taken["email"] = [EMAIL_TAKEN_MESSAGE]
+        if not taken:
+            raise
+        raise AccountInvalid(taken) from None
 
 
 def user_authenticate(*, request: HttpRequest, username: str, password: str) -> User:
