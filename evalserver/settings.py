@@ -141,6 +141,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves the static files in every mode. Production (DEBUG off) serves what
+# `collectstatic` put in STATIC_ROOT (the migrate job). In development it reads the apps'
+# static folders directly, as runserver would, so STATIC_ROOT need not exist. Fixed here
+# rather than left to WhiteNoise's DEBUG-based default, which the test runner turns off
+# after settings load, making every test warn about a missing STATIC_ROOT.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploads and hidden labels live under the data folder and are never given a URL: files
 # reach people only through views that check who is asking.

@@ -6,11 +6,14 @@ variables it sets (plus a private data folder).
 
 import json
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,3 +194,50 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         DJANGO_ALLOWED_HOSTS="eval.example.org",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_GET_STATIC = """
+import warnings
+warnings.filterwarnings("error", message="No directory at")
+import django
+django.setup()
+from django.templatetags.static import static
+from django.test import Client
+url = static("web/app.css")
+response = Client().get(url, secure=True)
+print(url, response.status_code, response.get("Cache-Control", "").replace(" ", ""))
+"""
+
+
+def test_development_serves_static_files_without_collectstatic(tmp_path):
+    result = _run(tmp_path, _GET_STATIC)
+    assert result.returncode == 0, result.stderr
+    url, status, *_ = result.stdout.split()
+    assert (url, status) == ("/static/web/app.css", "200")
+    assert not (tmp_path / "data" / "static").exists()
+
+
+def test_production_serves_the_collected_static_files(tmp_path):
+    production = {
+        "DJANGO_SECRET_KEY": "a-long-random-production-key-" + "q8Zr2" * 10,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    collected = _run(tmp_path, "", args=("manage.py", "collectstatic", "--noinput"), **production)
+    assert collected.returncode == 0, collected.stderr
+    result = _run(tmp_path, _GET_STATIC, **production)
+    assert result.returncode == 0, result.stderr
+    url, status, cache_control = result.stdout.split()
+    # The manifest's hashed name, cached for good by browsers.
+    assert re.fullmatch(r"/static/web/app\.[0-9a-f]{12}\.css", url)
+    assert status == "200"
+    assert "immutable" in cache_control
+
+
+def test_the_test_runner_loads_the_middleware_without_a_static_root_warning():
+    # The test runner turns DEBUG off after settings load; WhiteNoise must not then look
+    # for a STATIC_ROOT that only `collectstatic` makes.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        WSGIHandler()
+    assert [str(w.message) for w in caught if "No directory at" in str(w.message)] == []
