@@ -1,7 +1,7 @@
 """Benchmark: the leaderboard API of a phase with 1,000 teams x 20 submissions.
 
     .venv/bin/python -m benchmarks.bench_leaderboard [--teams 1000] [--per-team 20]
-        [--requests 200] [--threads 4] [--workers 2]
+        [--requests 200] [--cold-requests 50] [--threads 4] [--workers 2]
         [--database-url postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard]
 
 It (re)creates the benchmark database (never one that holds anything else: the name must
@@ -11,9 +11,17 @@ disqualified, failed or late, plus one baseline. Then it starts gunicorn (``--wo
 sync workers, production settings: DEBUG off) on a free port of 127.0.0.1 and times
 ``GET /api/v1/phases/{id}/leaderboard/`` as an anonymous client:
 
-- latency: ``--requests`` requests one after another; median and p95;
-- throughput: ``--threads`` clients sending ``--requests`` requests in all, as fast as the
-  answers come; requests per second, with their median and p95.
+- in-process first: the ranking query's plan (EXPLAIN ANALYZE: which scans, how long), the
+  ranking selector with decoded score JSON (what the page and CSV use), the same with the
+  score JSON left as text (what the API uses), and building the API's board from it;
+- cold: ``--cold-requests`` requests one after another, each after a new leaderboard
+  version (as when a submission finishes), so every one misses the board cache;
+- warm: ``--requests`` requests one after another, served from the cache; then again asking
+  for gzip (bytes on the wire; the client does not decompress);
+- throughput: ``--threads`` clients sending ``--requests`` warm requests in all, as fast as
+  the answers come; requests per second, with their median and p95.
+
+The load average is printed before and after: the machine may be shared.
 
 The answer is checked against a ranking computed here in Python (best per team, earlier
 wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the loop is
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import json
 import os
 import random
@@ -85,6 +94,7 @@ def main() -> int:
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--per-team", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--cold-requests", type=int, default=50)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -121,8 +131,10 @@ def main() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        # What autovacuum does soon after a bulk load; without it the planner guesses blind.
-        cursor.execute("ANALYZE")
+        # What autovacuum does soon after a bulk load: statistics for the planner, and the
+        # visibility map that lets the ranking read its index alone.
+        cursor.execute("VACUUM ANALYZE")
+    _explain(phase)
     _time_query(phase)
 
     port = _free_port()
@@ -266,34 +278,106 @@ def _fill(n_teams: int, per_team: int):
     return phase, expected
 
 
-def _time_query(phase) -> None:
+def _explain(phase) -> None:
     from django.db import connection
 
-    from leaderboard.selectors import leaderboard_ranking
+    from evalserver.challenges.models import Phase
+    from evalserver.teams.models import Team
+    from leaderboard.selectors import _RANKING_SQL
+    from submissions.models import Submission
 
+    sql = _RANKING_SQL.format(
+        submission=connection.ops.quote_name(Submission._meta.db_table),
+        phase=connection.ops.quote_name(Phase._meta.db_table),
+        team=connection.ops.quote_name(Team._meta.db_table),
+        scores_text="s.scores::text",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE) " + sql, [phase.pk, Submission.Status.FINISHED])
+        plan = [line for (line,) in cursor.fetchall()]
+    scans = sorted({line.split("->")[-1].split("(")[0].strip() for line in plan if "Scan" in line})
+    print(f"ranking query plan: {'; '.join(scans)}; {plan[-1].strip()}")
+
+
+def _timed(call, n: int = 20) -> str:
     timings = []
-    for _ in range(20):
+    for _ in range(n):
         t0 = time.perf_counter()
-        leaderboard_ranking(phase=phase)
+        call()
         timings.append(time.perf_counter() - t0)
-    connection.close()
-    print(
-        f"ranking selector in-process (one query + rows to entries): "
+    return (
         f"median {statistics.median(timings) * 1000:.1f} ms, "
         f"p95 {_percentile(timings, 95) * 1000:.1f} ms"
     )
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _time_query(phase) -> None:
+    from django.db import connection
+
+    from evalserver.challenges.models import Phase
+    from leaderboard import encoded
+    from leaderboard.selectors import leaderboard_ranking, leaderboard_ranking_rows
+
+    print(
+        "ranking selector in-process, score JSON decoded (page, CSV): "
+        + _timed(lambda: leaderboard_ranking(phase=phase))
+    )
+    print(
+        "ranking selector in-process, score JSON as text (API): "
+        + _timed(lambda: leaderboard_ranking_rows(phase=phase))
+    )
+
+    def build():
+        encoded.clear_board_cache()
+        fresh = Phase.objects.select_related(
+            "challenge", "frozen_leaderboard", "leaderboard_version"
+        ).get(pk=phase.pk)
+        encoded.encoded_board(phase=fresh)
+
+    print("API board built in-process (phase, ranking, JSON bytes): " + _timed(build))
+    connection.close()
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _get(url: str, *, accept_gzip: bool = False) -> tuple[int, bytes]:
     # The stdlib client, one connection per request (gunicorn's sync workers close them).
+    # It never decompresses: the gzip figures are for the bytes on the wire.
+    headers = {"Accept-Encoding": "gzip"} if accept_gzip else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our http URL
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - our http URL
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our URL
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
+def _sequential(url: str, n: int, *, before=None, accept_gzip: bool = False) -> list[float]:
+    timings = []
+    for _ in range(n):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        status, _content = _get(url, accept_gzip=accept_gzip)
+        timings.append(time.perf_counter() - t0)
+        if status != 200:
+            raise SystemExit(f"the leaderboard API answered {status}")
+    return timings
+
+
+def _report(label: str, timings: list[float]) -> None:
+    print(
+        f"{label}, {len(timings)} requests: median {statistics.median(timings) * 1000:.1f} ms, "
+        f"p95 {_percentile(timings, 95) * 1000:.1f} ms, "
+        f"{len(timings) / sum(timings):.1f} requests/s"
+    )
+
+
 def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
+    from leaderboard.services import leaderboard_changed
+
     url = f"http://127.0.0.1:{port}/api/v1/phases/{phase_id}/leaderboard/"
     deadline = time.monotonic() + 30
     while True:
@@ -313,19 +397,33 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
     if ranked != expected or ranks != list(range(1, len(expected) + 1)) or len(baselines) != 1:
         print("MISMATCH: the API's ranking differs from the one computed here", file=sys.stderr)
         return 1
-    size_kb = len(content) / 1024
-    print(f"answer: {len(body['entries'])} entries, {size_kb:.0f} KiB of JSON; ranking checked")
+    _status, zipped = _get(url, accept_gzip=True)
+    if gzip.decompress(zipped) != content:
+        print("MISMATCH: the gzip answer differs from the plain one", file=sys.stderr)
+        return 1
+    print(
+        f"answer: {len(body['entries'])} entries, {len(content) / 1024:.0f} KiB of JSON, "
+        f"{len(zipped) / 1024:.0f} KiB gzipped; ranking checked"
+    )
+    print(_load())
+
+    def new_version():
+        # What a finished submission does: every worker's cached board is now out of date.
+        leaderboard_changed(phase_ids=[phase_id])
 
     for _ in range(5):  # warm every worker's connection and code
+        new_version()
         _get(url)
+    _report(
+        "cold (a new version before each request), sequential",
+        _sequential(url, args.cold_requests, before=new_version),
+    )
 
-    sequential = []
-    for _ in range(args.requests):
-        t0 = time.perf_counter()
-        status, _content = _get(url)
-        sequential.append(time.perf_counter() - t0)
-        if status != 200:
-            raise SystemExit(f"the leaderboard API answered {status}")
+    for _ in range(5):  # the board into every worker's cache, plain and gzipped
+        _get(url)
+        _get(url, accept_gzip=True)
+    _report("warm (cache hit), sequential", _sequential(url, args.requests))
+    _report("warm, gzip, sequential", _sequential(url, args.requests, accept_gzip=True))
 
     concurrent: list[float] = []
     failures: list[str] = []
@@ -353,16 +451,12 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
     wall = time.perf_counter() - t0
 
     print(
-        f"sequential, {len(sequential)} requests: median {statistics.median(sequential) * 1000:.1f}"
-        f" ms, p95 {_percentile(sequential, 95) * 1000:.1f} ms, "
-        f"{len(sequential) / sum(sequential):.1f} requests/s"
-    )
-    print(
-        f"{args.threads} client threads, {len(concurrent)} requests, gunicorn {args.workers} "
-        f"workers: {len(concurrent) / wall:.1f} requests/s, median "
+        f"warm, {args.threads} client threads, {len(concurrent)} requests, gunicorn "
+        f"{args.workers} workers: {len(concurrent) / wall:.1f} requests/s, median "
         f"{statistics.median(concurrent) * 1000:.1f} ms, p95 "
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
+    print(_load())
     if failures:
         print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)
         return 1
