@@ -16,7 +16,7 @@ read (and spool to disk) bodies of any size. Two lines of defence:
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import MiddlewareNotUsed, RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -95,3 +95,28 @@ class CappedUploadHandler(FileUploadHandler):
     def file_complete(self, file_size):
         # The handlers after this one build the file.
         return None
+
+
+class InProcessSweeperMiddleware:
+    """Starts the in-process sweeper (submissions.queue) with the first request.
+
+    Without a broker nothing else re-queues what a restart of the web process stranded.
+    Started by a request, not at import or app loading, so management commands (`score`,
+    `migrate`) and a gunicorn master that preloads the app before forking never run it.
+    With a broker it drops out of the stack.
+    """
+
+    def __init__(self, get_response):
+        if not settings.EVALSERVER_INPROCESS_TASKS:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+        self.started = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # EVALSERVER_INPROCESS_SWEEP is read here, not at start-up: tests switch it per test.
+        if not self.started and settings.EVALSERVER_INPROCESS_SWEEP:
+            from submissions import queue
+
+            queue.start_in_process_sweeper()
+            self.started = True
+        return self.get_response(request)

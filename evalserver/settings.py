@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A strict Content-Security-Policy (default-src 'self') on every page.
     "evalserver.web.middleware.ContentSecurityPolicyMiddleware",
+    # Without a broker: starts the sweeper thread with the first request (no celery beat).
+    "evalserver.middleware.InProcessSweeperMiddleware",
     # Last, as django-axes asks: it reacts to the authentication signals of the stack above.
     "axes.middleware.AxesMiddleware",
 ]
@@ -212,6 +214,14 @@ FILE_UPLOAD_TEMP_DIR = None
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
+# The largest detection CSV a worker scores, counted after decompression (a .gz or .zip
+# upload within the phase's upload cap can hold far more). The scorer keeps ~215 bytes of
+# arrays per ~50-byte row, so this is what sizes the workers' memory: 512 MiB of CSV is
+# about 10 million boxes and a peak near 2.5 GB.
+EVALSERVER_DETECTION_MAX_BYTES = env_int(
+    "EVALSERVER_DETECTION_MAX_BYTES", 512 * 1024 * 1024, minimum=1024 * 1024
+)
+
 # --- Celery -------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_url(
@@ -243,13 +253,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": EVALSERVER_SCORING_TIME
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often a submission may be handed to a worker before it is failed as a crasher.
 EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, minimum=1)
-# Seconds between sweeps (celery beat): re-queues submissions a broker outage stranded and
-# ends those no worker will finish (submissions.services.submissions_sweep).
+# Seconds between sweeps (celery beat, or a thread of the web process without a broker):
+# re-queues stranded submissions and ends those no worker will finish
+# (submissions.services.submissions_sweep).
 EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
 # Threads that score in the web process when there is no broker.
 EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
 # Tests only: score inside the on-commit hook instead of a background thread.
 EVALSERVER_INPROCESS_SYNC = False
+# Without a broker, the web process sweeps every EVALSERVER_SWEEP_INTERVAL seconds in a
+# thread of its own (submissions.queue); the tests turn it off and start it themselves.
+EVALSERVER_INPROCESS_SWEEP = True
 # Test hook, never set in production: the scorer sleeps this long before scoring, so the
 # pipeline tests can kill a worker in the middle of a task.
 EVALSERVER_TEST_SCORING_DELAY_MS = env_int("EVALSERVER_TEST_SCORING_DELAY_MS", 0, minimum=0)

@@ -207,3 +207,73 @@ def wait_for_in_process_scoring() -> None:
         executor, _executor = _executor, None
     if executor is not None:
         executor.shutdown(wait=True)
+
+
+# --- The in-process sweeper ---------------------------------------------------------------
+#
+# With a broker, celery beat runs the sweeper. The embedded default has no beat: a restart
+# of the web process drops the thread pool's work, and those submissions would stay queued
+# or running until someone ran `manage.py sweep_submissions`. So the web process sweeps
+# itself, in one daemon thread, started by the first request it handles
+# (evalserver.middleware.InProcessSweeperMiddleware): management commands never start it,
+# and neither does a process that only imports the app (gunicorn --preload, before fork).
+
+_sweeper: threading.Thread | None = None
+# A fresh event per thread: a thread that outlived its stop() never sees a later start's.
+_sweeper_stop = threading.Event()
+_sweeper_lock = threading.Lock()
+
+
+def sweep_tick() -> dict[str, int]:
+    """One sweep, as celery beat would run it; never raises (the thread must survive)."""
+    from submissions.services import submissions_sweep
+
+    try:
+        return submissions_sweep()
+    except Exception:
+        logger.exception("The in-process sweep failed; trying again next interval")
+        return {}
+
+
+def _sweep_forever(stop: threading.Event) -> None:
+    while not stop.wait(settings.EVALSERVER_SWEEP_INTERVAL):
+        try:
+            sweep_tick()
+        finally:
+            # The thread's connection is its own; a stale one must not outlive the tick.
+            connections.close_all()
+
+
+def start_in_process_sweeper() -> bool:
+    """Start this process's sweeper thread unless it runs already; True if this call did.
+
+    Only without a broker (EVALSERVER_INPROCESS_TASKS): beat sweeps otherwise.
+    """
+    global _sweeper, _sweeper_stop
+    if not settings.EVALSERVER_INPROCESS_TASKS:
+        return False
+    with _sweeper_lock:
+        if _sweeper is not None and _sweeper.is_alive():
+            return False
+        _sweeper_stop = threading.Event()
+        _sweeper = threading.Thread(
+            target=_sweep_forever, args=(_sweeper_stop,), name="sweeper", daemon=True
+        )
+        _sweeper.start()
+    logger.info("In-process sweeper started (every %s s)", settings.EVALSERVER_SWEEP_INTERVAL)
+    return True
+
+
+def in_process_sweeper_running() -> bool:
+    thread = _sweeper
+    return thread is not None and thread.is_alive()
+
+
+def stop_in_process_sweeper(timeout: float = 10.0) -> None:
+    """Stop the sweeper thread and wait for it (tests and shutdown)."""
+    global _sweeper
+    with _sweeper_lock:
+        thread, _sweeper = _sweeper, None
+        _sweeper_stop.set()
+    if thread is not None:
+        thread.join(timeout)

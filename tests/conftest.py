@@ -37,6 +37,13 @@ def _private_data_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _no_in_process_sweeper(settings):
+    # A sweeper thread would score other tests' committed submissions behind their backs;
+    # tests/hardening/test_sweeper.py starts it itself.
+    settings.EVALSERVER_INPROCESS_SWEEP = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The real hasher costs ~0.4 s a user by design; tests create many users and test no hashing.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
