@@ -7,6 +7,10 @@ with a fixed seed, so the files are byte-identical on every run and importing th
 twice changes nothing. The class frequencies are skewed like the real data set: a few
 person and vehicle activities dominate, and the rarest classes appear a handful of
 times.
+
+A third phase is on the detection track (the 2022 rules): 480 clips whose records also
+carry ``tubes``, and a sample submission CSV (noisy boxes around the truth, missed
+tubes, wrong classes and false tubes) for trying the upload by hand.
 """
 
 from __future__ import annotations
@@ -65,6 +69,15 @@ TEST_PRIVATE_FILE = "tiny_test_v2_private.json"
 TEST_PUBLIC_FILE = "tiny_test_v2_public.json"
 CLASS_MAP_FILE = "class_map.json"
 CHALLENGE_FILE = "challenge.yaml"
+DETECTION_FILE = "tiny_det_v2_private.json"
+DETECTION_SAMPLE_FILE = "detection_sample.csv"
+
+# Its own seed, so the detection files never shift the recognition files' draws.
+DETECTION_SEED = 2022
+# Small enough to keep seed_demo well under a second; large enough for a realistic spread.
+N_DETECTION = 480
+# Actors per clip: mostly one, sometimes a second or third (possibly the same action).
+TUBE_COUNT_WEIGHTS = {1: 0.72, 2: 0.22, 3: 0.06}
 
 # Both phases are open from their start until far ahead, so the demo accepts uploads
 # whenever it is run; the test phase starts later, as it did in 2021.
@@ -94,6 +107,18 @@ phases:
     max_submissions_per_day: 3
     max_submissions_total: 30
     leaderboard: public
+  - slug: detection
+    name: Detection
+    description: >-
+      Localise each action in space and time: one tube of boxes per actor and action.
+      Ranked by video-mAP@0.5. Try it with {DETECTION_SAMPLE_FILE} from the demo folder.
+    track: detection
+    labels: {DETECTION_FILE}
+    starts_at: 2021-03-01T00:00:00Z
+    ends_at: 2099-12-31T23:59:59Z
+    max_submissions_per_day: 5
+    max_submissions_total: 100
+    leaderboard: public
 """
 
 
@@ -105,6 +130,8 @@ class DemoFiles:
     test_private: Path
     test_public: Path
     class_map: Path
+    detection: Path
+    detection_sample: Path
 
 
 def _video_ids(rng: random.Random, n: int) -> list[str]:
@@ -166,6 +193,141 @@ def _records(rng: random.Random, ids: list[str]) -> list[dict]:
     return records
 
 
+# --- Detection -------------------------------------------------------------------------------
+
+
+def _drifting_boxes(rng: random.Random, n: int, width: int, height: int) -> list[list[int]]:
+    """One whole-pixel box per frame for an actor that wanders and changes size a little.
+
+    TinyVIRAT clips are crops around the action, so the actor fills much of the frame.
+    Every box stays inside the frame with x2 > x1 and y2 > y1.
+    """
+    w = rng.uniform(0.3, 0.8) * width
+    h = rng.uniform(0.4, 0.9) * height
+    x = rng.uniform(0, width - w)
+    y = rng.uniform(0, height - h)
+    vx, vy = rng.uniform(-0.6, 0.6), rng.uniform(-0.3, 0.3)
+    boxes = []
+    for _ in range(n):
+        w = min(max(w * rng.uniform(0.98, 1.02), 4.0), float(width))
+        h = min(max(h * rng.uniform(0.98, 1.02), 4.0), float(height))
+        x = min(max(x + vx + rng.uniform(-0.8, 0.8), 0.0), width - w)
+        y = min(max(y + vy + rng.uniform(-0.5, 0.5), 0.0), height - h)
+        x1, y1 = int(x), int(y)
+        boxes.append(
+            [x1, y1, max(x1 + 1, min(int(x + w), width)), max(y1 + 1, min(int(y + h), height))]
+        )
+    return boxes
+
+
+def detection_records(rng: random.Random, ids: list[str]) -> list[dict]:
+    """Detection ground truth (SPEC "Detection"): recognition records plus ``tubes``.
+
+    Each clip holds one to three tubes; a tube covers the whole clip half the time, else
+    a stretch of it, with exactly one box per frame from ``start`` to ``end``. ``label``
+    lists the tubes' classes, as the recognition files do.
+    """
+    videos = _video_ids(rng, max(1, len(ids) // 12))
+    names = list(CLASS_WEIGHTS)
+    weights = list(CLASS_WEIGHTS.values())
+    counts = list(TUBE_COUNT_WEIGHTS)
+    count_weights = list(TUBE_COUNT_WEIGHTS.values())
+    records = []
+    for cid in ids:
+        video_id = rng.choice(videos)
+        frames = rng.randrange(24, 97)
+        width = rng.randrange(40, 180)
+        height = rng.randrange(48, 200)
+        tubes = []
+        for _ in range(rng.choices(counts, count_weights)[0]):
+            if rng.random() < 0.5:
+                start, end = 0, frames - 1
+            else:
+                length = rng.randrange(12, frames + 1)
+                start = rng.randrange(0, frames - length + 1)
+                end = start + length - 1
+            tubes.append(
+                {
+                    "label": rng.choices(names, weights)[0],
+                    "start": start,
+                    "end": end,
+                    "boxes": _drifting_boxes(rng, end - start + 1, width, height),
+                }
+            )
+        records.append(
+            {
+                "id": cid,
+                "video_id": video_id,
+                "path": f"{video_id}/{cid}.mp4",
+                "dim": [frames, width, height],
+                "label": list(dict.fromkeys(t["label"] for t in tubes)),
+                "tubes": tubes,
+            }
+        )
+    return records
+
+
+def _noisy(box: list[int], offset: list[float], jitter: list[float]) -> list[float]:
+    """``box`` moved by a per-tube ``offset`` plus a per-frame ``jitter`` (box-size units)."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    dx1, dy1, dx2, dy2 = (o + j for o, j in zip(offset, jitter, strict=True))
+    nx1, ny1 = x1 + dx1 * w, y1 + dy1 * h
+    nx2 = max(x2 + dx2 * w, nx1 + 1)
+    ny2 = max(y2 + dy2 * h, ny1 + 1)
+    return [round(v, 1) for v in (nx1, ny1, nx2, ny2)]
+
+
+def detection_submission_rows(rng: random.Random, records: list[dict]) -> list[tuple]:
+    """A plausible detector's output for ``records``, as CSV rows in the SPEC's columns.
+
+    Most tubes are found, with jittered boxes, a shifted span and a score that grows
+    with the detection's quality; some get the wrong class, some are missed, and
+    about one clip in two gets a false tube with a low score.
+    """
+    names = list(CLASS_WEIGHTS)
+    rows: list[tuple] = []
+    for record in records:
+        frames, width, height = record["dim"]
+        predicted: list[tuple[str, int, list[list[float]], float]] = []
+        for tube in record["tubes"]:
+            if rng.random() < 0.12:
+                continue  # missed
+            label = tube["label"] if rng.random() < 0.88 else rng.choice(names)
+            noise = rng.choice((0.03, 0.06, 0.1, 0.2))
+            start = min(max(tube["start"] + rng.randint(-3, 3), 0), frames - 1)
+            end = min(max(tube["end"] + rng.randint(-3, 3), start), frames - 1)
+            # A detector is off by about the same amount from frame to frame.
+            offset = [rng.gauss(0, noise) for _ in range(4)]
+            boxes = []
+            for frame in range(start, end + 1):
+                k = min(max(frame - tube["start"], 0), len(tube["boxes"]) - 1)
+                jitter = [rng.gauss(0, noise / 3) for _ in range(4)]
+                boxes.append(_noisy(tube["boxes"][k], offset, jitter))
+            score = min(max(0.95 - 2 * noise + rng.gauss(0, 0.08), 0.05), 1.0)
+            predicted.append((label, start, boxes, score))
+        while rng.random() < 0.45:
+            length = rng.randrange(1, frames + 1)
+            start = rng.randrange(0, frames - length + 1)
+            boxes = [[float(v) for v in b] for b in _drifting_boxes(rng, length, width, height)]
+            predicted.append((rng.choice(names), start, boxes, rng.uniform(0.05, 0.6)))
+        for tube_id, (label, start, boxes, score) in enumerate(predicted):
+            for i, box in enumerate(boxes):
+                rows.append((record["id"], tube_id, start + i, label, round(score, 3), *box))
+    return rows
+
+
+def detection_csv(rows: list[tuple]) -> str:
+    lines = ["video_id,tube_id,frame,class,score,x1,y1,x2,y2"]
+    lines += [",".join(str(v) for v in row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _records_json(records: list[dict]) -> str:
+    # One record a line: indenting every box coordinate would make the file ten times longer.
+    return "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
+
+
 def _write(path: Path, text: str) -> None:
     # Rewriting identical bytes would only bump mtimes; skipping keeps re-runs quiet.
     data = text.encode("utf-8")
@@ -192,11 +354,17 @@ def generate_demo(folder: Path) -> DemoFiles:
         test_private=folder / TEST_PRIVATE_FILE,
         test_public=folder / TEST_PUBLIC_FILE,
         class_map=folder / CLASS_MAP_FILE,
+        detection=folder / DETECTION_FILE,
+        detection_sample=folder / DETECTION_SAMPLE_FILE,
     )
     class_map = {name: i for i, name in enumerate(TINYVIRAT_V2_CLASSES)}
     _write(files.class_map, json.dumps(class_map, indent=4) + "\n")
     _write(files.validation, json.dumps(validation, indent=4) + "\n")
     _write(files.test_private, json.dumps(test, indent=4) + "\n")
     _write(files.test_public, json.dumps(public, indent=4) + "\n")
+    det_rng = random.Random(DETECTION_SEED)
+    detection = detection_records(det_rng, [f"{i:05d}" for i in range(N_DETECTION)])
+    _write(files.detection, _records_json(detection))
+    _write(files.detection_sample, detection_csv(detection_submission_rows(det_rng, detection)))
     _write(files.challenge_yaml, CHALLENGE_YAML)
     return files

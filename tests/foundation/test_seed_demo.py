@@ -50,11 +50,17 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     out = _seed()
 
     challenge = Challenge.objects.get(slug="tinyactions-2021")
-    dev, test = challenge.phases.order_by("order")
-    assert (dev.slug, dev.n_items) == ("dev", 3308)
-    assert (test.slug, test.n_items) == ("test", 6097)
+    dev, test, detection = challenge.phases.order_by("order")
+    assert (dev.slug, dev.track, dev.n_items) == ("dev", "classification", 3308)
+    assert (test.slug, test.track, test.n_items) == ("test", "classification", 6097)
+    assert (detection.slug, detection.track, detection.n_items) == (
+        "detection",
+        "detection",
+        demo.N_DETECTION,
+    )
     assert dev.is_open_now
     assert test.is_open_now
+    assert detection.is_open_now
     assert test.starts_at > dev.starts_at
     assert challenge.class_names == list(TINYVIRAT_V2_CLASSES)
 
@@ -74,7 +80,13 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
         assert f"user {username}" in out
         assert repr(password) in out
         assert User.objects.get(username=username).check_password(password)
-    for name in ("challenge.yaml", "class_map.json", "tiny_test_v2_public.json"):
+    for name in (
+        "challenge.yaml",
+        "class_map.json",
+        "tiny_test_v2_public.json",
+        "tiny_det_v2_private.json",
+        "detection_sample.csv",
+    ):
         assert (data_dir / "demo" / name).is_file()
 
 
@@ -142,11 +154,72 @@ def test_the_generator_draws_skewed_multi_label_data(tmp_path):
 def test_the_generator_is_deterministic(tmp_path):
     a = demo.generate_demo(tmp_path / "a")
     b = demo.generate_demo(tmp_path / "b")
-    for name in ("challenge_yaml", "validation", "test_private", "test_public", "class_map"):
+    for name in (
+        "challenge_yaml",
+        "validation",
+        "test_private",
+        "test_public",
+        "class_map",
+        "detection",
+        "detection_sample",
+    ):
         assert getattr(a, name).read_bytes() == getattr(b, name).read_bytes()
 
 
 def test_the_demo_phases_stay_open(data_dir, db):
     # Fixed dates keep re-runs idempotent; they must still cover today for a long while.
     _seed()
-    assert Phase.objects.filter(ends_at__gt=timezone.now() + dt.timedelta(days=3650)).count() == 2
+    assert Phase.objects.filter(ends_at__gt=timezone.now() + dt.timedelta(days=3650)).count() == 3
+
+
+def test_the_detection_labels_follow_the_spec(tmp_path):
+    records = _records(demo.generate_demo(tmp_path).detection)
+
+    assert [r["id"] for r in records] == [f"{i:05d}" for i in range(demo.N_DETECTION)]
+    n_tubes = Counter()
+    for record in records:
+        assert set(record) == {"id", "video_id", "path", "dim", "label", "tubes"}
+        assert record["path"] == f"{record['video_id']}/{record['id']}.mp4"
+        frames, width, height = record["dim"]
+        assert record["label"] == list(dict.fromkeys(t["label"] for t in record["tubes"]))
+        n_tubes[len(record["tubes"])] += 1
+        for tube in record["tubes"]:
+            assert set(tube) == {"label", "start", "end", "boxes"}
+            assert tube["label"] in TINYVIRAT_V2_CLASSES
+            assert 0 <= tube["start"] <= tube["end"] <= frames - 1
+            assert len(tube["boxes"]) == tube["end"] - tube["start"] + 1
+            for x1, y1, x2, y2 in tube["boxes"]:
+                assert 0 <= x1 < x2 <= width
+                assert 0 <= y1 < y2 <= height
+    # Mostly one actor, sometimes two or three.
+    assert set(n_tubes) == {1, 2, 3}
+    assert n_tubes[1] > n_tubes[2] > n_tubes[3]
+
+
+def test_the_sample_detection_submission_scores_like_a_real_detector(tmp_path):
+    from evalserver import scoring
+
+    files = demo.generate_demo(tmp_path)
+    records = _records(files.detection)
+    labels = scoring.load_labels(
+        "detection", files.detection.read_bytes(), list(TINYVIRAT_V2_CLASSES)
+    )
+
+    scores = scoring.score("detection", labels, files.detection_sample.read_bytes())
+
+    assert 0.3 < scores["video_map"] < 0.9
+    assert 0.3 < scores["frame_map"] < 0.9
+    # Some classes never occur in the truth: they have no AP, and are left out of the maps.
+    absent = [c for c in scores["per_class"] if c["support"] == 0]
+    assert absent
+    assert all(c["video_ap"] is None and c["frame_ap"] is None for c in absent)
+    # False tubes: predictions of a class the clip does not show at all.
+    truth = {r["id"]: set(r["label"]) for r in records}
+    lines = files.detection_sample.read_text().splitlines()
+    assert lines[0] == "video_id,tube_id,frame,class,score,x1,y1,x2,y2"
+    tubes = set()
+    for line in lines[1:]:
+        video, tube_id, _frame, cls = line.split(",")[:4]
+        tubes.add((video, tube_id, cls))
+    false = [t for t in tubes if t[2] not in truth[t[0]]]
+    assert len(false) > len(records) // 5
