@@ -275,19 +275,29 @@ def print_submission(submission: dict, out: TextIO) -> None:
         print(f"  error: {error}", file=out)
 
 
+def _rank(entry: dict) -> str:
+    # Baselines have no rank, nor has the caller's own row on a private phase's board.
+    rank = entry.get("rank")
+    if rank is not None:
+        return str(rank)
+    return "base" if entry.get("is_baseline") else "-"
+
+
 def print_leaderboard(board: dict, out: TextIO) -> None:
     entries = board.get("entries") or []
     if not entries:
         print(board.get("detail") or "No entries yet.", file=out)
         return
+    if board.get("detail"):
+        print(board["detail"], file=out)
     metric = board.get("primary_metric")
     print(f"{'rank':>4}  {'team':<30}  {metric or 'score':>10}  submission  submitted at", file=out)
     for entry in entries:
         scores = entry.get("scores") or {}
         value = scores.get(metric) if metric else scores.get(scores.get("primary_metric", ""))
         print(
-            f"{entry.get('rank', ''):>4}  {entry.get('team', ''):<30}  {_fmt(value):>10}  "
-            f"{entry.get('submission_id', ''):>10}  {entry.get('submitted_at', '')}",
+            f"{_rank(entry):>4}  {_fmt(entry.get('team')):<30}  {_fmt(value):>10}  "
+            f"{_fmt(entry.get('submission_id')):>10}  {_fmt(entry.get('submitted_at'))}",
             file=out,
         )
 

@@ -23,7 +23,7 @@ from evalserver.accounts.services import token_get_or_create
 from evalserver.challenges.services import phase_set_labels
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from submissions.models import Submission
-from tests.factories import PhaseFactory
+from tests.factories import PhaseFactory, SubmissionFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -254,3 +254,69 @@ def test_the_console_script_is_declared_and_runs(server):
     )
     assert result.returncode == 0, result.stderr
     assert "tinyactions-test" in result.stdout
+
+
+def _finished(phase, team, user, macro_f1: float, **extra) -> Submission:
+    scores = {"track": "classification", "primary_metric": "macro_f1", "macro_f1": macro_f1}
+    return SubmissionFactory(
+        phase=phase,
+        team=team,
+        submitted_by=user,
+        status=Submission.Status.FINISHED,
+        scores=scores,
+        primary_score=macro_f1,
+        **extra,
+    )
+
+
+def test_the_leaderboard_lists_baselines_without_a_rank(server, alice, alice_team, charlie_team):
+    url, phase = server
+    _finished(phase, alice_team, alice, 0.5)
+    organizers = TeamFactory(challenge=phase.challenge, name="Organizers")
+    _finished(phase, organizers, UserFactory(username="olga"), 0.75, is_baseline=True)
+
+    code, out, err = _run("leaderboard", "--phase", str(phase.pk), "--server", url)
+
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[:3] for row in rows] == [["base", "Organizers", "0.7500"], ["1", "Alpha", "0.5000"]]
+
+
+def test_on_a_private_phase_the_own_row_is_shown_without_a_rank(
+    server, alice, alice_team, charlie, charlie_team
+):
+    url, public = server
+    phase = PhaseFactory(
+        challenge=public.challenge, slug="private", leaderboard_visibility="private"
+    )
+    _finished(phase, alice_team, alice, 0.5)
+    _finished(phase, charlie_team, charlie, 0.9)
+
+    code, out, err = _run(
+        "leaderboard",
+        "--phase",
+        str(phase.pk),
+        "--server",
+        url,
+        token=token_get_or_create(user=alice).key,
+    )
+
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0]  # the server's `detail`: why only the own row is shown
+    assert [line.split()[:3] for line in lines[2:]] == [["-", "Alpha", "0.5000"]]
+    assert "Charlie" not in out
+
+
+def test_print_leaderboard_never_trips_on_missing_values():
+    board = {
+        "primary_metric": "macro_f1",
+        "entries": [
+            {"rank": None, "team": None, "scores": None, "submission_id": None},
+            {"rank": 2, "is_baseline": False, "team": "Beta"},
+        ],
+    }
+    out = io.StringIO()
+    client.print_leaderboard(board, out)
+    rows = [line.split() for line in out.getvalue().splitlines()[1:]]
+    assert rows == [["-", "-", "-", "-", "-"], ["2", "Beta", "-", "-", "-"]]
