@@ -279,10 +279,38 @@ def _claim(submission_id: int, *, worker: str) -> tuple[Submission | None, str]:
     return submission, "claimed"
 
 
+def _decompressed_cap(phase: Phase) -> int | None:
+    """The most content the scorer may read from one file of ``phase``, decompressed.
+
+    None keeps the track's own default: recognition files are small whatever they say.
+    Detection memory grows with the rows, so its cap is the workers' to set.
+    """
+    if phase.track == Phase.Track.DETECTION:
+        return settings.EVALSERVER_DETECTION_MAX_BYTES
+    return None
+
+
 def _score_file(submission: Submission) -> dict:
-    labels = phase_labels(phase=submission.phase)
+    phase = submission.phase
+    labels = phase_labels(phase=phase)
+    cap = _decompressed_cap(phase)
     with storages["default"].open(submission.file.name, "rb") as fh:
-        return scoring.score(submission.phase.track, labels, fh)
+        try:
+            return scoring.score(phase.track, labels, fh, max_bytes=cap)
+        except SubmissionInvalid as exc:
+            # The library words a size refusal "... is larger than the limit of N MiB"; a
+            # participant whose 40 MB .gz hits it needs to hear that the CSV inside counts.
+            if cap is not None and any("is larger than the limit of" in e for e in exc.errors):
+                rows = cap // 50  # a typical row is about 50 bytes
+                about = f"{rows / 1e6:.0f} million" if rows >= 1_000_000 else f"{rows:,}"
+                raise SubmissionInvalid(
+                    [
+                        *exc.errors,
+                        f"the limit counts the CSV after decompression (about {about} "
+                        "rows); leave out low-scoring boxes and upload again",
+                    ]
+                ) from None
+            raise
 
 
 def _is_running(submission_id: int) -> bool:
