@@ -54,7 +54,7 @@ class PhaseLeaderboardView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses={200: _LeaderboardSerializer, **error_responses(404, 429)},
+        responses={200: _LeaderboardSerializer, **error_responses(401, 404, 429)},
         summary="A phase's leaderboard, best first",
         description=(
             "One entry per team (its best counting submission) plus the baselines, which "

@@ -73,6 +73,15 @@ def test_unknown_phase_is_404(alice_api, phase):
     assert response.json()["detail"]
 
 
+def test_a_bad_token_is_401_even_on_a_public_board(api, phase, board):
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+
+    response = api.get(url(phase))
+
+    assert response.status_code == 401
+    assert response.json()["detail"]
+
+
 def test_unpublished_challenges_are_404_except_to_organizers(
     alice_api, organizer_api, phase, board
 ):
