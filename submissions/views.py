@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from evalserver.challenges.models import Phase
 from evalserver.errors import DomainError, FileTooLarge, NotFound, ValidationFailed
+from evalserver.scoring.detection import HEADER as DETECTION_HEADER
 from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
 from evalserver.web.views import phase_state
@@ -106,6 +107,8 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             "recent": recent[:RECENT_ON_PHASE_PAGE],
             "more": len(recent) > RECENT_ON_PHASE_PAGE,
             "max_upload_bytes": _max_upload_bytes(phase),
+            "detection_header": DETECTION_HEADER,
+            "detection_max_bytes": settings.EVALSERVER_DETECTION_MAX_BYTES,
             "leaderboard_url": leaderboard_url,
         },
         status=status,

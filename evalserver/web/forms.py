@@ -74,7 +74,8 @@ class SubmissionUploadForm(forms.Form):
         field = self.fields["file"]
         if track == "detection":
             field.help_text = (
-                "A CSV (video_id,tube_id,frame,class,score,x1,y1,x2,y2), plain, .gz or in a .zip."
+                "A detection CSV with the header video_id,tube_id,frame,class,score,x1,y1,x2,y2: "
+                ".csv, .csv.gz, or the only file in a .zip."
             )
         if max_bytes:
             # Read by app.js to refuse an oversized file before a byte is sent.
