@@ -89,8 +89,13 @@ def _viewer(name, *, alice, organizer):
 def test_the_answer_equals_the_decoded_board(
     api, phase, board, alice, organizer, viewer, visibility, frozen
 ):
+    # Multi-byte names before a viewer's own entries: their places are byte offsets.
     board["alice"].team.name = "Ålpha \u2028 </script> \\ 'quoted'"
     board["alice"].team.save(update_fields=["name"])
+    board["charlie"].team.name = "Чарли 🚀"
+    board["charlie"].team.save(update_fields=["name"])
+    # Two entries of Alpha: its ranked best and a baseline.
+    scored(phase, board["alice"].team, 0.45, at=at(4), is_baseline=True)
     phase.leaderboard_visibility = visibility
     phase.save(update_fields=["leaderboard_visibility"])
     if frozen:
