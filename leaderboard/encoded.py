@@ -44,6 +44,7 @@ CACHE_BUDGET_BYTES = 64 * 1024 * 1024
 @dataclass(frozen=True)
 class _Entry:
     team_id: int
+    rank: int | None
     # body[rest:end] is the entry's JSON after its rank, up to and with its closing brace.
     rest: int
     end: int
@@ -154,14 +155,18 @@ def _build(phase: Phase) -> EncodedBoard:
         rest = _entry_rest(entry, scores_json)
         parts += [prefix, rest]
         offset += len(prefix)
-        index.append(_Entry(entry.team_id, rest=offset, end=offset + len(rest)))
+        index.append(_Entry(entry.team_id, entry.rank, rest=offset, end=offset + len(rest)))
         offset += len(rest)
     parts.append(b"]}")
     return EncodedBoard(body=b"".join(parts), entries=tuple(index), frozen_at=frozen_at)
 
 
 def encoded_board(*, phase: Phase) -> EncodedBoard:
-    """The phase's full board as served (frozen or live), from this process's cache."""
+    """The phase's full board as served (frozen or live), from this process's cache.
+
+    ``phase`` must be freshly loaded (for this request): its version and frozen board, as
+    cached on the object, choose the board.
+    """
     key = _board_key(phase)
     with _cache_lock:
         board = _cache.get(key)
@@ -180,6 +185,20 @@ def encoded_board(*, phase: Phase) -> EncodedBoard:
             _, evicted = _cache.popitem(last=False)
             total -= len(evicted.body)
     return board
+
+
+def leaderboard_leader(*, phase: Phase) -> LeaderboardEntry | None:
+    """Rank 1 of the board as served, for viewers who may see the full board; from the cache.
+
+    For pages that show one submission against the leader: the whole ranking for one entry
+    would cost them the ranking query and decoding every team's score JSON.
+    """
+    board = encoded_board(phase=phase)
+    for entry in board.entries:
+        if entry.rank == 1:
+            item = json.loads(_rank_prefix(1) + board.body[entry.rest : entry.end])
+            return LeaderboardEntry.from_json(item)
+    return None
 
 
 def leaderboard_json(*, phase: Phase, user, accepts_gzip: bool = False) -> Body:

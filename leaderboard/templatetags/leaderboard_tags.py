@@ -9,7 +9,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.html import format_html
 
 from leaderboard.charts import per_class_svg
-from leaderboard.selectors import leaderboard_entries, per_class_values, track_columns
+from leaderboard.encoded import leaderboard_leader
+from leaderboard.selectors import per_class_values, track_columns
 from submissions.models import Submission
 
 register = template.Library()
@@ -32,8 +33,7 @@ def per_class_chart(context, submission: Submission) -> str:
     class_names = list(phase.challenge.class_names)
     leader = None
     if phase.leaderboard_is_public or phase.challenge.is_organizer(user):
-        entries, _frozen_at = leaderboard_entries(phase=phase)
-        leader = next((entry for entry in entries if entry.rank == 1), None)
+        leader = leaderboard_leader(phase=phase)
     own_values = per_class_values(submission.scores, columns.per_class_key, len(class_names))
     leader_label = f"Leader: {leader.team}" if leader else "Leader"
     if leader and leader.submission_id == submission.pk:

@@ -222,6 +222,30 @@ def test_per_class_chart_hides_the_leader_of_a_private_phase(
     assert "Leader: Charlie&#x27;s" in _render_tag(mine, organizer)
 
 
+def test_per_class_chart_follows_the_leader(
+    phase, alice_team, charlie_team, alice, organizer, django_assert_num_queries
+):
+    from submissions.models import Submission
+    from submissions.services import submission_set_flags
+
+    mine = scored(phase, alice_team, 0.3, at=at(1))
+    leader = scored(phase, charlie_team, 0.7, at=at(1))
+
+    def render() -> str:
+        # As the submission page loads it, fresh for each request.
+        fresh = Submission.objects.select_related("phase__challenge").get(pk=mine.pk)
+        return _render_tag(fresh, alice)
+
+    assert "Leader: Charlie&#x27;s" in render()
+    # Once cached: the phase's leaderboard version and frozen board, no ranking.
+    fresh = Submission.objects.select_related("phase__challenge").get(pk=mine.pk)
+    with django_assert_num_queries(2):
+        _render_tag(fresh, alice)
+
+    submission_set_flags(submission=leader, actor=organizer, disqualified=True)
+    assert "Leader (this submission)" in render()
+
+
 def test_per_class_chart_is_empty_until_scored(phase, alice_team, alice):
     from submissions.models import Submission
 
