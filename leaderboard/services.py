@@ -25,7 +25,9 @@ def leaderboard_changed(*, phase_ids: Iterable[int]) -> None:
     Call it in the transaction that makes the change, or after it commits, never before: a
     board built between a new token and the change itself would be cached under the new
     token. Every write to a submission or a team name that the ranking reads goes through
-    here (the submission services, leaderboard.signals for plain saves and deletes).
+    here (the submission services, leaderboard.signals for plain saves and deletes). A bulk
+    ``.update()`` of submissions or teams (a shell, a data migration) sends no signal: call
+    this after it, or the API keeps serving the board from before it.
     """
     now = timezone.now()
     rows = [
