@@ -217,7 +217,8 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 # The largest detection CSV a worker scores, counted after decompression (a .gz or .zip
 # upload within the phase's upload cap can hold far more). The scorer keeps ~215 bytes of
 # arrays per ~50-byte row, so this is what sizes the workers' memory: 512 MiB of CSV is
-# about 10 million boxes and a peak near 2.5 GB.
+# about 10 million boxes and a peak near 2.7 GB (benchmarks/bench_detection.py: 3 million
+# rows, 133 MiB, peak RSS 743 MiB).
 EVALSERVER_DETECTION_MAX_BYTES = env_int(
     "EVALSERVER_DETECTION_MAX_BYTES", 512 * 1024 * 1024, minimum=1024 * 1024
 )
