@@ -184,7 +184,20 @@ def test_a_malformed_variable_stops_start_up_naming_it(tmp_path, env, names):
     assert names in _failure(tmp_path, **env)
 
 
-def test_check_deploy_is_clean_with_production_values(tmp_path):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        # docker-compose's additions, behind one TLS-terminating proxy.
+        {
+            "EVALSERVER_CACHE_URL": "redis://redis:6379/1",
+            "EVALSERVER_TRUSTED_PROXIES": "1",
+            "CELERY_BROKER_URL": "redis://redis:6379/0",
+        },
+    ],
+    ids=["minimal", "compose-behind-a-proxy"],
+)
+def test_check_deploy_is_clean_with_production_values(tmp_path, extra):
     result = _run(
         tmp_path,
         "",
@@ -192,6 +205,7 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         DJANGO_SECRET_KEY="a-long-random-production-key-" + "q8Zr2" * 10,
         DJANGO_DEBUG="false",
         DJANGO_ALLOWED_HOSTS="eval.example.org",
+        **extra,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
