@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from evalserver.challenges.services import phase_set_labels
 from submissions.models import Submission
 from tests.factories import PhaseFactory, UserFactory
-from tests.web.data import answer_bytes, answer_with_duplicate, labels_json, random_matrix
+from tests.recognition_data import answer_bytes, answer_with_duplicate, labels_json, random_matrix
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

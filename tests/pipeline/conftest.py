@@ -7,7 +7,6 @@ need ``@pytest.mark.django_db(transaction=True)``: a worker only sees committed 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -22,52 +21,15 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from sklearn.metrics import f1_score
 
 from evalserver.challenges.services import phase_set_labels
-from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from submissions.models import Submission
 from tests.factories import PhaseFactory
+from tests.recognition_data import answer_bytes, labels_json, random_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 N_CLIPS = 200
-
-
-def clip_ids(n: int) -> list[str]:
-    return [str(i).zfill(5) for i in range(n)]
-
-
-def random_matrix(n: int, *, seed: int, density: float = 0.1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y = (rng.random((n, len(TINYVIRAT_V2_CLASSES))) < density).astype(np.uint8)
-    y[np.arange(n), rng.integers(0, len(TINYVIRAT_V2_CLASSES), n)] = 1
-    return y
-
-
-def labels_json(y: np.ndarray) -> bytes:
-    records = [
-        {
-            "id": cid,
-            "video_id": "VIRAT_S_000000",
-            "dim": [96, 120, 120],
-            "label": [TINYVIRAT_V2_CLASSES[c] for c in np.flatnonzero(row)],
-        }
-        for cid, row in zip(clip_ids(len(y)), y, strict=True)
-    ]
-    return json.dumps(records).encode()
-
-
-def answer_bytes(p: np.ndarray) -> bytes:
-    lines = [
-        cid + " " + " ".join(str(int(v)) for v in row)
-        for cid, row in zip(clip_ids(len(p)), p, strict=True)
-    ]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def expected_macro_f1(truth: np.ndarray, prediction: np.ndarray) -> float:
-    return float(f1_score(truth, prediction, average="macro", zero_division=0))
 
 
 class LabelledPhase:

@@ -36,7 +36,7 @@ from submissions.services import (
     submissions_sweep,
 )
 from tests.factories import SubmissionFactory, UserFactory
-from tests.pipeline.conftest import answer_bytes, expected_macro_f1
+from tests.recognition_data import answer_bytes, expected_macro_f1
 
 pytestmark = pytest.mark.django_db
 
@@ -406,7 +406,7 @@ def test_rerun_rescores_after_a_label_fix_and_is_recorded(
     inprocess_sync, labelled_phase, alice, alice_team, organizer
 ):
     from evalserver.challenges.services import phase_set_labels
-    from tests.pipeline.conftest import labels_json
+    from tests.recognition_data import labels_json
 
     upload, prediction = labelled_phase.upload()
     with inprocess_sync():

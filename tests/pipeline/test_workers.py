@@ -18,7 +18,8 @@ from django.utils import timezone
 from submissions import queue
 from submissions.models import Submission
 from submissions.services import submission_create
-from tests.pipeline.conftest import expected_macro_f1, wait_for_status, wait_until
+from tests.pipeline.conftest import wait_for_status, wait_until
+from tests.recognition_data import expected_macro_f1
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 

@@ -6,7 +6,7 @@ from django.test import Client
 
 from evalserver.challenges.services import phase_set_labels
 from tests.factories import PhaseFactory, UserFactory
-from tests.web.data import labels_json, random_matrix
+from tests.recognition_data import labels_json, random_matrix
 
 N_CLIPS = 60
 

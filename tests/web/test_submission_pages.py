@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from submissions.models import Submission
 from tests.factories import PhaseFactory, SubmissionFactory
-from tests.web.data import answer_bytes, answer_with_duplicate, random_matrix
+from tests.recognition_data import answer_bytes, answer_with_duplicate, random_matrix
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,11 @@
-"""Hidden labels and answer files with known content, for the page and browser tests."""
+"""Hidden recognition labels and answer files with known content, shared by the test suites."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 
@@ -51,3 +52,8 @@ def answer_with_duplicate(p: np.ndarray, *, line: int) -> bytes:
     previous_id = lines[line - 2].split(" ", 1)[0]
     lines[line - 1] = previous_id + " " + lines[line - 1].split(" ", 1)[1]
     return ("\n".join(lines) + "\n").encode()
+
+
+def expected_macro_f1(truth: np.ndarray, prediction: np.ndarray) -> float:
+    """The reference value the server's scores are held to."""
+    return float(f1_score(truth, prediction, average="macro", zero_division=0))
