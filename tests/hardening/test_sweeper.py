@@ -17,7 +17,7 @@ from evalserver.challenges.services import phase_set_labels
 from submissions import queue
 from submissions.models import Submission
 from tests.factories import PhaseFactory, SubmissionFactory
-from tests.web.data import answer_bytes, labels_json, random_matrix
+from tests.recognition_data import answer_bytes, labels_json, random_matrix
 
 Status = Submission.Status
 N_CLIPS = 50
