@@ -32,7 +32,7 @@ from evalserver.errors import (
     QuotaExceeded,
     ValidationFailed,
 )
-from evalserver.scoring.errors import SubmissionInvalid
+from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
 from submissions import queue
@@ -297,13 +297,13 @@ def _score_file(submission: Submission) -> dict:
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
             return scoring.score(phase.track, labels, fh, max_bytes=cap)
-        except SubmissionInvalid as exc:
-            # The library words a size refusal "... is larger than the limit of N MiB"; a
-            # participant whose 40 MB .gz hits it needs to hear that the CSV inside counts.
-            if cap is not None and any("is larger than the limit of" in e for e in exc.errors):
+        except SubmissionTooLarge as exc:
+            # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
+            # counts, not the upload.
+            if cap is not None:
                 rows = cap // 50  # a typical row is about 50 bytes
                 about = f"{rows / 1e6:.0f} million" if rows >= 1_000_000 else f"{rows:,}"
-                raise SubmissionInvalid(
+                raise SubmissionTooLarge(
                     [
                         *exc.errors,
                         f"the limit counts the CSV after decompression (about {about} "

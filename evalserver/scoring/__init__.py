@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, BinaryIO
 
-from .errors import LabelsInvalid, ScoringError, SubmissionInvalid
+from .errors import LabelsInvalid, ScoringError, SubmissionInvalid, SubmissionTooLarge
 
 __all__ = [
     "TRACKS",
     "LabelsInvalid",
     "ScoringError",
     "SubmissionInvalid",
+    "SubmissionTooLarge",
     "labels_from_bytes",
     "load_labels",
     "score",

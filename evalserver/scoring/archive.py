@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
-from .errors import SubmissionInvalid
+from .errors import SubmissionInvalid, SubmissionTooLarge
 
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
@@ -43,8 +43,8 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
-def _too_large(max_bytes: int, what: str = "the submission") -> SubmissionInvalid:
-    return SubmissionInvalid([f"{what} is larger than the limit of {_human(max_bytes)}"])
+def _too_large(max_bytes: int, what: str = "the submission") -> SubmissionTooLarge:
+    return SubmissionTooLarge([f"{what} is larger than the limit of {_human(max_bytes)}"])
 
 
 class _CappedRaw(io.RawIOBase):
@@ -243,9 +243,10 @@ def open_submission(source: bytes | BinaryIO, *, max_bytes: int) -> BinaryIO:
 
     The kind is told by magic bytes, not by the file name: zip (exactly one file,
     directories and macOS/Windows junk ignored), gzip, or anything else as plain.
-    Reading more than ``max_bytes`` of content raises :class:`SubmissionInvalid`,
-    as does an empty, corrupt, encrypted or multi-file upload. The caller closes the
-    returned stream; a stream passed in as ``source`` is left open.
+    Reading more than ``max_bytes`` of content raises :class:`SubmissionTooLarge` (a
+    :class:`SubmissionInvalid`); an empty, corrupt, encrypted or multi-file upload raises
+    :class:`SubmissionInvalid`. The caller closes the returned stream; a stream passed
+    in as ``source`` is left open.
     """
     if max_bytes <= 0:
         raise ValueError("max_bytes must be positive")

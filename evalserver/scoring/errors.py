@@ -17,5 +17,12 @@ class SubmissionInvalid(ScoringError):
     """The participant's file is malformed or does not match the hidden labels."""
 
 
+class SubmissionTooLarge(SubmissionInvalid):
+    """The submission's content, counted after decompression, is over the byte cap.
+
+    A subclass so callers can add advice about the cap without matching on wording.
+    """
+
+
 class LabelsInvalid(ScoringError):
     """The organizer's label file (or class map) is malformed."""

@@ -138,6 +138,27 @@ def test_a_csv_over_the_decompressed_cap_fails_with_a_clear_message(
     ]
 
 
+def test_only_a_size_refusal_gets_the_decompression_advice(
+    inprocess_sync, detection, alice, alice_team
+):
+    # A line error that happens to quote the size refusal's words is not a size refusal:
+    # the worker tells them apart by type.
+    lines = detection.noisy_csv().decode().splitlines()
+    fields = lines[1].split(",")
+    fields[3] = "is larger than the limit of 1 MiB"
+    lines[1] = ",".join(fields)
+    data = ("\n".join(lines) + "\n").encode()
+
+    with inprocess_sync():
+        submission = _submit(alice, detection.phase, data)
+
+    submission.refresh_from_db()
+    assert submission.status == Status.FAILED
+    assert submission.errors == [
+        "line 2: unknown class 'is larger than the limit of 1 MiB' (use a class name or id)"
+    ]
+
+
 def test_the_cap_applies_to_detection_only(settings, inprocess_sync, detection, alice, alice_team):
     data = detection.noisy_csv()
     settings.EVALSERVER_DETECTION_MAX_BYTES = len(data)

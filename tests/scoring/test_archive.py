@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from evalserver.scoring.archive import open_submission, read_submission_bytes
-from evalserver.scoring.errors import SubmissionInvalid
+from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 
 CONTENT = b"00000 0 1\n00001 1 0\n"
 MiB = 1 << 20
@@ -221,6 +221,52 @@ def test_plain_bytes_over_the_limit():
 def test_non_seekable_stream_over_the_limit_is_not_spooled_whole():
     (msg,) = errors_of(NonSeekable(b"x" * (3 * MiB)), max_bytes=MiB)
     assert "larger than the limit of 1 MiB" in msg
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(lambda: make_zip({"answer.txt": b"0 " * 5000}), id="zip-declared"),
+        pytest.param(lambda: gzip.compress(b"0 " * 5000), id="gzip"),
+        pytest.param(lambda: b"x" * 2000, id="plain-bytes"),
+        pytest.param(lambda: io.BytesIO(b"x" * 2000), id="plain-stream"),
+        pytest.param(lambda: NonSeekable(b"x" * (3 * MiB)), id="non-seekable"),
+    ],
+)
+def test_every_size_refusal_is_a_submission_too_large(source):
+    # Callers (the worker) tell a size refusal by its type, never by its words.
+    with pytest.raises(SubmissionTooLarge) as info:
+        read_submission_bytes(source(), max_bytes=1000)
+    assert isinstance(info.value, SubmissionInvalid)
+    assert "larger than the limit of" in info.value.errors[0]
+
+
+def test_a_size_refusal_while_streaming_is_a_submission_too_large():
+    def read_all(fh) -> None:
+        while fh.read(64 * 1024):
+            pass
+
+    with (
+        open_submission(gzip.compress(b"x" * (2 * MiB)), max_bytes=MiB) as fh,
+        pytest.raises(SubmissionTooLarge),
+    ):
+        read_all(fh)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"PK\x03\x04" + b"\x13" * 200, id="corrupt-zip"),
+        pytest.param(lambda: make_zip({"a.txt": CONTENT, "b.txt": CONTENT}), id="two-files"),
+        pytest.param(lambda: gzip.compress(b"")[:-4], id="truncated-gzip"),
+    ],
+)
+def test_other_refusals_are_not_size_refusals(source):
+    data = source() if callable(source) else source
+    with pytest.raises(SubmissionInvalid) as info:
+        read_submission_bytes(data, max_bytes=MiB)
+    assert not isinstance(info.value, SubmissionTooLarge), info.value.errors
 
 
 # --- corrupt input --------------------------------------------------------------------
