@@ -38,8 +38,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,43 +48,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks._common import free_port, recreate_database, stop_group, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20210312
 N_CLASSES = 26
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def _recreate_database(url: str) -> None:
-    import dj_database_url
-    import psycopg2
-
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop {name!r}: the benchmark database name must say bench")
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def main() -> int:
@@ -118,7 +90,7 @@ def main() -> int:
         "EVALSERVER_THROTTLE_USER": "1000000/min",
     }
     os.environ.update(env)
-    _recreate_database(args.database_url)
+    recreate_database(args.database_url)
 
     import django
 
@@ -137,7 +109,7 @@ def main() -> int:
     _explain(phase)
     _time_query(phase)
 
-    port = _free_port()
+    port = free_port()
     gunicorn = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -156,18 +128,8 @@ def main() -> int:
     try:
         return _measure(args, port, phase.pk, expected)
     finally:
-        _stop(gunicorn)
+        stop_group(gunicorn)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _scores(rng: random.Random, macro_f1: float) -> dict:
@@ -379,15 +341,14 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
     from leaderboard.services import leaderboard_changed
 
     url = f"http://127.0.0.1:{port}/api/v1/phases/{phase_id}/leaderboard/"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def first_answer() -> tuple[int, bytes] | None:
         try:
-            status, content = _get(url)
-            break
+            return _get(url)
         except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not answer within 30 s") from None
-            time.sleep(0.1)
+            return None
+
+    status, content = wait_for(first_answer, timeout=30, what="gunicorn to answer", interval=0.1)
     if status != 200:
         raise SystemExit(f"the leaderboard API answered {status}")
     body = json.loads(content)

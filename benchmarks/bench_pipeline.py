@@ -25,8 +25,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,46 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common import free_port, recreate_database, stop_group, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 N_CLIPS = 6_097
 SEED = 20210312
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(check, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def _recreate_database(url: str) -> None:
-    import dj_database_url
-    import psycopg2
-
-    config = dj_database_url.parse(url)
-    name = config["NAME"]
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop {name!r}: the benchmark database name must say bench")
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -92,7 +55,7 @@ def main() -> int:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    port = _free_port()
+    port = free_port()
     redis = subprocess.Popen(
         [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
          "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data_dir)],
@@ -109,7 +72,7 @@ def main() -> int:
             "EVALSERVER_LOG_LEVEL": "WARNING",
         }
         os.environ.update(env)
-        _recreate_database(args.database_url)
+        recreate_database(args.database_url)
 
         import django
 
@@ -120,19 +83,10 @@ def main() -> int:
         return _run(args, env, data_dir, port, workers)
     finally:
         for proc in workers:
-            _stop(proc)
+            stop_group(proc)
         redis.terminate()
         redis.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _run(args, env: dict, data_dir: Path, port: int, started: list) -> int:
@@ -206,7 +160,7 @@ def _run(args, env: dict, data_dir: Path, port: int, started: list) -> int:
         replies = app.control.ping(timeout=0.5)
         return bool(replies)
 
-    _wait(ready, timeout=60, what="the worker")
+    wait_for(ready, timeout=60, what="the worker")
 
     def upload(i: int) -> Submission:
         body, _ = variants[i % len(variants)]
