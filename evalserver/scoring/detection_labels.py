@@ -178,6 +178,26 @@ def _check_boxes(
     return (None if problems else boxes), problems
 
 
+def _refuse_without_tubes(records: list[Any]) -> None:
+    """One message, not one per record, when the file has no tubes at all.
+
+    That is a recognition file given to a detection phase (or a file of the wrong
+    shape), and fifty identical "'tubes' must be a list" lines would hide it.
+    """
+    objects = [r for r in records if isinstance(r, dict)]
+    if not objects or any("tubes" in r for r in objects):
+        return
+    need = (
+        "detection phases need a 'tubes' list in every record, one tube per actor and "
+        "action ({'label', 'start', 'end', 'boxes'}; empty for a clip with no action)"
+    )
+    if any("label" in r for r in objects):
+        raise LabelsInvalid(
+            [f"this looks like a recognition label file: no record has 'tubes'; {need}"]
+        )
+    raise LabelsInvalid([f"no record has 'tubes'; {need}"])
+
+
 def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     """Parse and validate a detection label file (JSON list of records with ``tubes``).
 
@@ -186,7 +206,8 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     known ``label`` name, ``start <= end`` inside ``[0, frames - 1]`` and exactly one
     ``[x1, y1, x2, y2]`` per frame with ``0 <= x1 < x2 <= width`` and
     ``0 <= y1 < y2 <= height``. Unknown keys are ignored. All problems are reported
-    together (capped), each naming its record index, clip id and tube index.
+    together (capped), each naming its record index, clip id and tube index; a file in
+    which no record has ``tubes`` gets one message instead.
     """
     try:
         records = json.loads(data.decode("utf-8-sig"))
@@ -194,6 +215,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         raise LabelsInvalid([f"detection labels are not valid JSON: {exc}"]) from None
     if not isinstance(records, list):
         raise LabelsInvalid(["detection labels must be a JSON list of clip records"])
+    _refuse_without_tubes(records)
     class_ids = {name: i for i, name in enumerate(class_names)}
 
     problems: list[str] = []

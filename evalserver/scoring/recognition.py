@@ -305,6 +305,16 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     names = tuple(class_names)
     column = {name: c for c, name in enumerate(names)}
     records = _json_records(data, "the labels file")
+    objects = [r for r in records if isinstance(r, dict)]
+    if objects and not any("label" in r for r in objects) and any("tubes" in r for r in objects):
+        # A detection file without per-clip labels: one message, not one per record.
+        raise LabelsInvalid(
+            [
+                "this looks like a detection label file: records have 'tubes' but none has "
+                "'label'; classification phases need a non-empty 'label' list of class "
+                "names in every record"
+            ]
+        )
     problems: list[str] = []
     ids = _record_ids(records, problems)
     rows: list[int] = []

@@ -139,15 +139,61 @@ def test_every_bad_tube_is_listed_together(tmp_path, records):
     ]
 
 
-def test_a_recognition_file_on_a_detection_phase_says_tubes_are_missing(tmp_path, records):
+def test_a_recognition_file_on_a_detection_phase_is_named_once(tmp_path, records):
     recognition = [{k: v for k, v in r.items() if k != "tubes"} for r in records]
 
     problems = _problems(_folder(tmp_path, recognition))
 
     assert problems == [
-        f"  det.json (phase det): record {i} (id '{i:05d}'): 'tubes' must be a list "
+        "  det.json (phase det): this looks like a recognition label file: no record has "
+        "'tubes'; detection phases need a 'tubes' list in every record, one tube per actor "
+        "and action ({'label', 'start', 'end', 'boxes'}; empty for a clip with no action)"
+    ]
+
+
+def test_a_record_missing_its_tubes_in_a_detection_file_is_named(tmp_path, records):
+    del records[4]["tubes"]
+
+    problems = _problems(_folder(tmp_path, records))
+
+    assert problems == [
+        "  det.json (phase det): record 4 (id '00004'): 'tubes' must be a list "
         "(empty for a clip with no action)"
-        for i in range(30)
+    ]
+
+
+def _classification_folder(tmp_path: Path, records: list[dict]) -> Path:
+    (tmp_path / "challenge.yaml").write_text(
+        YAML.replace("track: detection", "track: classification")
+    )
+    (tmp_path / "det.json").write_text(json.dumps(records, indent=1))
+    return tmp_path / "challenge.yaml"
+
+
+def test_a_detection_file_with_labels_on_a_classification_phase_is_its_recognition_labels(
+    tmp_path, records
+):
+    # SPEC: detection records are the recognition records plus tubes, so a file that
+    # carries both is valid ground truth for recognition; the tubes are ignored.
+    _import(_classification_folder(tmp_path, records))
+
+    phase = Phase.objects.get(slug="det")
+    assert (phase.track, phase.n_items, phase.primary_metric) == ("classification", 30, "macro_f1")
+    stored = phase_labels(phase=phase)
+    assert stored.ids.tolist() == [r["id"] for r in records]
+    for row, record in zip(stored.Y, records, strict=True):
+        assert {TINYVIRAT_V2_CLASSES[c] for c in row.nonzero()[0]} == set(record["label"])
+
+
+def test_a_tubes_only_file_on_a_classification_phase_is_named_once(tmp_path, records):
+    tubes_only = [{k: v for k, v in r.items() if k != "label"} for r in records]
+
+    problems = _problems(_classification_folder(tmp_path, tubes_only))
+
+    assert problems == [
+        "  det.json (phase det): this looks like a detection label file: records have "
+        "'tubes' but none has 'label'; classification phases need a non-empty 'label' "
+        "list of class names in every record"
     ]
 
 

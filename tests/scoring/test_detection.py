@@ -708,7 +708,15 @@ def _bad(**changes) -> list[dict]:
         (_bad(boxes=[BOX, ["10", 10, 30, 40], BOX]), "tube 1: every box must be a list of four"),
         (_bad(boxes="none"), "tube 1: 'boxes' must be a list"),
         ([clip("00001", []), clip("00001", [])], "record 1 (id '00001'): duplicate clip id"),
-        ([{"id": "00001", "dim": [10, 100, 100]}], "record 0 (id '00001'): 'tubes' must be a list"),
+        (
+            [clip("00000", []), {"id": "00001", "dim": [10, 100, 100]}],
+            "record 1 (id '00001'): 'tubes' must be a list",
+        ),
+        (
+            [{"id": "00001", "dim": [10, 100, 100], "label": ["walk"]}],
+            "this looks like a recognition label file: no record has 'tubes'",
+        ),
+        ([{"id": "00001", "dim": [10, 100, 100]}], "no record has 'tubes'; detection phases"),
         ([{"id": "00001", "dim": [10, 100], "tubes": []}], "'dim' must be [frames, width, height]"),
         ([{"id": 1, "dim": [10, 100, 100], "tubes": []}], "record 0: 'id' must be a non-empty"),
         (["00001"], "record 0: must be a JSON object"),

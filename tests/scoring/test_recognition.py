@@ -155,6 +155,29 @@ def test_labels_report_every_problem_by_record_and_id():
     ]
 
 
+def test_a_detection_file_without_labels_is_named_once():
+    tube = {"label": "Opening", "start": 0, "end": 0, "boxes": [[0, 0, 4, 4]]}
+    records = [{"id": f"{i:05d}", "dim": [8, 16, 16], "tubes": [tube]} for i in range(60)]
+    with pytest.raises(LabelsInvalid) as info:
+        load_labels(json.dumps(records).encode(), CLASSES)
+    assert info.value.errors == [
+        "this looks like a detection label file: records have 'tubes' but none has "
+        "'label'; classification phases need a non-empty 'label' list of class names in "
+        "every record"
+    ]
+
+
+def test_a_detection_file_with_some_labels_is_checked_record_by_record():
+    tube = {"label": "Opening", "start": 0, "end": 0, "boxes": [[0, 0, 4, 4]]}
+    records = [
+        {"id": "00000", "dim": [8, 16, 16], "tubes": [tube], "label": ["Opening"]},
+        {"id": "00001", "dim": [8, 16, 16], "tubes": [tube]},
+    ]
+    with pytest.raises(LabelsInvalid) as info:
+        load_labels(json.dumps(records).encode(), CLASSES)
+    assert info.value.errors == ["record 2 (id '00001'): has no 'label'"]
+
+
 def test_labels_problem_list_is_capped():
     records = [{"id": f"{i:05d}", "label": ["Nope"]} for i in range(MAX_PROBLEMS + 30)]
     with pytest.raises(LabelsInvalid) as info:
