@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
+from tests.scoring import score_command
 from tests.scoring.detection_helpers import (
     HEADER,
     clip,
@@ -23,7 +20,6 @@ from tests.scoring.detection_helpers import (
     tube_rows,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 BOX = [10.0, 10.0, 30.0, 40.0]
 RECORDS = [
     clip("00000", [gt_tube("activity_walking", 0, [BOX] * 5)]),
@@ -49,14 +45,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def call(gt: Path, dets: Path, *extra: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    args = ["--track", "detection", "--labels", str(gt), "--submission", str(dets), *extra]
-    try:
-        call_command("score", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue(), err.getvalue()
+    return score_command.call("--track", "detection", "--labels", gt, "--submission", dets, *extra)
 
 
 def check_scores(scores: dict) -> None:
@@ -123,20 +112,7 @@ def test_invalid_detection_labels_exit_1(files):
 
 
 def run(*args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "DATABASE_URL")}
-    # A database nobody listens on: the command must not need one.
-    env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:9/nothing"
-    env["EVALSERVER_DATA_DIR"] = str(tmp_path / "data")
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "score", "--track", "detection", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return score_command.run("--track", "detection", *args, tmp_path=tmp_path)
 
 
 def test_as_a_user_runs_it(files, tmp_path):

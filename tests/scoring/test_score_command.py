@@ -10,15 +10,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 
 from evalserver.scoring import recognition
 from tests.scoring.conftest import (
@@ -29,41 +25,12 @@ from tests.scoring.conftest import (
     gt_json,
     random_truth,
 )
+from tests.scoring.score_command import call, run
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 60
 IDS = clip_ids(N)
 Y = random_truth(N, seed=11)
 P = random_truth(N, seed=12)
-
-
-def call(*args: str | Path) -> tuple[int, str, str]:
-    """Run the command in-process; (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("score", *[str(a) for a in args], stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def run(*args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Run ``python manage.py score`` as a user would, with no reachable database or broker."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "DATABASE_URL")}
-    # A database nobody listens on: any attempt to use it would fail the command.
-    env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:9/nothing"
-    env["EVALSERVER_DATA_DIR"] = str(tmp_path / "data")
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "score", *[str(a) for a in args]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture
