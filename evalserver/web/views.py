@@ -264,7 +264,7 @@ def signup(request):
     return render(
         request,
         "registration/signup.html",
-        {"form": form, "next": request.GET.get("next", "")},
+        {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")},
         status=400 if form.errors else 200,
     )
 
