@@ -89,6 +89,26 @@ def charlie_team(challenge, charlie):
     return team
 
 
+@pytest.fixture
+def organizer(challenge):
+    """olga organizes the challenge and is in no team."""
+    user = UserFactory(username="olga")
+    challenge.organizers.add(user)
+    return user
+
+
+@pytest.fixture
+def inprocess_sync(settings, django_capture_on_commit_callbacks):
+    """Score inside the on-commit hook, with no broker: a test sees the result at once.
+
+    Returns a context manager: on-commit hooks registered inside it (the enqueue of an
+    upload or a re-run) run when it exits, as they would when a request's commit lands.
+    """
+    settings.EVALSERVER_INPROCESS_TASKS = True
+    settings.EVALSERVER_INPROCESS_SYNC = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
 def _client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user=user)
@@ -113,3 +133,8 @@ def bob_api(bob):
 @pytest.fixture
 def charlie_api(charlie):
     return _client_for(charlie)
+
+
+@pytest.fixture
+def organizer_api(organizer):
+    return _client_for(organizer)

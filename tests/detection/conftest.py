@@ -89,11 +89,3 @@ def make_detection_case(challenge, *, slug: str = "det", n_clips: int = N_CLIPS,
 @pytest.fixture
 def detection(challenge) -> DetectionCase:
     return make_detection_case(challenge)
-
-
-@pytest.fixture
-def inprocess_sync(settings, django_capture_on_commit_callbacks):
-    """Score inside the on-commit hook of the upload, with no broker (as tests/pipeline)."""
-    settings.EVALSERVER_INPROCESS_TASKS = True
-    settings.EVALSERVER_INPROCESS_SYNC = True
-    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -37,12 +37,6 @@ def labelled_phase(challenge, truth):
 
 
 @pytest.fixture
-def no_broker(settings):
-    settings.EVALSERVER_INPROCESS_TASKS = True
-    settings.EVALSERVER_INPROCESS_SYNC = True
-
-
-@pytest.fixture
 def sweeper_off_afterwards():
     yield
     queue.stop_in_process_sweeper()
@@ -61,7 +55,7 @@ def _stranded(phase, team, prediction, *, age_seconds: float):
 
 @pytest.mark.django_db
 def test_a_tick_scores_a_queued_submission_that_has_no_task(
-    no_broker, settings, labelled_phase, alice_team, truth
+    inprocess_sync, settings, labelled_phase, alice_team, truth
 ):
     prediction = random_matrix(N_CLIPS, seed=4)
     stranded = _stranded(
@@ -80,7 +74,7 @@ def test_a_tick_scores_a_queued_submission_that_has_no_task(
     assert fresh.status == Status.QUEUED
 
 
-def test_a_failing_tick_is_logged_and_does_not_raise(no_broker, caplog):
+def test_a_failing_tick_is_logged_and_does_not_raise(inprocess_sync, caplog):
     # No database for this test: the sweep's first query fails, as an outage would.
     assert queue.sweep_tick() == {}
     assert "The in-process sweep failed" in caplog.text
@@ -88,7 +82,7 @@ def test_a_failing_tick_is_logged_and_does_not_raise(no_broker, caplog):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_first_request_starts_one_sweeper_that_ticks(
-    no_broker, settings, labelled_phase, alice_team, sweeper_off_afterwards
+    inprocess_sync, settings, labelled_phase, alice_team, sweeper_off_afterwards
 ):
     settings.EVALSERVER_INPROCESS_SWEEP = True
     settings.EVALSERVER_SWEEP_INTERVAL = 1
@@ -113,7 +107,7 @@ def test_the_first_request_starts_one_sweeper_that_ticks(
     assert "sweeper" not in [t.name for t in threading.enumerate()]
 
 
-def test_starting_twice_starts_once(no_broker, settings, sweeper_off_afterwards):
+def test_starting_twice_starts_once(inprocess_sync, settings, sweeper_off_afterwards):
     settings.EVALSERVER_SWEEP_INTERVAL = 3600  # no tick during the test: no database needed
     assert queue.start_in_process_sweeper() is True
     assert queue.start_in_process_sweeper() is False
@@ -128,7 +122,7 @@ def test_with_a_broker_there_is_no_in_process_sweeper(settings, sweeper_off_afte
 
 
 @pytest.mark.django_db
-def test_requests_start_nothing_while_the_sweeper_is_switched_off(no_broker, api):
+def test_requests_start_nothing_while_the_sweeper_is_switched_off(inprocess_sync, api):
     # The suite's default (tests/conftest.py): other tests' submissions are left alone.
     assert api.get("/api/v1/challenges/").status_code == 200
     assert not queue.in_process_sweeper_running()

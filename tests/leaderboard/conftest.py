@@ -6,7 +6,7 @@ import pytest
 
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from submissions.models import Submission
-from tests.factories import ChallengeFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory
 
 START = dt.datetime(2021, 3, 1, tzinfo=dt.UTC)
 END = dt.datetime(2021, 6, 12, 23, 59, 59, tzinfo=dt.UTC)
@@ -77,16 +77,6 @@ def _empty_board_cache():
     clear_board_cache()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def challenge(db):
-    return ChallengeFactory(slug="tinyactions-test", title="TinyActions Test")
-
-
 @pytest.fixture
 def phase(challenge):
     from tests.factories import PhaseFactory
@@ -97,26 +87,10 @@ def phase(challenge):
 
 
 @pytest.fixture
-def organizer(challenge):
-    user = UserFactory(username="olga")
-    challenge.organizers.add(user)
-    return user
-
-
-@pytest.fixture
 def organizer_team(challenge, organizer):
     team = TeamFactory(challenge=challenge, name="Organizers")
     MembershipFactory(team=team, user=organizer)
     return team
-
-
-@pytest.fixture
-def organizer_api(organizer):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(user=organizer)
-    return client
 
 
 def at(days: float) -> dt.datetime:

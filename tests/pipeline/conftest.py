@@ -64,18 +64,6 @@ def labelled_phase(challenge) -> LabelledPhase:
     return LabelledPhase(phase, truth)
 
 
-@pytest.fixture
-def inprocess_sync(settings, django_capture_on_commit_callbacks):
-    """Score inside the on-commit hook, with no broker: deterministic service tests.
-
-    Returns a context manager: on-commit hooks registered inside it (the enqueue of an
-    upload or a re-run) run when it exits, as they would when a request's commit lands.
-    """
-    settings.EVALSERVER_INPROCESS_TASKS = True
-    settings.EVALSERVER_INPROCESS_SYNC = True
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 # --- Real Redis and real workers ----------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ from submissions.services import (
     submission_set_flags,
     submissions_sweep,
 )
-from tests.factories import SubmissionFactory, UserFactory
+from tests.factories import SubmissionFactory
 from tests.recognition_data import answer_bytes, expected_macro_f1
 
 pytestmark = pytest.mark.django_db
@@ -45,13 +45,6 @@ Status = Submission.Status
 
 def _actions(submission) -> list[str]:
     return list(submission.events.values_list("action", flat=True))
-
-
-@pytest.fixture
-def organizer(challenge):
-    user = UserFactory(username="olga")
-    challenge.organizers.add(user)
-    return user
 
 
 # --- Upload and scoring -----------------------------------------------------------------------

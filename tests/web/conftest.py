@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from evalserver.challenges.services import phase_set_labels
-from tests.factories import PhaseFactory, UserFactory
+from tests.factories import PhaseFactory
 from tests.recognition_data import labels_json, random_matrix
 
 N_CLIPS = 60
@@ -33,13 +33,6 @@ def charlie_web(charlie):
 
 
 @pytest.fixture
-def organizer(challenge):
-    user = UserFactory(username="olga")
-    challenge.organizers.add(user)
-    return user
-
-
-@pytest.fixture
 def organizer_web(organizer):
     return _logged_in(organizer)
 
@@ -61,10 +54,3 @@ def labelled_phase(challenge, truth):
     phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
     phase.refresh_from_db()
     return phase
-
-
-@pytest.fixture
-def inprocess_sync(settings):
-    """No broker, and scoring inside the on-commit hook: a test sees the result at once."""
-    settings.EVALSERVER_INPROCESS_TASKS = True
-    settings.EVALSERVER_INPROCESS_SYNC = True
