@@ -4,7 +4,7 @@ from django.db.models import Count
 
 from evalserver import scoring
 from evalserver.challenges.models import Challenge, Phase
-from evalserver.challenges.services import phase_set_labels
+from evalserver.challenges.services import PHASE_SETTINGS, phase_set_labels
 from evalserver.scoring.errors import LabelsInvalid
 from leaderboard.admin import PHASE_ADMIN_ACTIONS
 
@@ -67,22 +67,8 @@ class PhaseAdminForm(forms.ModelForm):
 
     class Meta:
         model = Phase
-        fields = (
-            "challenge",
-            "slug",
-            "name",
-            "description",
-            "track",
-            "starts_at",
-            "ends_at",
-            "is_open",
-            "max_submissions_per_day",
-            "max_submissions_total",
-            "max_upload_bytes",
-            "leaderboard_visibility",
-            "leaderboard_revealed_at",
-            "order",
-        )
+        # When a private board was revealed is no YAML setting: the reveal action records it.
+        fields = ("challenge", "slug", *PHASE_SETTINGS, "leaderboard_revealed_at")
 
     def clean(self):
         cleaned = super().clean()

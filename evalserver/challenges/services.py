@@ -209,7 +209,9 @@ class ImportReport:
 
 
 _CHALLENGE_FIELDS = ("title", "description", "class_names", "max_team_size", "is_published")
-_PHASE_FIELDS = (
+# The settings of a phase its organizers choose: a challenge YAML sets them and the admin's
+# phase form edits them, so a new one is added here for both.
+PHASE_SETTINGS = (
     "name",
     "description",
     "track",
@@ -286,7 +288,7 @@ def challenge_import(*, path: Path) -> ImportReport:
                 phase = Phase.objects.create(challenge=challenge, slug=spec.slug, **spec.values)
                 report.phases_created.append(spec.slug)
             else:
-                changed = _apply(phase, spec.values, _PHASE_FIELDS)
+                changed = _apply(phase, spec.values, PHASE_SETTINGS)
                 if "track" in changed and phase.submissions.exists():
                     raise ChallengeDefinitionInvalid(
                         [
