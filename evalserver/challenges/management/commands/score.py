@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +41,22 @@ class _Stop(Exception):
         self.status = status
 
 
-def _read(path: Path, what: str) -> bytes:
+@contextmanager
+def _reading(path: Path, what: str) -> Iterator[None]:
+    """Turn a failure to open or read ``path`` into a one-line message and exit 1."""
     try:
-        return path.read_bytes()
+        yield
     except FileNotFoundError:
         raise _Stop([f"{what} not found: {path}"]) from None
     except IsADirectoryError:
         raise _Stop([f"{what} is a directory, not a file: {path}"]) from None
     except OSError as exc:
         raise _Stop([f"cannot read {what} {path}: {exc.strerror or exc}"]) from None
+
+
+def _read(path: Path, what: str) -> bytes:
+    with _reading(path, what):
+        return path.read_bytes()
 
 
 class Command(BaseCommand):
@@ -142,12 +151,5 @@ class Command(BaseCommand):
 
 
 def _check_readable(path: Path) -> None:
-    try:
-        with path.open("rb"):
-            pass
-    except FileNotFoundError:
-        raise _Stop([f"submission not found: {path}"]) from None
-    except IsADirectoryError:
-        raise _Stop([f"submission is a directory, not a file: {path}"]) from None
-    except OSError as exc:
-        raise _Stop([f"cannot read submission {path}: {exc.strerror or exc}"]) from None
+    with _reading(path, "submission"), path.open("rb"):
+        pass
