@@ -57,6 +57,13 @@ def _max_upload_bytes(phase: Phase) -> int:
     return min(phase.max_upload_bytes, settings.EVALSERVER_MAX_UPLOAD_BYTES)
 
 
+def _leaderboard_url(phase: Phase) -> str:
+    try:
+        return reverse("phase-leaderboard", args=[phase.pk])
+    except NoReverseMatch:
+        return ""
+
+
 def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -90,10 +97,6 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             ]
         )
         quota = submission_quota(team=team, phase=phase)
-    try:
-        leaderboard_url = reverse("phase-leaderboard", args=[phase.pk])
-    except NoReverseMatch:
-        leaderboard_url = ""
     return render(
         request,
         "web/phase_detail.html",
@@ -109,7 +112,7 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             "max_upload_bytes": _max_upload_bytes(phase),
             "detection_header": DETECTION_HEADER,
             "detection_max_bytes": settings.EVALSERVER_DETECTION_MAX_BYTES,
-            "leaderboard_url": leaderboard_url,
+            "leaderboard_url": _leaderboard_url(phase),
         },
         status=status,
     )
@@ -179,10 +182,6 @@ def submission_detail(request, submission_id: int):
     for row in per_class:
         if row.get("name") is None and isinstance(row.get("class_id"), int):
             row["name"] = class_names[row["class_id"]] if row["class_id"] < len(class_names) else ""
-    try:
-        leaderboard_url = reverse("phase-leaderboard", args=[phase.pk])
-    except NoReverseMatch:
-        leaderboard_url = ""
     return render(
         request,
         "web/submission_detail.html",
@@ -192,7 +191,7 @@ def submission_detail(request, submission_id: int):
             "challenge": phase.challenge,
             "per_class": per_class,
             "is_detection": phase.track == Phase.Track.DETECTION,
-            "leaderboard_url": leaderboard_url,
+            "leaderboard_url": _leaderboard_url(phase),
         },
     )
 
