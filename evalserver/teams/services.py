@@ -141,7 +141,8 @@ def team_remove_member(*, actor: User, team: Team, user: User) -> None:
             raise ValidationFailed("You cannot remove yourself; leave the team instead.")
         deleted, _ = Membership.objects.filter(team=team, user=user).delete()
         if not deleted:
-            raise NotFound(f"{user.username} is not a member of this team.")
+            # Not the username: this would turn any user id into a name for any team owner.
+            raise NotFound("That user is not a member of this team.")
 
 
 def team_regenerate_invite(*, actor: User, team: Team) -> str:
