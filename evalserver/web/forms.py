@@ -65,6 +65,8 @@ class SubmissionUploadForm(forms.Form):
     )
     description = forms.CharField(
         label="Description",
+        # The API's limit (submissions/serializers.py): one rule whichever door is used.
+        max_length=5000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )

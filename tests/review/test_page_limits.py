@@ -1,0 +1,29 @@
+"""The upload page: the same field limits as the API, and rules that say what the server
+enforces."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from submissions.models import Submission
+from tests.recognition_data import answer_bytes, random_matrix
+from tests.review.conftest import N_CLIPS
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(browser, phase, **fields):
+    upload = SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(N_CLIPS, seed=1)))
+    return browser.post(
+        reverse("phase-detail", args=[phase.pk]),
+        {"file": upload, **fields},
+        HTTP_ACCEPT="application/json",
+    )
+
+
+def test_the_page_refuses_a_description_the_api_refuses(alice_web, alice_team, labelled_phase):
+    response = _post(alice_web, labelled_phase, description="d" * 5001)
+    assert response.status_code == 400
+    assert "description" in response.json()["errors"]
+    assert Submission.objects.count() == 0
+    assert _post(alice_web, labelled_phase, description="d" * 5000).status_code == 201
