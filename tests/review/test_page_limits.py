@@ -27,3 +27,15 @@ def test_the_page_refuses_a_description_the_api_refuses(alice_web, alice_team, l
     assert "description" in response.json()["errors"]
     assert Submission.objects.count() == 0
     assert _post(alice_web, labelled_phase, description="d" * 5000).status_code == 201
+
+
+def test_a_limit_of_zero_is_shown_as_zero_not_as_no_limit(alice_web, alice_team, labelled_phase):
+    labelled_phase.max_submissions_per_day = 0
+    labelled_phase.max_submissions_total = 0
+    labelled_phase.save()
+    html = alice_web.get(reverse("phase-detail", args=[labelled_phase.pk])).content.decode()
+    assert "no daily limit" not in html
+    assert "no total limit" not in html
+    assert "0 a day (UTC)" in html
+    assert "0 in total" in html
+    assert _post(alice_web, labelled_phase).status_code == 429
