@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
 
 from submissions import queue
 
@@ -21,6 +23,16 @@ CHROMIUM = "/usr/lib/chromium/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+PASSWORD = "correct horse battery"  # every factory user's (tests/factories.py)
+SCORING_TIMEOUT_MS = 30_000
+
+
+def log_in(page, base: str, username: str) -> None:
+    page.goto(base + reverse("login"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,10 @@ from playwright.sync_api import expect
 from submissions import queue
 from submissions.models import Submission
 from submissions.services import submission_create
+from tests.browser.conftest import SCORING_TIMEOUT_MS, log_in
 from tests.detection.conftest import frame_by_frame_csv, gzipped, make_detection_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery"
-SCORING_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -23,14 +21,6 @@ def detection(challenge):
     challenge.title = "TinyActions Challenge 2022"
     challenge.save(update_fields=["title"])
     return make_detection_case(challenge, slug="detection")
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(base + reverse("login"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def test_a_participant_uploads_a_detection_csv_and_sees_video_map_on_the_leaderboard(
@@ -46,7 +36,7 @@ def test_a_participant_uploads_a_detection_csv_and_sees_video_map_on_the_leaderb
     assert Submission.objects.get().scores["frame_map"] == 1.0
 
     base = live_server.url
-    _log_in(page, base, "alice")
+    log_in(page, base, "alice")
     page.goto(base + reverse("challenge-detail", args=[detection.phase.challenge.slug]))
     expect(
         page.get_by_text(re.compile(r"video-mAP@0\.5: the mean over the classes"))

@@ -8,13 +8,11 @@ from playwright.sync_api import expect
 
 from evalserver.challenges.services import phase_set_labels
 from submissions.models import Submission
+from tests.browser.conftest import PASSWORD, SCORING_TIMEOUT_MS, log_in
 from tests.factories import PhaseFactory, UserFactory
 from tests.recognition_data import answer_bytes, answer_with_duplicate, labels_json, random_matrix
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery"
-SCORING_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -31,14 +29,6 @@ def demo_phase(challenge, truth):
     phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
     phase.refresh_from_db()
     return phase
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(base + reverse("login"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def _choose_file(page, name: str, content: bytes) -> None:
@@ -116,14 +106,14 @@ def test_a_teammate_joins_by_invite_code(
     UserFactory(username="erin")
     owner = browser.new_context()
     owner_page = owner.new_page()
-    _log_in(owner_page, base, "alice")
+    log_in(owner_page, base, "alice")
     owner_page.goto(base + reverse("team-page", args=[demo_phase.challenge.slug]))
     code = owner_page.get_by_label("Invite code").input_value()
     assert code == alice_team.invite_code
 
     newcomer = browser.new_context()
     page = newcomer.new_page()
-    _log_in(page, base, "erin")
+    log_in(page, base, "erin")
     page.goto(base + reverse("challenge-detail", args=[demo_phase.challenge.slug]))
     page.get_by_role("link", name="Create or join a team").click()
     shot(page, "team-create-or-join")
@@ -146,7 +136,7 @@ def test_a_bad_file_shows_its_line_errors(
     page, live_server, demo_phase, alice_team, truth, shot, csp_violations
 ):
     base = live_server.url
-    _log_in(page, base, "alice")
+    log_in(page, base, "alice")
     page.goto(base + reverse("phase-detail", args=[demo_phase.pk]))
     _choose_file(page, "answer.txt", answer_with_duplicate(truth, line=17))
     page.get_by_role("button", name="Upload and score").click()
@@ -160,7 +150,7 @@ def test_a_bad_file_shows_its_line_errors(
 
 def test_an_oversized_file_is_refused_before_it_is_sent(page, live_server, alice_team, alice, shot):
     phase = PhaseFactory(challenge=alice_team.challenge, max_upload_bytes=1024)
-    _log_in(page, live_server.url, "alice")
+    log_in(page, live_server.url, "alice")
     page.goto(live_server.url + reverse("phase-detail", args=[phase.pk]))
     _choose_file(page, "answer.txt", b"0" * 4096)
     expect(page.locator("[data-error-for='file']")).to_contain_text("at most 1.0 KB")
@@ -179,13 +169,13 @@ def test_an_organizer_closes_the_phase_in_admin_and_the_upload_form_refuses(
 
     participant = browser.new_context()
     page = participant.new_page()
-    _log_in(page, base, "alice")
+    log_in(page, base, "alice")
     page.goto(base + reverse("phase-detail", args=[demo_phase.pk]))
     expect(page.get_by_role("button", name="Upload and score")).to_be_visible()
 
     organizer = browser.new_context()
     admin = organizer.new_page()
-    _log_in(admin, base, "olga")
+    log_in(admin, base, "olga")
     admin.goto(base + reverse("challenge-dashboard", args=[demo_phase.challenge.slug]))
     shot(admin, "organizer-dashboard")
     admin.get_by_role("link", name="open or close in admin").click()
