@@ -13,8 +13,10 @@ is how a redelivered task (or the sweeper) tells a dead worker from a busy one.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -118,6 +120,72 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# --- Who owns in-process work ---------------------------------------------------------------
+#
+# Without a broker, work handed to the thread pool dies with the web process, and on SQLite
+# no other process can see this process's scoring locks. So the in-process runner records
+# who it is in `worker` when it claims (host, pid and when this process started), and a
+# later process's sweeper tells work left by an earlier process from a live sibling's.
+
+_process_started_at = dt.datetime.now(dt.UTC)
+
+
+def _restart_clock_after_fork() -> None:
+    # A gunicorn worker forked from a master that preloaded the app is a new process.
+    global _process_started_at
+    _process_started_at = dt.datetime.now(dt.UTC)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_restart_clock_after_fork)
+
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+_IDENTITY = re.compile(r"^web:(?P<host>.+):(?P<pid>\d+):(?P<started>\d{8}T\d{6}\.\d{6}Z)$")
+
+
+def process_started_at() -> dt.datetime:
+    """When this process started: nothing handed out before then went to its thread pool."""
+    return _process_started_at
+
+
+def inprocess_worker_identity() -> str:
+    """What the in-process runner records in ``worker``: ``web:<host>:<pid>:<start>``."""
+    return f"web:{socket.gethostname()}:{os.getpid()}:{_process_started_at.strftime(_STAMP)}"
+
+
+def inprocess_owner(worker: str) -> str:
+    """Whose in-process work ``worker`` names: "self", "alive", "dead" or "unknown".
+
+    "unknown" is anything else: a Celery worker's name, a row from before identities were
+    recorded, another host (whose processes cannot be looked at from here).
+    """
+    match = _IDENTITY.match(worker or "")
+    if match is None or match["host"] != socket.gethostname():
+        return "unknown"
+    if worker == inprocess_worker_identity():
+        return "self"
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        # Our pid, another start: the process before a restart (containers reuse pids).
+        return "dead"
+    return "alive" if _pid_exists(pid) else "dead"
+
+
+def _pid_exists(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap check: assume alive, as before identities were recorded
+    # A pid reused by an unrelated process reads as alive: the submission then waits for
+    # the hard limit, as it did before identities were recorded. Rare: pids go up to
+    # millions on Linux before they wrap.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    return True
+
+
 # --- Publishing ---------------------------------------------------------------------------
 
 
@@ -190,7 +258,7 @@ def _score_and_close(submission_id: int) -> None:
     from submissions.services import submission_score
 
     try:
-        outcome = submission_score(submission_id=submission_id, worker=f"web:{worker_name()}")
+        outcome = submission_score(submission_id=submission_id, worker=inprocess_worker_identity())
         logger.info("Submission %s: %s", submission_id, outcome)
     except Exception:
         logger.exception("In-process scoring of submission %s failed", submission_id)
@@ -236,12 +304,16 @@ def sweep_tick() -> dict[str, int]:
 
 
 def _sweep_forever(stop: threading.Event) -> None:
-    while not stop.wait(settings.EVALSERVER_SWEEP_INTERVAL):
+    # The first sweep runs at once: what an earlier process left is taken over on the first
+    # request after a restart, not an interval later.
+    while not stop.is_set():
         try:
             sweep_tick()
         finally:
             # The thread's connection is its own; a stale one must not outlive the tick.
             connections.close_all()
+        if stop.wait(settings.EVALSERVER_SWEEP_INTERVAL):
+            break
 
 
 def start_in_process_sweeper() -> bool:

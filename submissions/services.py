@@ -235,11 +235,21 @@ def _claim(submission_id: int, *, worker: str) -> tuple[Submission | None, str]:
     Call only while holding the scoring lock: then a submission found running has lost
     its worker (the process that set it running would hold the lock), and is taken over.
     """
-    current = Submission.objects.filter(pk=submission_id).values("status", "attempts").first()
+    current = (
+        Submission.objects.filter(pk=submission_id).values("status", "attempts", "worker").first()
+    )
     if current is None:
         return None, "missing"
     if current["status"] not in (Status.QUEUED, Status.RUNNING):
         return None, f"already {current['status']}"
+    if (
+        current["status"] == Status.RUNNING
+        and not queue.can_see_scoring_locks()
+        and queue.inprocess_owner(current["worker"]) == "alive"
+    ):
+        # SQLite: our lock says nothing about other processes, but the claimant's identity
+        # does; another live web process is scoring it (a sweep re-queued it to us too).
+        return None, "busy"
     if current["attempts"] >= settings.EVALSERVER_MAX_SCORING_ATTEMPTS:
         # It was handed to a worker that many times and never came back: it kills workers.
         if _fail(
@@ -479,6 +489,15 @@ def submission_set_flags(
 # --- The sweeper (celery beat) --------------------------------------------------------------
 
 
+def _left_by_earlier_process(worker: str, started_at: dt.datetime | None) -> bool:
+    """Whether an in-process claim belongs to no live process (see queue.inprocess_owner)."""
+    owner = queue.inprocess_owner(worker)
+    if owner == "unknown":
+        return started_at is not None and started_at < queue.process_started_at()
+    # "self": this process claimed it but holds no lock on it, so it is scoring it no more.
+    return owner in ("dead", "self")
+
+
 def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Re-queue what the broker never got or lost, and end what no worker will finish.
 
@@ -487,8 +506,16 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     - running, but no process holds its scoring lock: its worker died, so it goes back to
       the broker and the next attempt takes it over (the task enforces the attempt limit);
     - running for longer than the hard time limit: failed.
+
+    Without a broker (tasks in the web process's thread pool) a restart loses the pool's
+    work, so what an earlier process owned is taken over at once, whatever its age:
+    queued submissions handed out (or created) before this process started, and running
+    ones that no live process holds, going by the claimant's recorded identity (or, for a
+    claim without one, by a start before this process's). Attempts still count, so a
+    submission that keeps killing the process is failed as crashed.
     """
     now = now or timezone.now()
+    inprocess = settings.EVALSERVER_INPROCESS_TASKS
     interval = dt.timedelta(seconds=settings.EVALSERVER_SWEEP_INTERVAL)
     hard_limit = dt.timedelta(seconds=settings.EVALSERVER_SCORING_TIME_LIMIT)
     lost_after = dt.timedelta(
@@ -496,20 +523,30 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     )
     counts = {"requeued": 0, "recovered": 0, "timed_out": 0}
 
-    stranded = Submission.objects.filter(status=Status.QUEUED).filter(
-        Q(enqueued_at__isnull=True, created_at__lt=now - interval)
-        | Q(enqueued_at__lt=now - lost_after - interval)
+    stranded_when = Q(enqueued_at__isnull=True, created_at__lt=now - interval) | Q(
+        enqueued_at__lt=now - lost_after - interval
     )
+    if inprocess:
+        started = queue.process_started_at()
+        stranded_when |= Q(enqueued_at__lt=started) | Q(
+            enqueued_at__isnull=True, created_at__lt=started
+        )
+    stranded = Submission.objects.filter(status=Status.QUEUED).filter(stranded_when)
     for submission_id in stranded.values_list("pk", flat=True):
         if queue.enqueue_scoring(submission_id):
             counts["requeued"] += 1
 
-    running = list(Submission.objects.filter(status=Status.RUNNING).values_list("pk", "started_at"))
-    live = queue.scoring_locks_held([pk for pk, _ in running])
-    for submission_id, started_at in running:
+    running = list(
+        Submission.objects.filter(status=Status.RUNNING).values_list("pk", "started_at", "worker")
+    )
+    live = queue.scoring_locks_held([pk for pk, _, _ in running])
+    for submission_id, started_at, worker in running:
         if submission_id in live:
             continue
-        if started_at is not None and started_at < now - hard_limit - interval:
+        if inprocess and _left_by_earlier_process(worker, started_at):
+            if queue.enqueue_scoring(submission_id):
+                counts["recovered"] += 1
+        elif started_at is not None and started_at < now - hard_limit - interval:
             limit = settings.EVALSERVER_SCORING_TIME_LIMIT
             if _fail(
                 submission_id,

@@ -1,7 +1,12 @@
 """Run the sweeper once: ``python manage.py sweep_submissions``.
 
-Deployments with a broker sweep on celery beat. The embedded default has no beat, so run
-this after restarting the web process: it re-queues uploads the restart left queued.
+Nobody needs to run this on a schedule. With a broker, celery beat sweeps every
+EVALSERVER_SWEEP_INTERVAL; without one (the embedded default), the web process sweeps
+itself in a thread that its first request starts, and that first sweep takes over at once
+what the process before a restart left behind: uploads handed to its thread pool and
+submissions it was scoring. The command is for a one-off sweep, e.g. while no web process
+is running. Without a broker it scores what it re-queues in this process and waits for it;
+submissions a live web process is scoring are left alone.
 """
 
 from django.core.management.base import BaseCommand
