@@ -35,10 +35,16 @@ def submission_list_for_user(*, user: User, phase: Phase) -> QuerySet[Submission
 
 def submission_get_for_user(*, user: User, submission_id: int) -> Submission:
     try:
-        submission = _base().get(pk=submission_id, phase__challenge__is_published=True)
+        submission = _base().get(pk=submission_id)
     except (Submission.DoesNotExist, ValueError, TypeError):
         raise NotFound(_NOT_FOUND) from None
-    is_member = Membership.objects.filter(user=user, team_id=submission.team_id).exists()
-    if not is_member and not submission.phase.challenge.is_organizer(user):
+    challenge = submission.phase.challenge
+    # An unpublished challenge is its organizers' alone (they list its submissions on the
+    # pages, so they must be able to open them); a team of it sees nothing until it is out.
+    is_member = (
+        challenge.is_published
+        and Membership.objects.filter(user=user, team_id=submission.team_id).exists()
+    )
+    if not is_member and not challenge.is_organizer(user):
         raise NotFound(_NOT_FOUND)
     return submission
