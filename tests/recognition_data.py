@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -10,17 +11,29 @@ from sklearn.metrics import f1_score
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 
 N_CLASSES = len(TINYVIRAT_V2_CLASSES)
+# The summary figures of a classification score, in CONTRACT section 1's order.
+METRIC_KEYS = (
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "samples_f1",
+)
 
 
-def clip_ids(n: int) -> list[str]:
-    return [str(i).zfill(5) for i in range(n)]
+def clip_ids(n: int, *, width: int = 5) -> list[str]:
+    return [str(i).zfill(width) for i in range(n)]
 
 
-def random_matrix(n: int, *, seed: int, density: float = 0.15) -> np.ndarray:
+def random_matrix(
+    n: int, *, seed: int, density: float = 0.15, n_classes: int = N_CLASSES
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    y = (rng.random((n, N_CLASSES)) < density).astype(np.uint8)
+    y = (rng.random((n, n_classes)) < density).astype(np.uint8)
     # Every clip has at least one label, as in TinyVIRAT.
-    y[np.arange(n), rng.integers(0, N_CLASSES, n)] = 1
+    y[np.arange(n), rng.integers(0, n_classes, n)] = 1
     return y
 
 
@@ -37,12 +50,17 @@ def labels_json(y: np.ndarray) -> bytes:
     return json.dumps(records).encode()
 
 
+def answer_lines(ids: Sequence[str], p: np.ndarray) -> list[str]:
+    return [cid + " " + " ".join(str(int(v)) for v in row) for cid, row in zip(ids, p, strict=True)]
+
+
+def answer_txt(ids: Sequence[str], p: np.ndarray, *, eol: str = "\n") -> bytes:
+    return "".join(line + eol for line in answer_lines(ids, p)).encode()
+
+
 def answer_bytes(p: np.ndarray) -> bytes:
-    lines = [
-        cid + " " + " ".join(str(int(v)) for v in row)
-        for cid, row in zip(clip_ids(len(p)), p, strict=True)
-    ]
-    return ("\n".join(lines) + "\n").encode()
+    """answer.txt for the clips of ``clip_ids``, one line each in order."""
+    return answer_txt(clip_ids(len(p)), p)
 
 
 def answer_with_duplicate(p: np.ndarray, *, line: int) -> bytes:

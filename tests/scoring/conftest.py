@@ -10,20 +10,24 @@ import numpy as np
 import pytest
 
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
+from tests.recognition_data import answer_lines, answer_txt, clip_ids, random_matrix
 
 CLASSES = TINYVIRAT_V2_CLASSES
-
-
-def clip_ids(n: int, *, width: int = 5) -> list[str]:
-    return [str(i).zfill(width) for i in range(n)]
+# The scoring tests import every builder from here; four live in tests/recognition_data.py.
+__all__ = [
+    "CLASSES",
+    "answer_lines",
+    "answer_txt",
+    "clip_ids",
+    "gt_json",
+    "gt_records",
+    "random_truth",
+]
 
 
 def random_truth(n: int, n_classes: int = len(CLASSES), *, seed: int = 0) -> np.ndarray:
     """A multi-label truth matrix where every clip has at least one label."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random((n, n_classes)) < 0.1).astype(np.uint8)
-    y[np.arange(n), rng.integers(0, n_classes, n)] = 1
-    return y
+    return random_matrix(n, seed=seed, density=0.1, n_classes=n_classes)
 
 
 def gt_records(
@@ -44,14 +48,6 @@ def gt_records(
 
 def gt_json(ids: Sequence[str], y: np.ndarray, class_names: Sequence[str] = CLASSES) -> bytes:
     return json.dumps(gt_records(ids, y, class_names), indent=1).encode()
-
-
-def answer_lines(ids: Sequence[str], p: np.ndarray) -> list[str]:
-    return [cid + " " + " ".join(str(int(v)) for v in row) for cid, row in zip(ids, p, strict=True)]
-
-
-def answer_txt(ids: Sequence[str], p: np.ndarray, *, eol: str = "\n") -> bytes:
-    return "".join(line + eol for line in answer_lines(ids, p)).encode()
 
 
 @pytest.fixture
