@@ -9,6 +9,7 @@ challenge) is the last line and its IntegrityError becomes a Conflict.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 from django.db import IntegrityError, transaction
 
@@ -22,11 +23,26 @@ TEAM_NAME_MAX_LENGTH = Team._meta.get_field("name").max_length
 _NO_TEAM = "No such team."
 
 
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _is_invisible(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf") and char not in _JOINERS
+
+
 def _clean_team_name(name: str) -> str:
     # Collapse inner runs of whitespace so "A  Team" and "A Team" are one name.
     cleaned = " ".join((name or "").split())
     if not cleaned:
         raise ValidationFailed("A team name is required.")
+    # Invisible characters would put a blank name on the leaderboard, or a second "Alpha"
+    # that the case-insensitive uniqueness cannot tell from the first. The joiners stay:
+    # emoji sequences and some scripts (Persian, Indic) need them.
+    if any(_is_invisible(char) for char in cleaned):
+        raise ValidationFailed(
+            "A team name cannot contain control or invisible characters (such as zero-width "
+            "spaces)."
+        )
     if len(cleaned) > TEAM_NAME_MAX_LENGTH:
         raise ValidationFailed(f"A team name has at most {TEAM_NAME_MAX_LENGTH} characters.")
     return cleaned
