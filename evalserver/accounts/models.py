@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 EMAIL_TAKEN_MESSAGE = "An account with this email address already exists."
+USERNAME_TAKEN_MESSAGE = "This username is already taken."
 
 
 class User(AbstractUser):
@@ -19,5 +20,13 @@ class User(AbstractUser):
                 condition=~models.Q(email=""),
                 name="accounts_user_email_ci_unique",
                 violation_error_message=EMAIL_TAKEN_MESSAGE,
+            ),
+            # "Alice" and "alice" are one person to people: the database keeps one of them,
+            # whichever of two simultaneous sign-ups commits first. Log-ins still match the
+            # name exactly, as Django does.
+            models.UniqueConstraint(
+                Lower("username"),
+                name="accounts_user_username_ci_unique",
+                violation_error_message=USERNAME_TAKEN_MESSAGE,
             ),
         ]

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
-from evalserver.accounts.models import EMAIL_TAKEN_MESSAGE, User
+from evalserver.accounts.models import EMAIL_TAKEN_MESSAGE, USERNAME_TAKEN_MESSAGE, User
 from evalserver.errors import DomainError, ValidationFailed
 
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
@@ -68,9 +68,9 @@ def user_create(*, username: str, email: str, password: str) -> User:
             User.username_validator(username)
         except DjangoValidationError as exc:
             problems.setdefault("username", []).extend(exc.messages)
-        # "Alice" and "alice" would be told apart by the database but not by people.
+        # "Alice" and "alice" are one name to people (and to the database's constraint).
         if User.objects.filter(username__iexact=username).exists():
-            problems.setdefault("username", []).append("This username is already taken.")
+            problems.setdefault("username", []).append(USERNAME_TAKEN_MESSAGE)
 
     if not email:
         problems.setdefault("email", []).append(
@@ -105,8 +105,8 @@ def user_create(*, username: str, email: str, password: str) -> User:
         # Another sign-up with this name or address committed between the checks above and
         # the insert: the database decided. Ask it which one, as the checks would have.
         taken: dict[str, list[str]] = {}
-        if User.objects.filter(username=username).exists():
-            taken["username"] = ["This username is already taken."]
+        if User.objects.filter(username__iexact=username).exists():
+            taken["username"] = [USERNAME_TAKEN_MESSAGE]
         if User.objects.filter(email__iexact=email).exists():
             taken["email"] = [EMAIL_TAKEN_MESSAGE]
         if not taken:
