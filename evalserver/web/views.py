@@ -7,6 +7,7 @@ the field (or at the top of the page); they hold no rules of their own.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
+from rest_framework.throttling import ScopedRateThrottle
 
 from evalserver.accounts.models import User
 from evalserver.accounts.services import (
@@ -241,10 +243,38 @@ def _safe_next(request) -> str:
     return reverse(settings.LOGIN_REDIRECT_URL)
 
 
+class _RegisterScope:
+    throttle_scope = "register"
+
+
+def _sign_up_wait(request) -> int | None:
+    """Seconds before this address may sign up again, or None if it may now.
+
+    The API's register throttle itself (same rate, EVALSERVER_THROTTLE_REGISTER, and same
+    cache counter): sign-ups through the page and through the API count together.
+    """
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, _RegisterScope()):
+        return None
+    return max(1, math.ceil(throttle.wait() or 0))
+
+
 def signup(request):
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
     form = SignUpForm(request.POST or None)
+    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    wait = _sign_up_wait(request) if request.method == "POST" else None
+    if wait is not None:
+        minutes = math.ceil(wait / 60)
+        form.add_error(
+            None,
+            "Too many sign-up attempts from your address. "
+            f"Try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+        )
+        response = render(request, "registration/signup.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and form.is_valid():
         try:
             user = user_create(
@@ -261,12 +291,7 @@ def signup(request):
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome, {user.get_username()}. Pick a challenge to join.")
             return redirect(_safe_next(request))
-    return render(
-        request,
-        "registration/signup.html",
-        {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")},
-        status=400 if form.errors else 200,
-    )
+    return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
 
 
 @never_cache

@@ -128,3 +128,51 @@ def test_the_token_page_creates_rotates_and_revokes(alice_web, alice):
     assert second != first
     alice_web.post(reverse("api-token"), {"action": "revoke"})
     assert not Token.objects.filter(user=alice).exists()
+
+
+@pytest.fixture
+def two_sign_ups_an_hour(monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "register": "2/hour"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+
+
+def _sign_up_page(n: int):
+    # A fresh browser each time: a signed-up one is logged in and sent away from the page.
+    fields = {**GOOD, "username": f"user{n}", "email": f"u{n}@example.org"}
+    return Client().post(reverse("signup"), fields)
+
+
+def test_sign_ups_on_the_page_are_rate_limited_per_address(two_sign_ups_an_hour):
+    responses = [_sign_up_page(n) for n in range(3)]
+
+    assert [r.status_code for r in responses] == [302, 302, 429]
+    refused = responses[2]
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    html = refused.content.decode()
+    errors = re.search(r'data-error-for="__all__"[^>]*>(.*?)</ul>', html, re.S)
+    assert errors is not None
+    assert "Too many sign-up attempts from your address. Try again in" in errors.group(1)
+    assert not User.objects.filter(username="user2").exists()
+    # Reading the page costs nothing.
+    assert Client().get(reverse("signup")).status_code == 200
+
+
+def test_the_page_and_the_api_share_one_sign_up_counter(two_sign_ups_an_hour, api):
+    registered = api.post(
+        "/api/v1/auth/register/",
+        {"username": "user0", "email": "u0@example.org", "password": "a sturdy pw 91"},
+        format="json",
+    )
+    assert registered.status_code == 201
+    assert _sign_up_page(1).status_code == 302
+
+    assert _sign_up_page(2).status_code == 429
+    refused = api.post(
+        "/api/v1/auth/register/",
+        {"username": "user3", "email": "u3@example.org", "password": "a sturdy pw 91"},
+        format="json",
+    )
+    assert refused.status_code == 429
+    assert set(User.objects.values_list("username", flat=True)) == {"user0", "user1"}
