@@ -6,12 +6,16 @@ The server scores in-process (no broker), exactly as the embedded default does, 
 
 from __future__ import annotations
 
+import email.message
+import gzip
 import io
 import json
 import os
 import subprocess
 import sys
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +310,89 @@ def test_on_a_private_phase_the_own_row_is_shown_without_a_rank(
     assert lines[0]  # the server's `detail`: why only the own row is shown
     assert [line.split()[:3] for line in lines[2:]] == [["-", "Alpha", "0.5000"]]
     assert "Charlie" not in out
+
+
+def _wire_log(monkeypatch) -> list[tuple[str, str | None, str | None, bytes]]:
+    """Record, for each answer the client gets, the URL, the Accept-Encoding it sent, the
+    answer's Content-Encoding and its bytes on the wire (the real urlopen still runs)."""
+    seen = []
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(request, *args, **kwargs):
+        response = real_urlopen(request, *args, **kwargs)
+        raw = response.read()
+        seen.append(
+            (
+                request.full_url,
+                request.get_header("Accept-encoding"),
+                response.headers.get("Content-Encoding"),
+                raw,
+            )
+        )
+        # Hand the client the bytes as they came, compressed or not.
+        response.read = lambda *a: raw
+        return response
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return seen
+
+
+def test_every_request_asks_for_gzip_and_the_leaderboard_comes_compressed(
+    server, alice, alice_team, charlie, charlie_team, monkeypatch
+):
+    url, phase = server
+    _finished(phase, alice_team, alice, 0.5, method_name="I3D")
+    mine = _finished(phase, charlie_team, charlie, 0.9, method_name="TinyNet")
+    board_url = f"{url}/api/v1/phases/{phase.pk}/leaderboard/"
+    with urllib.request.urlopen(board_url) as response:  # noqa: S310 - the live server
+        assert response.headers.get("Content-Encoding") is None
+        plain = response.read()
+    token = token_get_or_create(user=charlie).key
+    seen = _wire_log(monkeypatch)
+
+    board = client.Client(url).leaderboard(phase.pk)
+    code, out, err = _run("leaderboard", "--phase", str(phase.pk), "--server", url)
+    code_c, out_c, _ = _run("challenges", "--server", url)
+    code_s, out_s, _ = _run("status", str(mine.pk), "--server", url, token=token)
+
+    assert board == json.loads(plain)
+    assert code == 0, err
+    assert [line.split()[:3] for line in out.splitlines()[1:]] == [
+        ["1", "Charlie's", "0.9000"],
+        ["2", "Alpha", "0.5000"],
+    ]
+    assert code_c == 0
+    assert f"phase {phase.pk:>4}  test" in out_c
+    assert code_s == 0
+    assert "macro_f1: 0.9000" in out_s
+    assert [encoding for _, encoding, _, _ in seen] == ["gzip"] * len(seen)
+    boards = [row for row in seen if row[0] == board_url]
+    assert len(boards) == 2
+    for _, _, content_encoding, wire in boards:
+        assert content_encoding == "gzip"
+        assert gzip.decompress(wire) == plain
+    assert all(row[2] is None for row in seen if row[0] != board_url)
+
+
+def test_a_gzipped_error_body_is_read_for_its_detail():
+    headers = email.message.Message()
+    headers["Content-Encoding"] = "gzip"
+    headers["Retry-After"] = "30"
+    body = gzip.compress(json.dumps({"detail": "Request was throttled."}).encode())
+    refusal = urllib.error.HTTPError(
+        "http://server/api/v1/challenges/", 429, "Too Many Requests", headers, io.BytesIO(body)
+    )
+    error = client._api_error(refusal)
+    assert (error.status, error.message) == (429, "Request was throttled. (retry after 30 s)")
+
+
+def test_a_body_that_claims_gzip_but_is_not_is_explained():
+    with pytest.raises(client.ApiError, match="gzip body that does not decompress"):
+        client._decoded(b'{"detail": "plain"}', {"Content-Encoding": "gzip"})
+    truncated = gzip.compress(b'{"entries": []}')[:-6]
+    with pytest.raises(client.ApiError, match="gzip body that does not decompress"):
+        client._decoded(truncated, {"Content-Encoding": "gzip"})
+    assert client._decoded(b"{}", {}) == b"{}"
 
 
 def test_print_leaderboard_never_trips_on_missing_values():
