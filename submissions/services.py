@@ -32,6 +32,7 @@ from evalserver.errors import (
     QuotaExceeded,
     ValidationFailed,
 )
+from evalserver.scoring.archive import is_archive
 from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
@@ -130,6 +131,36 @@ def _sha256_of(upload: File) -> str:
     return digest.hexdigest()
 
 
+def submission_plain_max_bytes(*, phase: Phase) -> int:
+    """The largest file of ``phase`` the scorer reads, counted uncompressed.
+
+    A plain upload over it is refused at once; a zip or gzip is held to it by the worker
+    as it decompresses (the upload itself says nothing reliable about its content's size).
+    """
+    cap = _decompressed_cap(phase)
+    return cap if cap is not None else scoring.track_module(phase.track).DEFAULT_MAX_BYTES
+
+
+def _check_plain_size(*, phase: Phase, upload: File, size: int) -> None:
+    cap = submission_plain_max_bytes(phase=phase)
+    if size <= cap:
+        return
+    upload.seek(0)
+    head = upload.read(4)
+    upload.seek(0)
+    if is_archive(head):
+        return
+    if phase.track == Phase.Track.DETECTION:
+        raise FileTooLarge(
+            f"The file is {_mb(size)}; a detection CSV may be at most {_mb(cap)}, counted "
+            "uncompressed (inside a .gz or .zip too). Leave out low-scoring boxes and "
+            "upload again."
+        )
+    raise FileTooLarge(
+        f"The file is {_mb(size)}; a predictions file may be at most {_mb(cap)} uncompressed."
+    )
+
+
 def submission_create(
     *,
     user,
@@ -155,6 +186,7 @@ def submission_create(
         raise FileTooLarge(
             f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
         )
+    _check_plain_size(phase=phase, upload=upload, size=size)
     _check_quota(team=team, phase=phase, now=now)
 
     sha256 = _sha256_of(upload)

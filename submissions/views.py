@@ -25,7 +25,7 @@ from evalserver.web.forms import SubmissionUploadForm
 from evalserver.web.views import phase_state
 from submissions.models import Submission
 from submissions.selectors import submission_get_for_user, submission_list_for_user
-from submissions.services import submission_create, submission_quota
+from submissions.services import submission_create, submission_plain_max_bytes, submission_quota
 
 # The phase page shows this many of the team's latest submissions; the list page has all.
 RECENT_ON_PHASE_PAGE = 10
@@ -112,6 +112,7 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             "max_upload_bytes": _max_upload_bytes(phase),
             "detection_header": DETECTION_HEADER,
             "detection_max_bytes": settings.EVALSERVER_DETECTION_MAX_BYTES,
+            "plain_max_bytes": submission_plain_max_bytes(phase=phase),
             "leaderboard_url": _leaderboard_url(phase),
         },
         status=status,

@@ -35,6 +35,11 @@ _SPOOL_IN_MEMORY = 8 << 20
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def is_archive(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is read as a zip or a gzip, not as plain text."""
+    return head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC, GZIP_MAGIC))
+
+
 def _human(n: int) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
@@ -286,9 +291,7 @@ def open_submission(source: bytes | BinaryIO, *, max_bytes: int) -> BinaryIO:
 
 def read_submission_bytes(source: bytes | BinaryIO, *, max_bytes: int) -> bytes:
     """The whole decompressed content, at most ``max_bytes`` long."""
-    if isinstance(source, bytes) and not source.startswith(
-        (ZIP_MAGIC, EMPTY_ZIP_MAGIC, GZIP_MAGIC)
-    ):
+    if isinstance(source, bytes) and not is_archive(source):
         # Plain bytes already in memory: checking beats copying them.
         if not source:
             raise SubmissionInvalid(["the submission is empty"])
