@@ -18,64 +18,44 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
 from evalserver import client
 from evalserver.accounts.services import token_get_or_create
 from evalserver.challenges.services import phase_set_labels
-from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from submissions.models import Submission
 from tests.factories import PhaseFactory, SubmissionFactory, TeamFactory, UserFactory
+from tests.recognition_data import answer_bytes, answer_txt, clip_ids, labels_json, random_matrix
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 N_CLIPS = 40
-N_CLASSES = len(TINYVIRAT_V2_CLASSES)
-IDS = [str(i).zfill(5) for i in range(N_CLIPS)]
+IDS = clip_ids(N_CLIPS)
+TRUTH = random_matrix(N_CLIPS, seed=1)
+PREDICTION = random_matrix(N_CLIPS, seed=2)
 
 
-def _matrix(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y = (rng.random((N_CLIPS, N_CLASSES)) < 0.15).astype(np.uint8)
-    y[np.arange(N_CLIPS), rng.integers(0, N_CLASSES, N_CLIPS)] = 1
-    return y
-
-
-TRUTH = _matrix(1)
-
-
-def _records(with_labels: bool) -> bytes:
-    records = []
-    for cid, row in zip(IDS, TRUTH, strict=True):
-        record = {"id": cid, "video_id": "VIRAT_S_000000", "dim": [96, 120, 120]}
-        if with_labels:
-            record["label"] = [TINYVIRAT_V2_CLASSES[c] for c in np.flatnonzero(row)]
-        records.append(record)
+def _public_list() -> bytes:
+    """The public list of the test clips: the hidden labels' records without the labels."""
+    records = json.loads(labels_json(TRUTH))
+    for record in records:
+        del record["label"]
     return json.dumps(records).encode()
-
-
-def _answer(prediction: np.ndarray, ids=IDS) -> bytes:
-    rows = [
-        f"{cid} " + " ".join(str(int(v)) for v in row)
-        for cid, row in zip(ids, prediction, strict=True)
-    ]
-    return ("\n".join(rows) + "\n").encode()
 
 
 @pytest.fixture
 def server(live_server, challenge, alice_team):
     phase = PhaseFactory(challenge=challenge, slug="test", name="Test")
-    phase_set_labels(phase=phase, data=_records(with_labels=True), filename="tiny_test.json")
+    phase_set_labels(phase=phase, data=labels_json(TRUTH), filename="tiny_test.json")
     return live_server.url, phase
 
 
 @pytest.fixture
 def public_list(tmp_path) -> Path:
     path = tmp_path / "tiny_test_v2_public.json"
-    path.write_bytes(_records(with_labels=False))
+    path.write_bytes(_public_list())
     return path
 
 
@@ -94,9 +74,8 @@ def _submit_args(url, phase, file, *extra):
 
 def test_submit_wait_prints_the_score(server, alice, tmp_path, public_list):
     url, phase = server
-    prediction = _matrix(2)
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(prediction))
+    answer.write_bytes(answer_bytes(PREDICTION))
     token = token_get_or_create(user=alice).key
 
     code, out, err = _run(
@@ -109,7 +88,7 @@ def test_submit_wait_prints_the_score(server, alice, tmp_path, public_list):
     )
 
     assert code == 0, err
-    expected = f1_score(TRUTH, prediction, average="macro", zero_division=0)
+    expected = f1_score(TRUTH, PREDICTION, average="macro", zero_division=0)
     assert f"macro_f1: {expected:.4f}  (ranking metric)" in out
     assert "format checked against tiny_test_v2_public.json" in out
     assert "Opening" in out  # the per-class table
@@ -124,7 +103,7 @@ def test_the_local_check_refuses_a_bad_file_and_sends_nothing(server, alice, tmp
     ids = list(IDS)
     ids[7] = ids[6]  # the baseline writer's duplicate: 00006 twice, 00007 missing
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(_matrix(2), ids))
+    answer.write_bytes(answer_txt(ids, PREDICTION))
 
     code, _, err = _run(
         *_submit_args(url, phase, answer, "--public-list", str(public_list)),
@@ -141,7 +120,7 @@ def test_the_local_check_refuses_a_bad_file_and_sends_nothing(server, alice, tmp
 def test_a_file_the_scorer_refuses_prints_its_errors(server, bob, tmp_path):
     url, phase = server
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(_matrix(2)[:, :-1]))  # 25 values per line
+    answer.write_bytes(answer_bytes(PREDICTION[:, :-1]))  # 25 values per line
 
     code, out, _ = _run(
         *_submit_args(url, phase, answer, "--wait", "--poll-interval", "0.2", "--timeout", "60"),
@@ -156,7 +135,7 @@ def test_a_file_the_scorer_refuses_prints_its_errors(server, bob, tmp_path):
 def test_a_refusal_prints_the_servers_detail(server, charlie, tmp_path):
     url, phase = server
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(_matrix(2)))
+    answer.write_bytes(answer_bytes(PREDICTION))
 
     code, _, err = _run(
         *_submit_args(url, phase, answer), token=token_get_or_create(user=charlie).key
@@ -184,7 +163,7 @@ def test_status_and_leaderboard(server, alice, tmp_path):
     url, phase = server
     token = token_get_or_create(user=alice).key
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(TRUTH))
+    answer.write_bytes(answer_bytes(TRUTH))
     code, out, _ = _run(
         *_submit_args(url, phase, answer, "--wait", "--poll-interval", "0.2"), token=token
     )
@@ -209,7 +188,7 @@ def test_status_of_another_teams_submission_is_not_found(
 ):
     url, phase = server
     answer = tmp_path / "answer.txt"
-    answer.write_bytes(_answer(TRUTH))
+    answer.write_bytes(answer_bytes(TRUTH))
     _run(*_submit_args(url, phase, answer), token=token_get_or_create(user=alice).key)
     submission = Submission.objects.get()
     code, _, err = _run(
