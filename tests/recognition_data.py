@@ -72,6 +72,17 @@ def answer_with_duplicate(p: np.ndarray, *, line: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def phase_with_labels(truth: np.ndarray, **fields):
+    """A recognition phase (``PhaseFactory(**fields)``) whose hidden labels are ``truth``."""
+    from evalserver.challenges.services import phase_set_labels
+    from tests.factories import PhaseFactory
+
+    phase = PhaseFactory(**fields)
+    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
+    phase.refresh_from_db()
+    return phase
+
+
 def expected_macro_f1(truth: np.ndarray, prediction: np.ndarray) -> float:
     """The reference value the server's scores are held to."""
     return float(f1_score(truth, prediction, average="macro", zero_division=0))

@@ -6,11 +6,15 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from evalserver.challenges.services import phase_set_labels
 from submissions.models import Submission
 from tests.browser.conftest import PASSWORD, SCORING_TIMEOUT_MS, log_in
 from tests.factories import PhaseFactory, UserFactory
-from tests.recognition_data import answer_bytes, answer_with_duplicate, labels_json, random_matrix
+from tests.recognition_data import (
+    answer_bytes,
+    answer_with_duplicate,
+    phase_with_labels,
+    random_matrix,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,10 +29,7 @@ def demo_phase(challenge, truth):
     challenge.title = "TinyActions Challenge 2021"
     challenge.description = "Recognize tiny actions in low-resolution surveillance video."
     challenge.save(update_fields=["title", "description"])
-    phase = PhaseFactory(challenge=challenge, slug="dev", name="Validation")
-    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
-    phase.refresh_from_db()
-    return phase
+    return phase_with_labels(truth, challenge=challenge, slug="dev", name="Validation")
 
 
 def _choose_file(page, name: str, content: bytes) -> None:

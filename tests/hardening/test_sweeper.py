@@ -13,11 +13,10 @@ from django.test import Client
 from django.utils import timezone
 from sklearn.metrics import f1_score
 
-from evalserver.challenges.services import phase_set_labels
 from submissions import queue
 from submissions.models import Submission
-from tests.factories import PhaseFactory, SubmissionFactory
-from tests.recognition_data import answer_bytes, labels_json, random_matrix
+from tests.factories import SubmissionFactory
+from tests.recognition_data import answer_bytes, phase_with_labels, random_matrix
 
 Status = Submission.Status
 N_CLIPS = 50
@@ -30,10 +29,7 @@ def truth():
 
 @pytest.fixture
 def labelled_phase(challenge, truth):
-    phase = PhaseFactory(challenge=challenge, slug="test", name="Test")
-    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
-    phase.refresh_from_db()
-    return phase
+    return phase_with_labels(truth, challenge=challenge, slug="test", name="Test")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from submissions.services import (
 )
 from tests.factories import SubmissionFactory, TeamFactory, UserFactory
 from tests.leaderboard.conftest import END, at, detection_scores, recognition_scores, scored
-from tests.pipeline.conftest import answer_bytes, labels_json, random_matrix
+from tests.recognition_data import answer_bytes, labels_json, random_matrix
 
 pytestmark = pytest.mark.django_db
 

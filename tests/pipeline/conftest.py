@@ -22,10 +22,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from evalserver.challenges.services import phase_set_labels
 from submissions.models import Submission
-from tests.factories import PhaseFactory
-from tests.recognition_data import answer_bytes, labels_json, random_matrix
+from tests.recognition_data import answer_bytes, phase_with_labels, random_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -51,16 +49,15 @@ class LabelledPhase:
 
 @pytest.fixture
 def labelled_phase(challenge) -> LabelledPhase:
-    phase = PhaseFactory(
+    truth = random_matrix(N_CLIPS, seed=7)
+    phase = phase_with_labels(
+        truth,
         challenge=challenge,
         slug="test",
         name="Test",
         max_submissions_per_day=5,
         max_submissions_total=100,
     )
-    truth = random_matrix(N_CLIPS, seed=7)
-    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
-    phase.refresh_from_db()
     return LabelledPhase(phase, truth)
 
 

@@ -4,9 +4,7 @@ with hidden labels, scored in the request's own thread."""
 import pytest
 from django.test import Client
 
-from evalserver.challenges.services import phase_set_labels
-from tests.factories import PhaseFactory
-from tests.recognition_data import labels_json, random_matrix
+from tests.recognition_data import phase_with_labels, random_matrix
 
 N_CLIPS = 60
 
@@ -44,13 +42,11 @@ def truth():
 
 @pytest.fixture
 def labelled_phase(challenge, truth):
-    phase = PhaseFactory(
+    return phase_with_labels(
+        truth,
         challenge=challenge,
         slug="test",
         name="Test",
         max_submissions_per_day=3,
         max_submissions_total=10,
     )
-    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
-    phase.refresh_from_db()
-    return phase
