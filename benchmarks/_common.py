@@ -1,14 +1,16 @@
-"""What the benchmarks that run the server's own processes share: a scratch database,
-a free port, waiting for a process to answer, and stopping its process group."""
+"""What the benchmarks share: a scratch database, a free port, waiting for a process to
+answer, stopping its process group, and the peak memory of a measuring child."""
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -51,6 +53,21 @@ def recreate_database(url: str) -> None:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory, in KiB.
+
+    ``ru_maxrss`` survives ``exec``, so in a child it can report the (large) parent it was
+    forked from; the kernel's VmHWM starts afresh at exec and belongs to this program alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def stop_group(proc: subprocess.Popen) -> None:

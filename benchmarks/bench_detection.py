@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import peak_rss_kib  # noqa: E402
 from evalserver.scoring import detection  # noqa: E402
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES  # noqa: E402
 
@@ -139,21 +139,6 @@ def build_submission(
     return ("\n".join([detection.HEADER, *lines]) + "\n").encode()
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory.
-
-    ``ru_maxrss`` survives ``exec``, so in a child it can report the (large) parent
-    it was forked from; the kernel's VmHWM belongs to this program alone.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(labels_path: str, submission_path: str) -> None:
     labels = detection.DetectionLabels.from_bytes(Path(labels_path).read_bytes())
     start, cpu = time.perf_counter(), time.process_time()
@@ -161,7 +146,9 @@ def child(labels_path: str, submission_path: str) -> None:
         result = detection.score(labels, fh)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
-        json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_mib(), "result": result})
+        json.dumps(
+            {"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_kib() / 1024, "result": result}
+        )
     )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._common import peak_rss_kib
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from evalserver.scoring.errors import SubmissionInvalid
 from evalserver.scoring.recognition import RecognitionLabels, score
@@ -213,30 +213,15 @@ def _write_case(n: int, folder: Path) -> tuple[Path, Path]:
     return labels_path, answer_path
 
 
-def _high_water_kib() -> int:
-    """Peak RSS of this process image in KiB.
-
-    /proc's VmHWM starts afresh at exec; ru_maxrss would also count the parent's
-    memory inherited through fork, which is not ours to report.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _measure_child(labels_path: Path, answer_path: Path) -> None:
     """Runs in the subprocess: load stored labels, score the file, print JSON figures."""
-    before = _high_water_kib()
+    before = peak_rss_kib()
     t0 = time.perf_counter()
     labels = RecognitionLabels.from_bytes(labels_path.read_bytes())
     with answer_path.open("rb") as fh:
         result = score(labels, fh, max_bytes=1 << 30)
     elapsed = time.perf_counter() - t0
-    peak = _high_water_kib()
+    peak = peak_rss_kib()
     # A second run under tracemalloc: what numpy and Python allocate at the peak.
     tracemalloc.start()
     labels = RecognitionLabels.from_bytes(labels_path.read_bytes())
