@@ -10,6 +10,7 @@ import io
 from django.contrib import admin, messages
 from django.http import HttpResponse
 
+from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.errors import DomainError
 from leaderboard.exports import write_leaderboard_csv, write_submissions_csv
 from leaderboard.models import FrozenLeaderboard
@@ -98,7 +99,8 @@ PHASE_ADMIN_ACTIONS = (
 
 
 @admin.register(FrozenLeaderboard)
-class FrozenLeaderboardAdmin(admin.ModelAdmin):
+class FrozenLeaderboardAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    challenge_lookup = "phase__challenge"
     list_display = ("phase", "frozen_at", "frozen_by", "entry_count")
     list_select_related = ("phase__challenge", "frozen_by")
     readonly_fields = ("phase", "entries", "frozen_at", "frozen_by")

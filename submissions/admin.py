@@ -3,6 +3,7 @@ checks the actor organizes the challenge and records who did what, and when."""
 
 from django.contrib import admin, messages
 
+from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.errors import DomainError
 from submissions import services
 from submissions.models import Submission, SubmissionEvent
@@ -72,7 +73,8 @@ def _flag_action(name: str, description: str, verb: str, **flags):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    challenge_lookup = "phase__challenge"
     list_display = [
         "id",
         "phase",
@@ -85,7 +87,13 @@ class SubmissionAdmin(admin.ModelAdmin):
         "is_disqualified",
         "is_baseline",
     ]
-    list_filter = ["status", "phase", "is_hidden", "is_disqualified", "is_baseline"]
+    list_filter = [
+        "status",
+        ("phase", admin.RelatedOnlyFieldListFilter),
+        "is_hidden",
+        "is_disqualified",
+        "is_baseline",
+    ]
     search_fields = ["team__name", "method_name", "original_filename", "file_sha256"]
     list_select_related = ["phase__challenge", "team"]
     date_hierarchy = "created_at"
@@ -113,7 +121,8 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SubmissionEvent)
-class SubmissionEventAdmin(admin.ModelAdmin):
+class SubmissionEventAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    challenge_lookup = "submission__phase__challenge"
     list_display = ["created_at", "submission", "action", "actor"]
     list_filter = ["action"]
     list_select_related = ["submission", "actor"]

@@ -3,7 +3,9 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from evalserver import scoring
+from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.organizers import ORGANIZERS_GROUP, organizer_admin_problems
 from evalserver.challenges.services import PHASE_SETTINGS, phase_set_labels
 from evalserver.scoring.errors import LabelsInvalid
 from leaderboard.admin import PHASE_ADMIN_ACTIONS
@@ -33,7 +35,8 @@ class PhaseInline(admin.TabularInline):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    challenge_lookup = "pk"
     list_display = ("title", "slug", "is_published", "phase_count", "n_classes", "created_at")
     list_filter = ("is_published",)
     search_fields = ("title", "slug")
@@ -46,6 +49,32 @@ class ChallengeAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_phase_count=Count("phases"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who organizes a challenge is a superuser's decision, not the organizers' own.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, "organizers")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "organizers":
+            field.help_text = (
+                "Users who run this challenge (and no other). To use the admin they also "
+                f"need staff status and the {ORGANIZERS_GROUP!r} group."
+            )
+        return field
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        for user in form.instance.organizers.all():
+            problems = organizer_admin_problems(user=user)
+            if problems:
+                messages.warning(
+                    request,
+                    f"Organizer {user} of {form.instance} cannot use the admin yet: "
+                    f"{'; '.join(problems)}.",
+                )
 
     @admin.display(description="phases", ordering="_phase_count")
     def phase_count(self, obj):
@@ -93,7 +122,7 @@ class PhaseAdminForm(forms.ModelForm):
 
 
 @admin.register(Phase)
-class PhaseAdmin(admin.ModelAdmin):
+class PhaseAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     form = PhaseAdminForm
     list_display = (
         "__str__",
@@ -107,7 +136,13 @@ class PhaseAdmin(admin.ModelAdmin):
     )
     # The organizers' switch, flipped from the list without opening each phase.
     list_editable = ("is_open",)
-    list_filter = ("challenge", "track", "is_open", "leaderboard_visibility")
+    # Only the challenges in the (organizer's) list: other challenges' names stay hidden.
+    list_filter = (
+        ("challenge", admin.RelatedOnlyFieldListFilter),
+        "track",
+        "is_open",
+        "leaderboard_visibility",
+    )
     list_select_related = ("challenge",)
     search_fields = ("slug", "name", "challenge__slug", "challenge__title")
     readonly_fields = ("labels_file", "labels_sha256", "n_items", "created_at", "updated_at")

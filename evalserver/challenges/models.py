@@ -64,9 +64,14 @@ class Challenge(models.Model):
         return len(self.class_names)
 
     def is_organizer(self, user) -> bool:
+        """Superusers, and the users listed as this challenge's organizers.
+
+        ``is_staff`` only lets a user log into the admin: an organizer of one challenge
+        who is staff there must not act on another challenge.
+        """
         if not user.is_authenticated:
             return False
-        if user.is_superuser or user.is_staff:
+        if user.is_superuser:
             return True
         return self.organizers.filter(pk=user.pk).exists()
 

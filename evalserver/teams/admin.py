@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 
+from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.teams.models import Membership, Team
 
 
@@ -40,9 +41,9 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "challenge", "member_count", "created_by", "created_at")
-    list_filter = ("challenge",)
+    list_filter = (("challenge", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("challenge", "created_by")
     search_fields = ("name", "memberships__user__username")
     readonly_fields = ("invite_code", "created_by", "created_at")

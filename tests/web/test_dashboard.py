@@ -102,10 +102,19 @@ def test_a_submission_running_past_the_time_limit_is_flagged(
     assert "running longer than the scoring time limit" in html
 
 
-def test_a_staff_member_sees_every_dashboard(challenge):
+def test_a_staff_member_sees_only_the_dashboards_of_challenges_they_organize(challenge):
     staff = UserFactory(username="sam", is_staff=True)
     client = Client()
     client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    assert _dashboard(client, challenge).status_code == 404
+    challenge.organizers.add(staff)
+    assert _dashboard(client, challenge).status_code == 200
+
+
+def test_a_superuser_sees_every_dashboard(challenge):
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(root, backend="django.contrib.auth.backends.ModelBackend")
     assert _dashboard(client, challenge).status_code == 200
 
 

@@ -11,7 +11,9 @@ from evalserver.challenges.yaml_schema import ChallengeDefinitionInvalid
 class Command(BaseCommand):
     help = (
         "Create or update a challenge, its phases and their hidden label files from a YAML "
-        "definition. Idempotent: keyed by the challenge and phase slugs."
+        "definition. Idempotent: keyed by the challenge and phase slugs. Organizers are "
+        "not part of the file: list them on the challenge in the admin; to use the admin "
+        "each also needs staff status and the 'Organizers' group."
     )
 
     def add_arguments(self, parser):
