@@ -54,7 +54,9 @@ SERVER_ERROR_MESSAGE = (
 
 
 def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # A deadline of 23:59:59 shown as "23:59" reads as a minute earlier than it is.
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if moment.second else "%Y-%m-%d %H:%M UTC")
 
 
 def _mb(n_bytes: int) -> str:

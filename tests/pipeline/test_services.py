@@ -162,11 +162,39 @@ def test_a_late_upload_is_refused_with_the_end_time(
     upload, _ = labelled_phase.upload()
     with (
         time_machine.travel(phase.ends_at + dt.timedelta(seconds=1)),
-        pytest.raises(PhaseClosed, match=r"ended at \d{4}-\d\d-\d\d \d\d:\d\d UTC"),
+        pytest.raises(PhaseClosed, match=r"ended at \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC"),
     ):
         submission_create(user=alice, phase=phase, upload=upload)
     assert not Submission.objects.exists()
     assert not storages["default"].exists("submissions")
+
+
+@pytest.mark.parametrize(
+    ("ends_at", "shown"),
+    [
+        (dt.datetime(2021, 6, 12, 23, 59, 59, tzinfo=dt.UTC), "ended at 2021-06-12 23:59:59 UTC."),
+        (dt.datetime(2021, 6, 13, 0, 0, 0, 999, tzinfo=dt.UTC), "ended at 2021-06-13 00:00 UTC."),
+        # Another zone is shown in UTC, seconds kept.
+        (
+            dt.datetime(2021, 6, 13, 1, 59, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "ended at 2021-06-12 23:59:30 UTC.",
+        ),
+    ],
+)
+def test_the_end_time_shows_seconds_when_the_deadline_has_them(
+    inprocess_sync, labelled_phase, alice, alice_team, ends_at, shown
+):
+    phase = labelled_phase.phase
+    phase.starts_at = dt.datetime(2021, 3, 1, tzinfo=dt.UTC)
+    phase.ends_at = ends_at
+    phase.save(update_fields=["starts_at", "ends_at"])
+    upload, _ = labelled_phase.upload()
+    with (
+        time_machine.travel(dt.datetime(2021, 7, 1, tzinfo=dt.UTC)),
+        pytest.raises(PhaseClosed) as refused,
+    ):
+        submission_create(user=alice, phase=phase, upload=upload)
+    assert refused.value.message.endswith(shown)
 
 
 def test_an_early_upload_is_refused_with_the_opening_time(
