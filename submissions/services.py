@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from evalserver import scoring
 from evalserver.challenges.models import Phase
-from evalserver.challenges.selectors import phase_labels
+from evalserver.challenges.selectors import phase_has_labels, phase_labels
 from evalserver.errors import (
     Conflict,
     FileTooLarge,
@@ -102,6 +102,17 @@ def _check_open(*, phase: Phase, now: dt.datetime) -> None:
         )
     if now >= phase.ends_at:
         raise PhaseClosed(f"Phase {phase.name!r} ended at {_utc(phase.ends_at)}.")
+
+
+def _check_has_labels(*, phase: Phase) -> None:
+    if phase_has_labels(phase=phase):
+        return
+    # Accepting the file would only fail it in the worker with "a problem on our side".
+    logger.error("Upload refused: phase %s (id %s) has no hidden labels", phase, phase.pk)
+    raise PhaseClosed(
+        f"Phase {phase.name!r} cannot take submissions yet: it has no hidden labels to "
+        "score them against. The organizers have been told; try again later."
+    )
 
 
 def _counts(*, team: Team, phase: Phase, now: dt.datetime) -> tuple[int, int]:
@@ -189,6 +200,7 @@ def submission_create(
             f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
         )
     _check_plain_size(phase=phase, upload=upload, size=size)
+    _check_has_labels(phase=phase)
     _check_quota(team=team, phase=phase, now=now)
 
     sha256 = _sha256_of(upload)

@@ -60,6 +60,17 @@ def phase(challenge):
 
 
 @pytest.fixture
+def phase_labelled(phase):
+    """``phase`` with hidden labels (five random clips): a phase without any refuses uploads."""
+    from evalserver.challenges.services import phase_set_labels
+    from tests.recognition_data import labels_json, random_matrix
+
+    phase_set_labels(phase=phase, data=labels_json(random_matrix(5, seed=0)), filename="l.json")
+    phase.refresh_from_db()
+    return phase
+
+
+@pytest.fixture
 def alice(db):
     return UserFactory(username="alice")
 

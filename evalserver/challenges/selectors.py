@@ -45,6 +45,11 @@ def phase_get(*, phase_id: int) -> Phase:
         raise NotFound(f"No phase {phase_id!r}.") from None
 
 
+def phase_has_labels(*, phase: Phase) -> bool:
+    """Whether the scorer has hidden labels to read for ``phase``."""
+    return bool(phase.labels_sha256 and phase.labels_compact_file.name)
+
+
 def phase_labels(*, phase: Phase):
     """The phase's hidden labels in the scoring library's compact form.
 
@@ -52,7 +57,7 @@ def phase_labels(*, phase: Phase):
     the key, so a cached entry is never served after a fix.
     """
     name = phase.labels_compact_file.name
-    if not phase.labels_sha256 or not name:
+    if not phase_has_labels(phase=phase):
         raise PhaseHasNoLabels(
             f"Phase {phase} has no hidden labels yet; an organizer must import them."
         )

@@ -56,7 +56,8 @@ def charlie_submission(charlie_team, charlie, phase):
 # --- POST /api/v1/phases/{id}/submissions/ -----------------------------------------------
 
 
-def test_upload_answers_201_with_id_and_status_queued(alice_team, bob_api, phase):
+def test_upload_answers_201_with_id_and_status_queued(alice_team, bob_api, phase_labelled):
+    phase = phase_labelled
     response = _upload(bob_api, phase, method_name="TSM", description="8 frames")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -103,7 +104,8 @@ def test_upload_too_large_is_413(alice_team, alice_api, phase):
     assert "limit" in response.json()["detail"]
 
 
-def test_upload_over_the_daily_quota_is_429(alice_team, alice_api, phase):
+def test_upload_over_the_daily_quota_is_429(alice_team, alice_api, phase_labelled):
+    phase = phase_labelled
     phase.max_submissions_per_day = 1
     phase.save(update_fields=["max_submissions_per_day"])
     assert _upload(alice_api, phase).status_code == 201
@@ -141,8 +143,9 @@ def test_upload_as_json_is_415(alice_team, alice_api, phase):
 
 
 def test_uploads_are_rate_limited_per_user_apart_from_the_quota(
-    alice_team, alice_api, phase, monkeypatch
+    alice_team, alice_api, phase_labelled, monkeypatch
 ):
+    phase = phase_labelled
     from rest_framework.throttling import SimpleRateThrottle
 
     # The rates are read when DRF is imported; give uploads a tiny one for this test.

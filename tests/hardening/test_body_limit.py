@@ -85,7 +85,8 @@ def test_an_upload_declared_over_the_cap_is_refused_unread_with_json(
     assert not Submission.objects.exists()
 
 
-def test_an_upload_of_exactly_the_cap_is_accepted(alice_api, alice_team, phase, settings):
+def test_an_upload_of_exactly_the_cap_is_accepted(alice_api, alice_team, phase_labelled, settings):
+    phase = phase_labelled
     body = _multipart()
     settings.EVALSERVER_MAX_UPLOAD_BYTES = len(body)
     assert _api_upload(alice_api, phase, body).status_code == 201

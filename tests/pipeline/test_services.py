@@ -93,13 +93,23 @@ def test_a_malformed_file_fails_with_errors_naming_lines_and_costs_no_quota(
     assert quota["used_today"] == 0
 
 
-def test_a_phase_without_labels_fails_the_submission_with_a_server_side_message(
-    inprocess_sync, phase, alice, alice_team
+def test_an_upload_to_a_phase_without_labels_is_refused_and_not_stored(
+    inprocess_sync, phase, alice, alice_team, caplog
 ):
-    with inprocess_sync():
-        submission = submission_create(
-            user=alice, phase=phase, upload=SimpleUploadedFile("a.txt", b"00000 1\n")
-        )
+    with pytest.raises(PhaseClosed, match="no hidden labels") as refused:
+        submission_create(user=alice, phase=phase, upload=SimpleUploadedFile("a.txt", b"00000 1\n"))
+    assert "The organizers have been told" in refused.value.message
+    assert not Submission.objects.exists()
+    assert not storages["default"].exists("submissions")
+    assert any("has no hidden labels" in r.getMessage() for r in caplog.records)
+
+
+def test_a_queued_submission_whose_phase_lost_its_labels_fails_with_a_server_side_message(
+    inprocess_sync, phase, alice_team
+):
+    # Labels removed (in the database) after the upload was accepted: the worker's fallback.
+    submission = SubmissionFactory(phase=phase, team=alice_team, status=Status.QUEUED)
+    assert submission_score(submission_id=submission.pk) == "failed"
     submission.refresh_from_db()
     assert submission.status == Status.FAILED
     assert "organizers have been told" in submission.errors[0]

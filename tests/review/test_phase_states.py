@@ -1,11 +1,14 @@
 """Phases an organizer has not finished setting up, or that are over."""
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from submissions.models import Submission
 from tests.factories import PhaseFactory
 from tests.recognition_data import answer_bytes, random_matrix
 
@@ -34,18 +37,19 @@ def test_joining_a_team_after_the_phase_is_allowed_but_uploads_are_not(
     assert "ended at" in response.json()["detail"]
 
 
-def test_an_upload_to_a_phase_without_labels_fails_without_blaming_the_file(
-    alice_api, alice_team, phase, inprocess_sync, django_capture_on_commit_callbacks
+def test_an_upload_to_a_phase_without_labels_is_refused_without_blaming_the_file(
+    alice_api, alice_team, phase, inprocess_sync
 ):
     upload = SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(5, seed=1)))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = alice_api.post(
-            f"/api/v1/phases/{phase.pk}/submissions/", {"file": upload}, format="multipart"
-        )
-    assert response.status_code == 201
-    detail = alice_api.get(f"/api/v1/submissions/{response.json()['id']}/").json()
-    assert detail["status"] == "failed"
-    assert detail["errors"] == [
-        "the server could not score this file because of a problem on our side; "
-        "organizers have been told"
-    ]
+    response = alice_api.post(
+        f"/api/v1/phases/{phase.pk}/submissions/", {"file": upload}, format="multipart"
+    )
+    assert response.status_code == 403
+    body = response.json()
+    assert body["code"] == "phase_closed"
+    assert body["detail"] == (
+        f"Phase {phase.name!r} cannot take submissions yet: it has no hidden labels to "
+        "score them against. The organizers have been told; try again later."
+    )
+    assert not Submission.objects.exists()
+    assert not any(Path(settings.UPLOAD_ROOT).rglob("*.txt"))
