@@ -206,8 +206,8 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     known ``label`` name, ``start <= end`` inside ``[0, frames - 1]`` and exactly one
     ``[x1, y1, x2, y2]`` per frame with ``0 <= x1 < x2 <= width`` and
     ``0 <= y1 < y2 <= height``. Unknown keys are ignored. All problems are reported
-    together (capped), each naming its record index, clip id and tube index; a file in
-    which no record has ``tubes`` gets one message instead.
+    together (capped), each naming its record (counted from 1), clip id and tube index;
+    a file in which no record has ``tubes`` gets one message instead.
     """
     try:
         records = json.loads(data.decode("utf-8-sig"))
@@ -228,7 +228,8 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     tube_end: list[int] = []
     tube_boxes: list[np.ndarray] = []
 
-    for index, record in enumerate(records):
+    # Records count from 1, as in the recognition messages; frames stay 0-based indices.
+    for index, record in enumerate(records, 1):
         where = _describe(index, record)
         if not isinstance(record, dict):
             problems.append(f"{where}: must be a JSON object")

@@ -688,8 +688,8 @@ def _bad(**changes) -> list[dict]:
 @pytest.mark.parametrize(
     ("records", "message"),
     [
-        (_bad(label="jump"), "record 0 (id '00001') tube 1: unknown label 'jump'"),
-        (_bad(end=1), "record 0 (id '00001') tube 1: end 1 is before start 2"),
+        (_bad(label="jump"), "record 1 (id '00001') tube 1: unknown label 'jump'"),
+        (_bad(end=1), "record 1 (id '00001') tube 1: end 1 is before start 2"),
         (_bad(end=5), "tube 1: has 3 boxes but start..end spans 4 frames"),
         (_bad(start=8, end=10), "tube 1: frames 8..10 fall outside the clip (0..9)"),
         (_bad(start=-1, end=1), "tube 1: frames -1..1 fall outside the clip (0..9)"),
@@ -707,10 +707,10 @@ def _bad(**changes) -> list[dict]:
         (_bad(boxes=[BOX, [10, 10, 30], BOX]), "tube 1: every box must be a list of four numbers"),
         (_bad(boxes=[BOX, ["10", 10, 30, 40], BOX]), "tube 1: every box must be a list of four"),
         (_bad(boxes="none"), "tube 1: 'boxes' must be a list"),
-        ([clip("00001", []), clip("00001", [])], "record 1 (id '00001'): duplicate clip id"),
+        ([clip("00001", []), clip("00001", [])], "record 2 (id '00001'): duplicate clip id"),
         (
             [clip("00000", []), {"id": "00001", "dim": [10, 100, 100]}],
-            "record 1 (id '00001'): 'tubes' must be a list",
+            "record 2 (id '00001'): 'tubes' must be a list",
         ),
         (
             [{"id": "00001", "dim": [10, 100, 100], "label": ["walk"]}],
@@ -718,8 +718,8 @@ def _bad(**changes) -> list[dict]:
         ),
         ([{"id": "00001", "dim": [10, 100, 100]}], "no record has 'tubes'; detection phases"),
         ([{"id": "00001", "dim": [10, 100], "tubes": []}], "'dim' must be [frames, width, height]"),
-        ([{"id": 1, "dim": [10, 100, 100], "tubes": []}], "record 0: 'id' must be a non-empty"),
-        (["00001"], "record 0: must be a JSON object"),
+        ([{"id": 1, "dim": [10, 100, 100], "tubes": []}], "record 1: 'id' must be a non-empty"),
+        (["00001"], "record 1: must be a JSON object"),
     ],
 )
 def test_every_label_problem_is_named(records, message):
@@ -737,9 +737,9 @@ def test_all_label_problems_are_reported_together():
     with pytest.raises(LabelsInvalid) as info:
         load(records)
     assert info.value.errors == [
-        "record 0 (id '00001') tube 0: unknown label 'jump'",
-        "record 1 (id '00002') tube 1 frame 5: box [0, 0, 200, 10] lies outside the 100x100 frame",
-        "record 2 (id '00001'): duplicate clip id (first in record 0)",
+        "record 1 (id '00001') tube 0: unknown label 'jump'",
+        "record 2 (id '00002') tube 1 frame 5: box [0, 0, 200, 10] lies outside the 100x100 frame",
+        "record 3 (id '00001'): duplicate clip id (first in record 1)",
     ]
 
 
