@@ -6,6 +6,9 @@ else gets NotFound, never "forbidden": we don't confirm that another team's id e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import QuerySet
 
 from evalserver.accounts.models import User
@@ -13,6 +16,7 @@ from evalserver.challenges.models import Phase
 from evalserver.errors import NotFound
 from evalserver.teams.models import Membership
 from submissions.models import Submission
+from submissions.services import submission_plain_max_bytes
 
 _NOT_FOUND = "No such submission."
 
@@ -48,3 +52,25 @@ def submission_get_for_user(*, user: User, submission_id: int) -> Submission:
     if not is_member and not challenge.is_organizer(user):
         raise NotFound(_NOT_FOUND)
     return submission
+
+
+@dataclass(frozen=True)
+class UploadCaps:
+    """The file size limits of a phase, as every page states them."""
+
+    # The largest upload: the phase's limit, or the server's request cap if smaller.
+    upload_bytes: int
+    # The most the scorer reads from one file, counted uncompressed (inside a .gz or .zip).
+    decompressed_bytes: int
+
+    @property
+    def decompressed_is_tighter(self) -> bool:
+        return self.decompressed_bytes < self.upload_bytes
+
+
+def submission_upload_caps(*, phase: Phase) -> UploadCaps:
+    """The one source of the limits the phase rules, the upload form and its help state."""
+    return UploadCaps(
+        upload_bytes=min(phase.max_upload_bytes, settings.EVALSERVER_MAX_UPLOAD_BYTES),
+        decompressed_bytes=submission_plain_max_bytes(phase=phase),
+    )

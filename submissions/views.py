@@ -7,7 +7,6 @@ everyone else gets a 404, as if it did not exist.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, JsonResponse
@@ -24,8 +23,12 @@ from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
 from evalserver.web.views import phase_state
 from submissions.models import Submission
-from submissions.selectors import submission_get_for_user, submission_list_for_user
-from submissions.services import submission_create, submission_plain_max_bytes, submission_quota
+from submissions.selectors import (
+    submission_get_for_user,
+    submission_list_for_user,
+    submission_upload_caps,
+)
+from submissions.services import submission_create, submission_quota
 
 # The phase page shows this many of the team's latest submissions; the list page has all.
 RECENT_ON_PHASE_PAGE = 10
@@ -54,7 +57,7 @@ def _visible_submission(request, submission_id: int) -> Submission:
 
 
 def _max_upload_bytes(phase: Phase) -> int:
-    return min(phase.max_upload_bytes, settings.EVALSERVER_MAX_UPLOAD_BYTES)
+    return submission_upload_caps(phase=phase).upload_bytes
 
 
 def _leaderboard_url(phase: Phase) -> str:
@@ -109,10 +112,8 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             "quota": quota,
             "recent": recent[:RECENT_ON_PHASE_PAGE],
             "more": len(recent) > RECENT_ON_PHASE_PAGE,
-            "max_upload_bytes": _max_upload_bytes(phase),
+            "caps": submission_upload_caps(phase=phase),
             "detection_header": DETECTION_HEADER,
-            "detection_max_bytes": settings.EVALSERVER_DETECTION_MAX_BYTES,
-            "plain_max_bytes": submission_plain_max_bytes(phase=phase),
             "leaderboard_url": _leaderboard_url(phase),
         },
         status=status,
