@@ -21,7 +21,7 @@ from evalserver.errors import DomainError, FileTooLarge, NotFound, ValidationFai
 from evalserver.scoring.detection import HEADER as DETECTION_HEADER
 from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
-from evalserver.web.views import phase_state
+from evalserver.web.views import phase_state, throttle_wait
 from submissions.models import Submission
 from submissions.selectors import (
     submission_get_for_user,
@@ -132,7 +132,15 @@ def _upload(request, phase: Phase):
         request.POST, request.FILES, max_bytes=_max_upload_bytes(phase), track=phase.track
     )
     status = 400
-    if form.is_valid():
+    # The API's uploads throttle (EVALSERVER_THROTTLE_UPLOADS), one counter for both doors.
+    wait = throttle_wait(request, scope="uploads")
+    if wait is not None:
+        form.add_error(
+            None,
+            f"You are uploading too fast. Try again in {wait} second{'' if wait == 1 else 's'}.",
+        )
+        status = 429
+    elif form.is_valid():
         try:
             submission = submission_create(
                 user=request.user,
@@ -154,8 +162,12 @@ def _upload(request, phase: Phase):
     if _wants_json(request):
         errors = _form_errors(form)
         detail = " ".join(message for messages in errors.values() for message in messages)
-        return JsonResponse({"detail": detail, "errors": errors}, status=status)
-    return _render_phase(request, phase, form, status=status)
+        response = JsonResponse({"detail": detail, "errors": errors}, status=status)
+    else:
+        response = _render_phase(request, phase, form, status=status)
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 def submission_list(request, phase_id: int):

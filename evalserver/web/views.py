@@ -243,20 +243,28 @@ def _safe_next(request) -> str:
     return reverse(settings.LOGIN_REDIRECT_URL)
 
 
-class _RegisterScope:
-    throttle_scope = "register"
+class _Scope:
+    def __init__(self, scope: str):
+        self.throttle_scope = scope
+
+
+def throttle_wait(request, *, scope: str) -> int | None:
+    """Seconds before this request's user (or address) may do ``scope`` again, or None if
+    it may now; a None also counts this request.
+
+    The API's scoped throttle itself (same rate, from DEFAULT_THROTTLE_RATES, and same cache
+    counter): a page that calls this and the API endpoint with that ``throttle_scope`` count
+    together.
+    """
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, _Scope(scope)):
+        return None
+    return max(1, math.ceil(throttle.wait() or 0))
 
 
 def _sign_up_wait(request) -> int | None:
-    """Seconds before this address may sign up again, or None if it may now.
-
-    The API's register throttle itself (same rate, EVALSERVER_THROTTLE_REGISTER, and same
-    cache counter): sign-ups through the page and through the API count together.
-    """
-    throttle = ScopedRateThrottle()
-    if throttle.allow_request(request, _RegisterScope()):
-        return None
-    return max(1, math.ceil(throttle.wait() or 0))
+    # The API's register throttle (EVALSERVER_THROTTLE_REGISTER), per address.
+    return throttle_wait(request, scope="register")
 
 
 def signup(request):
