@@ -8,7 +8,8 @@ the environment variables listed in CONTRACT section 4 and the README.
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 from evalserver.env import (
     env_bool,
@@ -370,6 +371,19 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "evalserver@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Told, with each challenge's organizers, when the server lets a team down (a submission
+# that crashes its worker, a phase taking uploads without hidden labels): submissions.notify.
+_admin_emails = env_list("EVALSERVER_ADMINS", [])
+for _address in _admin_emails:
+    try:
+        validate_email(_address)
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"EVALSERVER_ADMINS has {_address!r}, which is not an email address; "
+            "separate addresses with commas"
+        ) from None
+ADMINS = [(_address, _address) for _address in _admin_emails]
 
 # --- Auth pages ---------------------------------------------------------------------------
 

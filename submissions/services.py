@@ -36,7 +36,7 @@ from evalserver.scoring.archive import is_archive
 from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
-from submissions import queue
+from submissions import notify, queue
 from submissions.models import Submission, SubmissionEvent, submission_upload_to
 
 logger = logging.getLogger(__name__)
@@ -104,11 +104,12 @@ def _check_open(*, phase: Phase, now: dt.datetime) -> None:
         raise PhaseClosed(f"Phase {phase.name!r} ended at {_utc(phase.ends_at)}.")
 
 
-def _check_has_labels(*, phase: Phase) -> None:
+def _check_has_labels(*, phase: Phase, team: Team) -> None:
     if phase_has_labels(phase=phase):
         return
     # Accepting the file would only fail it in the worker with "a problem on our side".
     logger.error("Upload refused: phase %s (id %s) has no hidden labels", phase, phase.pk)
+    notify.notify_phase_has_no_labels(phase=phase, team_name=team.name)
     raise PhaseClosed(
         f"Phase {phase.name!r} cannot take submissions yet: it has no hidden labels to "
         "score them against. The organizers have been told; try again later."
@@ -200,7 +201,7 @@ def submission_create(
             f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
         )
     _check_plain_size(phase=phase, upload=upload, size=size)
-    _check_has_labels(phase=phase)
+    _check_has_labels(phase=phase, team=team)
     _check_quota(team=team, phase=phase, now=now)
 
     sha256 = _sha256_of(upload)
@@ -310,6 +311,9 @@ def _claim(submission_id: int, *, worker: str) -> tuple[Submission | None, str]:
                 "it crashes or hangs its worker",
                 submission_id,
                 current["attempts"],
+            )
+            notify.notify_submission_crashed(
+                submission_id=submission_id, attempts=current["attempts"]
             )
         return None, "crashed"
     now = timezone.now()

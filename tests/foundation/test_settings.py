@@ -170,6 +170,8 @@ def test_an_s3_bucket_moves_uploads_and_labels_to_s3(tmp_path):
         ({"EVALSERVER_MAX_UPLOAD_BYTES": "1k"}, "EVALSERVER_MAX_UPLOAD_BYTES='1k'"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp'"),
         ({"EMAIL_USE_TLS": "sometimes"}, "EMAIL_USE_TLS='sometimes'"),
+        ({"EVALSERVER_ADMINS": "ops@example.org,nope"}, "EVALSERVER_ADMINS has 'nope'"),
+        ({"EVALSERVER_ADMINS": "ops@example.org,,b@x.org"}, "EVALSERVER_ADMINS="),
         ({"EVALSERVER_TRUSTED_PROXIES": "-1"}, "EVALSERVER_TRUSTED_PROXIES=-1 must be at least 0"),
         ({"EVALSERVER_TRUSTED_PROXIES": "yes"}, "EVALSERVER_TRUSTED_PROXIES='yes'"),
         ({"EVALSERVER_CACHE_URL": "memcached://h:11211"}, "EVALSERVER_CACHE_URL='memcached://"),
