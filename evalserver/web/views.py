@@ -33,6 +33,7 @@ from evalserver.accounts.services import (
     user_create,
 )
 from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
 from evalserver.teams.models import Team
 from evalserver.teams.selectors import team_for_user, team_members
@@ -52,9 +53,13 @@ WORKER_QUIET_AFTER = dt.timedelta(minutes=10)
 
 
 def phase_state(phase: Phase, now: dt.datetime) -> str:
-    """open, upcoming or closed: the word the pages show next to a phase."""
+    """open, waiting, upcoming or closed: the word the pages show next to a phase.
+
+    waiting: open by its switch and dates, but without hidden labels, so uploads are
+    refused (the API's ``is_open`` still says open: CONTRACT defines it by switch and dates).
+    """
     if phase.is_open_at(now):
-        return "open"
+        return "open" if phase_has_labels(phase=phase) else "waiting"
     if phase.is_open and now < phase.starts_at:
         return "upcoming"
     return "closed"

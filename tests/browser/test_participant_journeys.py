@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from submissions.models import Submission
 from tests.browser.conftest import PASSWORD, SCORING_TIMEOUT_MS, log_in
-from tests.factories import PhaseFactory, UserFactory
+from tests.factories import UserFactory
 from tests.recognition_data import (
     answer_bytes,
     answer_with_duplicate,
@@ -150,7 +150,9 @@ def test_a_bad_file_shows_its_line_errors(
 
 
 def test_an_oversized_file_is_refused_before_it_is_sent(page, live_server, alice_team, alice, shot):
-    phase = PhaseFactory(challenge=alice_team.challenge, max_upload_bytes=1024)
+    phase = phase_with_labels(
+        random_matrix(5, seed=0), challenge=alice_team.challenge, max_upload_bytes=1024
+    )
     log_in(page, live_server.url, "alice")
     page.goto(live_server.url + reverse("phase-detail", args=[phase.pk]))
     _choose_file(page, "answer.txt", b"0" * 4096)

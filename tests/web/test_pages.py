@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import ChallengeFactory, PhaseFactory
+from tests.recognition_data import phase_with_labels, random_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,9 @@ def test_the_challenge_list_runs_a_fixed_number_of_queries(
 
 @time_machine.travel(dt.datetime(2021, 5, 1, 12, 0, tzinfo=dt.UTC), tick=False)
 def test_the_challenge_page_shows_dates_in_utc_a_countdown_and_the_rules(client, challenge):
-    open_phase = PhaseFactory(
+    # With hidden labels: a phase without any does not take uploads, so it has no countdown.
+    open_phase = phase_with_labels(
+        random_matrix(5, seed=0),
         challenge=challenge,
         slug="dev",
         name="Validation",
@@ -95,7 +98,8 @@ def test_the_phase_page_sends_a_user_without_team_to_the_team_page(charlie_web, 
 def test_the_phase_page_shows_the_upload_form_with_the_size_cap_and_quota(
     alice_web, alice_team, challenge
 ):
-    phase = PhaseFactory(
+    phase = phase_with_labels(
+        random_matrix(5, seed=0),
         challenge=challenge,
         max_upload_bytes=5 * 1024 * 1024,
         max_submissions_per_day=4,

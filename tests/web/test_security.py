@@ -76,9 +76,10 @@ def _pages(alice, alice_team, phase, organizer):
 
 
 @pytest.fixture
-def audited_pages(alice, alice_team, phase, organizer):
+def audited_pages(alice, alice_team, phase_labelled, organizer):
+    # With labels, so the phase page shows its upload form to audit.
     results = []
-    for user, url in _pages(alice, alice_team, phase, organizer):
+    for user, url in _pages(alice, alice_team, phase_labelled, organizer):
         client = Client()
         if user is not None:
             client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
