@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from evalserver.teams.models import Membership
+from tests.clients import logged_in
 from tests.factories import (
     ChallengeFactory,
     MembershipFactory,
@@ -61,11 +62,11 @@ def phase(challenge):
 
 @pytest.fixture
 def phase_labelled(phase):
-    """``phase`` with hidden labels (five random clips): a phase without any refuses uploads."""
+    """``phase`` with hidden labels (``labelled_truth()``): a phase without any refuses uploads."""
     from evalserver.challenges.services import phase_set_labels
-    from tests.recognition_data import labels_json, random_matrix
+    from tests.recognition_data import labelled_truth, labels_json
 
-    phase_set_labels(phase=phase, data=labels_json(random_matrix(5, seed=0)), filename="l.json")
+    phase_set_labels(phase=phase, data=labels_json(labelled_truth()), filename="l.json")
     phase.refresh_from_db()
     return phase
 
@@ -149,3 +150,26 @@ def charlie_api(charlie):
 @pytest.fixture
 def organizer_api(organizer):
     return _client_for(organizer)
+
+
+# Browsers (Django's test client) with the personas' sessions, for the page tests.
+
+
+@pytest.fixture
+def alice_web(alice):
+    return logged_in(alice)
+
+
+@pytest.fixture
+def bob_web(bob):
+    return logged_in(bob)
+
+
+@pytest.fixture
+def charlie_web(charlie):
+    return logged_in(charlie)
+
+
+@pytest.fixture
+def organizer_web(organizer):
+    return logged_in(organizer)

@@ -72,6 +72,14 @@ def answer_with_duplicate(p: np.ndarray, *, line: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+LABELLED_CLIPS = 5
+
+
+def labelled_truth() -> np.ndarray:
+    """The hidden labels of the ``phase_labelled`` fixture: ``LABELLED_CLIPS`` random clips."""
+    return random_matrix(LABELLED_CLIPS, seed=0)
+
+
 def phase_with_labels(truth: np.ndarray, **fields):
     """A recognition phase (``PhaseFactory(**fields)``) whose hidden labels are ``truth``."""
     from evalserver.challenges.services import phase_set_labels

@@ -9,6 +9,7 @@ from django.urls import reverse
 from evalserver.teams.services import team_remove_member
 from submissions.models import Submission
 from submissions.services import submission_create
+from tests.clients import logged_in
 from tests.factories import (
     ChallengeFactory,
     MembershipFactory,
@@ -16,14 +17,14 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-from tests.recognition_data import answer_bytes, random_matrix
-from tests.review.conftest import logged_in
+from tests.recognition_data import LABELLED_CLIPS, answer_bytes, random_matrix
 
 pytestmark = pytest.mark.django_db
 
 
 def _submit(user, phase, seed: int = 5) -> Submission:
-    upload = SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(40, seed=seed)))
+    answer = answer_bytes(random_matrix(LABELLED_CLIPS, seed=seed))
+    upload = SimpleUploadedFile("answer.txt", answer)
     return submission_create(user=user, phase=phase, upload=upload, method_name="m")
 
 
@@ -42,13 +43,15 @@ def scored(
     alice_team,
     charlie,
     charlie_team,
-    labelled_phase,
+    phase_labelled,
     inprocess_sync,
     django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        mine = _submit(alice, labelled_phase, seed=1)
-        theirs = _submit(charlie, labelled_phase, seed=2)
+        # Seeds whose scores differ: with five clips, two answers can tie, and a page
+        # showing charlie's own score would then seem to show alice's.
+        mine = _submit(alice, phase_labelled, seed=3)
+        theirs = _submit(charlie, phase_labelled, seed=2)
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert mine.status == theirs.status == "finished"
@@ -84,7 +87,7 @@ def test_other_teams_team_is_404_and_its_invite_code_stays_secret(alice_team, ch
     assert browser.post(f"/api/v1/teams/{alice_team.pk}/leave/").status_code == 404
 
 
-def test_organizer_of_another_challenge_is_a_stranger(scored, labelled_phase, challenge):
+def test_organizer_of_another_challenge_is_a_stranger(scored, phase_labelled, challenge):
     mine, _ = scored
     other = ChallengeFactory(slug="other-challenge")
     olga = UserFactory(username="olga-other")
@@ -93,25 +96,25 @@ def test_organizer_of_another_challenge_is_a_stranger(scored, labelled_phase, ch
     for url in _doors(mine.pk):
         assert browser.get(url).status_code == 404, url
     assert browser.get(reverse("challenge-dashboard", args=[challenge.slug])).status_code == 404
-    listing = browser.get(f"/api/v1/phases/{labelled_phase.pk}/submissions/").json()
+    listing = browser.get(f"/api/v1/phases/{phase_labelled.pk}/submissions/").json()
     assert listing["results"] == []
 
 
 @pytest.fixture
-def private_scored(scored, labelled_phase):
-    labelled_phase.leaderboard_visibility = "private"
-    labelled_phase.save()
+def private_scored(scored, phase_labelled):
+    phase_labelled.leaderboard_visibility = "private"
+    phase_labelled.save()
     return scored
 
 
-def test_private_phase_shows_no_other_teams_scores(private_scored, labelled_phase, charlie):
+def test_private_phase_shows_no_other_teams_scores(private_scored, phase_labelled, charlie):
     mine, theirs = private_scored
     browser = logged_in(charlie)
-    api = browser.get(f"/api/v1/phases/{labelled_phase.pk}/leaderboard/").json()
+    api = browser.get(f"/api/v1/phases/{phase_labelled.pk}/leaderboard/").json()
     assert api["ranking_hidden"] is True
     assert [entry["submission_id"] for entry in api["entries"]] == [theirs.pk]
     assert api["entries"][0]["rank"] is None
-    page = browser.get(reverse("phase-leaderboard", args=[labelled_phase.pk])).content.decode()
+    page = browser.get(reverse("phase-leaderboard", args=[phase_labelled.pk])).content.decode()
     assert "Alpha" not in page
     assert f"{mine.primary_score:.4f}" not in page
     # The per-class chart on charlie's own submission draws no leader.
@@ -120,34 +123,34 @@ def test_private_phase_shows_no_other_teams_scores(private_scored, labelled_phas
     assert "Leader:" not in detail
 
 
-def test_private_phase_shows_nothing_to_strangers(private_scored, labelled_phase):
+def test_private_phase_shows_nothing_to_strangers(private_scored, phase_labelled):
     anonymous = logged_in(UserFactory(username="stranger"))
-    api = anonymous.get(f"/api/v1/phases/{labelled_phase.pk}/leaderboard/").json()
+    api = anonymous.get(f"/api/v1/phases/{phase_labelled.pk}/leaderboard/").json()
     assert api["entries"] == []
     from rest_framework.test import APIClient
 
-    nobody = APIClient().get(f"/api/v1/phases/{labelled_phase.pk}/leaderboard/")
+    nobody = APIClient().get(f"/api/v1/phases/{phase_labelled.pk}/leaderboard/")
     assert nobody.status_code == 200
     assert nobody.json()["entries"] == []
 
 
 def test_private_phase_of_another_challenge_is_hidden_from_its_organizer(
-    private_scored, labelled_phase
+    private_scored, phase_labelled
 ):
     other = ChallengeFactory(slug="other-challenge")
     olga = UserFactory(username="olga-other")
     other.organizers.add(olga)
     browser = logged_in(olga)
-    api = browser.get(f"/api/v1/phases/{labelled_phase.pk}/leaderboard/").json()
+    api = browser.get(f"/api/v1/phases/{phase_labelled.pk}/leaderboard/").json()
     assert api["entries"] == []
-    page = browser.get(reverse("phase-leaderboard", args=[labelled_phase.pk])).content.decode()
+    page = browser.get(reverse("phase-leaderboard", args=[phase_labelled.pk])).content.decode()
     assert "Alpha" not in page
     assert "Charlie" not in page
 
 
-def test_organizer_sees_the_private_board(private_scored, labelled_phase, organizer):
+def test_organizer_sees_the_private_board(private_scored, phase_labelled, organizer):
     browser = logged_in(organizer)
-    api = browser.get(f"/api/v1/phases/{labelled_phase.pk}/leaderboard/").json()
+    api = browser.get(f"/api/v1/phases/{phase_labelled.pk}/leaderboard/").json()
     assert api["ranking_hidden"] is False
     assert len(api["entries"]) == 2
 

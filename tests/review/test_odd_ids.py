@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.review.conftest import logged_in
+from tests.clients import logged_in
 
 pytestmark = pytest.mark.django_db
 

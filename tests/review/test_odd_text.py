@@ -4,8 +4,8 @@ text columns) and names that render as nothing on the leaderboard."""
 import pytest
 
 from submissions.models import Submission
-from tests.recognition_data import answer_bytes, random_matrix
-from tests.review.conftest import N_CLIPS, logged_in
+from tests.clients import logged_in
+from tests.recognition_data import LABELLED_CLIPS, answer_bytes, random_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +22,13 @@ def _multipart(filename: bytes, content: bytes, boundary: str = "B0uNd") -> byte
 
 @pytest.mark.parametrize("filename", [b"ans\x00wer.txt", b"ans\x01wer.txt", b"a\r\nb.txt"])
 def test_control_characters_in_the_filename_are_no_server_error(
-    alice, alice_team, labelled_phase, filename
+    alice, alice_team, phase_labelled, filename
 ):
     browser = logged_in(alice)
     response = browser.generic(
         "POST",
-        f"/api/v1/phases/{labelled_phase.pk}/submissions/",
-        _multipart(filename, answer_bytes(random_matrix(N_CLIPS, seed=1))),
+        f"/api/v1/phases/{phase_labelled.pk}/submissions/",
+        _multipart(filename, answer_bytes(random_matrix(LABELLED_CLIPS, seed=1))),
         content_type="multipart/form-data; boundary=B0uNd",
     )
     assert response.status_code in (201, 400), response.content

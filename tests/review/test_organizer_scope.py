@@ -33,10 +33,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_staff_organizer_of_one_challenge_cannot_disqualify_in_another(
-    labelled_phase, charlie_team
+    phase_labelled, charlie_team
 ):
     submission = SubmissionFactory(
-        phase=labelled_phase, team=charlie_team, status=Submission.Status.FINISHED
+        phase=phase_labelled, team=charlie_team, status=Submission.Status.FINISHED
     )
     other = ChallengeFactory(slug="other-challenge")
     olga = UserFactory(username="olga-other", is_staff=True)

@@ -6,14 +6,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from submissions.models import Submission
-from tests.recognition_data import answer_bytes, random_matrix
-from tests.review.conftest import N_CLIPS
+from tests.recognition_data import LABELLED_CLIPS, answer_bytes, random_matrix
 
 pytestmark = pytest.mark.django_db
 
 
 def _post(browser, phase, **fields):
-    upload = SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(N_CLIPS, seed=1)))
+    upload = SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(LABELLED_CLIPS, seed=1)))
     return browser.post(
         reverse("phase-detail", args=[phase.pk]),
         {"file": upload, **fields},
@@ -21,21 +20,21 @@ def _post(browser, phase, **fields):
     )
 
 
-def test_the_page_refuses_a_description_the_api_refuses(alice_web, alice_team, labelled_phase):
-    response = _post(alice_web, labelled_phase, description="d" * 5001)
+def test_the_page_refuses_a_description_the_api_refuses(alice_web, alice_team, phase_labelled):
+    response = _post(alice_web, phase_labelled, description="d" * 5001)
     assert response.status_code == 400
     assert "description" in response.json()["errors"]
     assert Submission.objects.count() == 0
-    assert _post(alice_web, labelled_phase, description="d" * 5000).status_code == 201
+    assert _post(alice_web, phase_labelled, description="d" * 5000).status_code == 201
 
 
-def test_a_limit_of_zero_is_shown_as_zero_not_as_no_limit(alice_web, alice_team, labelled_phase):
-    labelled_phase.max_submissions_per_day = 0
-    labelled_phase.max_submissions_total = 0
-    labelled_phase.save()
-    html = alice_web.get(reverse("phase-detail", args=[labelled_phase.pk])).content.decode()
+def test_a_limit_of_zero_is_shown_as_zero_not_as_no_limit(alice_web, alice_team, phase_labelled):
+    phase_labelled.max_submissions_per_day = 0
+    phase_labelled.max_submissions_total = 0
+    phase_labelled.save()
+    html = alice_web.get(reverse("phase-detail", args=[phase_labelled.pk])).content.decode()
     assert "no daily limit" not in html
     assert "no total limit" not in html
     assert "0 a day (UTC)" in html
     assert "0 in total" in html
-    assert _post(alice_web, labelled_phase).status_code == 429
+    assert _post(alice_web, phase_labelled).status_code == 429

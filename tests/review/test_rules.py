@@ -14,14 +14,16 @@ from evalserver.errors import PhaseClosed, QuotaExceeded
 from leaderboard.selectors import leaderboard_ranking
 from submissions.models import Submission
 from submissions.services import submission_cancel, submission_create, submission_rerun
+from tests.clients import logged_in
 from tests.factories import PhaseFactory
 from tests.recognition_data import (
+    LABELLED_CLIPS,
     answer_bytes,
     expected_macro_f1,
+    labelled_truth,
     labels_json,
     random_matrix,
 )
-from tests.review.conftest import N_CLIPS, logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +33,7 @@ TICK = dt.timedelta(microseconds=1)
 
 
 @pytest.fixture
-def dated_phase(challenge, truth):
+def dated_phase(challenge):
     phase = PhaseFactory(
         challenge=challenge,
         slug="dated",
@@ -40,13 +42,13 @@ def dated_phase(challenge, truth):
         max_submissions_per_day=2,
         max_submissions_total=100,
     )
-    phase_set_labels(phase=phase, data=labels_json(truth), filename="labels.json")
+    phase_set_labels(phase=phase, data=labels_json(labelled_truth()), filename="labels.json")
     phase.refresh_from_db()
     return phase
 
 
 def _upload(seed: int = 1):
-    return SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(N_CLIPS, seed=seed)))
+    return SimpleUploadedFile("answer.txt", answer_bytes(random_matrix(LABELLED_CLIPS, seed=seed)))
 
 
 def _submit(user, phase, seed: int = 1) -> Submission:
@@ -122,26 +124,26 @@ def test_a_rerun_after_a_label_fix_replaces_the_scores_on_the_board(
     alice,
     alice_team,
     organizer,
-    labelled_phase,
+    phase_labelled,
     inprocess_sync,
     django_capture_on_commit_callbacks,
 ):
-    prediction = random_matrix(N_CLIPS, seed=21)
+    prediction = random_matrix(LABELLED_CLIPS, seed=21)
     browser = logged_in(alice)
-    url = f"/api/v1/phases/{labelled_phase.pk}/leaderboard/"
+    url = f"/api/v1/phases/{phase_labelled.pk}/leaderboard/"
     with django_capture_on_commit_callbacks(execute=True):
         submission = submission_create(
             user=alice,
-            phase=labelled_phase,
+            phase=phase_labelled,
             upload=SimpleUploadedFile("answer.txt", answer_bytes(prediction)),
         )
-    old_truth = random_matrix(N_CLIPS, seed=11)
+    old_truth = labelled_truth()
     before = browser.get(url).json()["entries"][0]["scores"]["macro_f1"]
     assert before == expected_macro_f1(old_truth, prediction)
 
-    fixed_truth = random_matrix(N_CLIPS, seed=12)
-    phase_set_labels(phase=labelled_phase, data=labels_json(fixed_truth), filename="fixed.json")
-    labelled_phase.refresh_from_db()
+    fixed_truth = random_matrix(LABELLED_CLIPS, seed=12)
+    phase_set_labels(phase=phase_labelled, data=labels_json(fixed_truth), filename="fixed.json")
+    phase_labelled.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         submission_rerun(submission=submission, actor=organizer)
     submission.refresh_from_db()

@@ -4,8 +4,8 @@ shown only to teammates, so a stranger's id answers like an unknown one."""
 import pytest
 from django.urls import reverse
 
+from tests.clients import logged_in
 from tests.factories import UserFactory
-from tests.review.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 

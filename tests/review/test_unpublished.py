@@ -6,16 +6,16 @@ import pytest
 from django.urls import reverse
 
 from submissions.models import Submission
+from tests.clients import logged_in
 from tests.factories import SubmissionFactory
-from tests.review.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def withdrawn(challenge, labelled_phase, charlie_team):
+def withdrawn(challenge, phase_labelled, charlie_team):
     submission = SubmissionFactory(
-        phase=labelled_phase, team=charlie_team, status=Submission.Status.QUEUED
+        phase=phase_labelled, team=charlie_team, status=Submission.Status.QUEUED
     )
     challenge.is_published = False
     challenge.save(update_fields=["is_published"])

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from submissions.models import Submission
 from tests.factories import ChallengeFactory, PhaseFactory
-from tests.recognition_data import answer_bytes, random_matrix
+from tests.recognition_data import LABELLED_CLIPS, answer_bytes, random_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def _url(phase_id) -> str:
     return f"/api/v1/phases/{phase_id}/submissions/"
 
 
-def _answer(n: int = 40) -> bytes:
+def _answer(n: int = LABELLED_CLIPS) -> bytes:
     return answer_bytes(random_matrix(n, seed=3))
 
 
@@ -44,38 +44,38 @@ def _detail(response) -> str:
     return body["detail"]
 
 
-def test_missing_file_field_is_400_with_detail(alice_api, alice_team, labelled_phase):
-    response = alice_api.post(_url(labelled_phase.pk), {"method_name": "x"}, format="multipart")
+def test_missing_file_field_is_400_with_detail(alice_api, alice_team, phase_labelled):
+    response = alice_api.post(_url(phase_labelled.pk), {"method_name": "x"}, format="multipart")
     assert response.status_code == 400
     assert "file" in _detail(response)
     assert Submission.objects.count() == 0
 
 
-def test_json_body_is_415_with_detail(alice_api, alice_team, labelled_phase):
-    response = alice_api.post(_url(labelled_phase.pk), {"file": "00000 0 1"}, format="json")
+def test_json_body_is_415_with_detail(alice_api, alice_team, phase_labelled):
+    response = alice_api.post(_url(phase_labelled.pk), {"file": "00000 0 1"}, format="json")
     assert response.status_code == 415
     assert "application/json" in _detail(response)
 
 
-def test_file_sent_as_a_text_field_is_400(alice_api, alice_team, labelled_phase):
-    response = alice_api.post(_url(labelled_phase.pk), {"file": "00000 0 0 1"}, format="multipart")
+def test_file_sent_as_a_text_field_is_400(alice_api, alice_team, phase_labelled):
+    response = alice_api.post(_url(phase_labelled.pk), {"file": "00000 0 0 1"}, format="multipart")
     assert response.status_code == 400
     assert "file" in _detail(response)
 
 
-def test_too_long_method_name_is_400(alice_api, alice_team, labelled_phase):
+def test_too_long_method_name_is_400(alice_api, alice_team, phase_labelled):
     upload = SimpleUploadedFile("answer.txt", _answer())
     response = alice_api.post(
-        _url(labelled_phase.pk), {"file": upload, "method_name": "m" * 201}, format="multipart"
+        _url(phase_labelled.pk), {"file": upload, "method_name": "m" * 201}, format="multipart"
     )
     assert response.status_code == 400
     assert "method_name" in response.json()["errors"]
 
 
-def test_too_long_description_is_400(alice_api, alice_team, labelled_phase):
+def test_too_long_description_is_400(alice_api, alice_team, phase_labelled):
     upload = SimpleUploadedFile("answer.txt", _answer())
     response = alice_api.post(
-        _url(labelled_phase.pk), {"file": upload, "description": "d" * 5001}, format="multipart"
+        _url(phase_labelled.pk), {"file": upload, "description": "d" * 5001}, format="multipart"
     )
     assert response.status_code == 400
     assert "description" in response.json()["errors"]
@@ -105,21 +105,21 @@ def test_phase_of_an_unpublished_challenge_is_404(alice_api, alice_team):
 
 
 def test_path_tricks_in_the_filename_are_kept_out_of_storage(
-    alice_api, alice_team, labelled_phase, settings
+    alice_api, alice_team, phase_labelled, settings
 ):
     upload = SimpleUploadedFile("../../../etc/passwd", _answer())
-    response = alice_api.post(_url(labelled_phase.pk), {"file": upload}, format="multipart")
+    response = alice_api.post(_url(phase_labelled.pk), {"file": upload}, format="multipart")
     assert response.status_code == 201
     submission = Submission.objects.get()
     assert ".." not in submission.file.name
     assert ".." not in submission.original_filename
-    assert submission.file.name.startswith(f"submissions/phase-{labelled_phase.pk}/")
+    assert submission.file.name.startswith(f"submissions/phase-{phase_labelled.pk}/")
 
 
-def test_non_utf8_filename_is_a_400_naming_the_file_field(alice, alice_team, labelled_phase):
+def test_non_utf8_filename_is_a_400_naming_the_file_field(alice, alice_team, phase_labelled):
     # Django's multipart parser drops a part whose filename is not UTF-8; the refusal
     # must still be a JSON 400 about the ``file`` field, not a server error.
-    from tests.review.conftest import logged_in
+    from tests.clients import logged_in
 
     browser = logged_in(alice)
     boundary = "XyZ"
@@ -132,7 +132,7 @@ def test_non_utf8_filename_is_a_400_naming_the_file_field(alice, alice_team, lab
     )
     response = browser.generic(
         "POST",
-        _url(labelled_phase.pk),
+        _url(phase_labelled.pk),
         body,
         content_type=f"multipart/form-data; boundary={boundary}",
     )
@@ -141,12 +141,12 @@ def test_non_utf8_filename_is_a_400_naming_the_file_field(alice, alice_team, lab
     assert Submission.objects.count() == 0
 
 
-def test_utf8_filename_is_kept_and_served_back(alice, alice_team, labelled_phase):
-    from tests.review.conftest import logged_in
+def test_utf8_filename_is_kept_and_served_back(alice, alice_team, phase_labelled):
+    from tests.clients import logged_in
 
     browser = logged_in(alice)
     upload = SimpleUploadedFile("réponse «v2».txt", _answer())
-    response = browser.post(_url(labelled_phase.pk), {"file": upload})
+    response = browser.post(_url(phase_labelled.pk), {"file": upload})
     assert response.status_code == 201
     submission = Submission.objects.get()
     assert submission.original_filename == "réponse «v2».txt"
@@ -170,7 +170,7 @@ def test_odd_archives_fail_with_a_clear_error(
     alice,
     alice_api,
     alice_team,
-    labelled_phase,
+    phase_labelled,
     inprocess_sync,
     content,
     expected,
@@ -178,7 +178,7 @@ def test_odd_archives_fail_with_a_clear_error(
 ):
     upload = SimpleUploadedFile("answer.zip", content)
     with django_capture_on_commit_callbacks(execute=True):
-        response = alice_api.post(_url(labelled_phase.pk), {"file": upload}, format="multipart")
+        response = alice_api.post(_url(phase_labelled.pk), {"file": upload}, format="multipart")
     assert response.status_code == 201
     detail = alice_api.get(f"/api/v1/submissions/{response.json()['id']}/").json()
     assert detail["status"] == "failed"

@@ -9,8 +9,8 @@ from django.urls import reverse
 from rest_framework.throttling import SimpleRateThrottle
 
 from submissions.models import Submission
+from tests.clients import logged_in
 from tests.recognition_data import answer_bytes, random_matrix
-from tests.review.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.urls import reverse
 from evalserver.teams.models import Team
 from submissions.models import Submission
 from submissions.services import submission_create
+from tests.clients import logged_in
 from tests.factories import UserFactory
-from tests.recognition_data import answer_bytes, random_matrix
-from tests.review.conftest import logged_in
+from tests.recognition_data import LABELLED_CLIPS, answer_bytes, random_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +36,10 @@ def _posts(challenge, phase, bob):
 
 
 def test_every_state_changing_post_needs_the_csrf_token(
-    alice, bob, alice_team, challenge, labelled_phase
+    alice, bob, alice_team, challenge, phase_labelled
 ):
     browser = logged_in(alice, csrf=True)
-    for url, data in _posts(challenge, labelled_phase, bob):
+    for url, data in _posts(challenge, phase_labelled, bob):
         response = browser.post(url, data)
         assert response.status_code == 403, url
     assert Team.objects.count() == 1
@@ -52,7 +52,7 @@ def test_participant_text_is_escaped_on_every_page(
     alice_team,
     charlie_team,
     challenge,
-    labelled_phase,
+    phase_labelled,
     inprocess_sync,
     django_capture_on_commit_callbacks,
 ):
@@ -61,14 +61,14 @@ def test_participant_text_is_escaped_on_every_page(
     with django_capture_on_commit_callbacks(execute=True):
         good = submission_create(
             user=alice,
-            phase=labelled_phase,
-            upload=SimpleUploadedFile(PAYLOAD, answer_bytes(random_matrix(40, seed=1))),
+            phase=phase_labelled,
+            upload=SimpleUploadedFile(PAYLOAD, answer_bytes(random_matrix(LABELLED_CLIPS, seed=1))),
             method_name=PAYLOAD,
             description=PAYLOAD,
         )
         bad = submission_create(
             user=alice,
-            phase=labelled_phase,
+            phase=phase_labelled,
             upload=SimpleUploadedFile("a.txt", (PAYLOAD + " 0 1\n").encode()),
             method_name=PAYLOAD,
         )
@@ -79,9 +79,9 @@ def test_participant_text_is_escaped_on_every_page(
     pages = [
         reverse("submission-detail", args=[good.pk]),
         reverse("submission-detail", args=[bad.pk]),
-        reverse("submission-list", args=[labelled_phase.pk]),
-        reverse("phase-detail", args=[labelled_phase.pk]),
-        reverse("phase-leaderboard", args=[labelled_phase.pk]),
+        reverse("submission-list", args=[phase_labelled.pk]),
+        reverse("phase-detail", args=[phase_labelled.pk]),
+        reverse("phase-leaderboard", args=[phase_labelled.pk]),
         reverse("team-page", args=[challenge.slug]),
     ]
     for url in pages:
@@ -89,7 +89,7 @@ def test_participant_text_is_escaped_on_every_page(
         assert "<script>alert" not in html, url
         assert "<img src=x" not in html, url
     # A stranger sees the team and method on the public leaderboard: escaped too.
-    html = logged_in(charlie).get(reverse("phase-leaderboard", args=[labelled_phase.pk]))
+    html = logged_in(charlie).get(reverse("phase-leaderboard", args=[phase_labelled.pk]))
     assert "<script>alert" not in html.content.decode()
     assert "&lt;script&gt;" in html.content.decode()
 
