@@ -75,8 +75,11 @@ def test_the_upload_form_of_a_detection_phase_says_what_file_it_takes(
     assert "answer.txt" not in html
 
 
-def test_the_upload_form_of_a_recognition_phase_asks_for_answer_txt(phase, alice, alice_team):
-    html = _web(alice).get(reverse("phase-detail", args=[phase.pk])).content.decode()
+def test_the_upload_form_of_a_recognition_phase_asks_for_answer_txt(
+    phase_labelled, alice, alice_team
+):
+    # With labels: a phase without any shows no upload form.
+    html = _web(alice).get(reverse("phase-detail", args=[phase_labelled.pk])).content.decode()
 
     assert "answer.txt as plain text, .gz or inside a .zip." in html
     assert HEADER not in html
