@@ -206,7 +206,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     known ``label`` name, ``start <= end`` inside ``[0, frames - 1]`` and exactly one
     ``[x1, y1, x2, y2]`` per frame with ``0 <= x1 < x2 <= width`` and
     ``0 <= y1 < y2 <= height``. Unknown keys are ignored. All problems are reported
-    together (capped), each naming its record (counted from 1), clip id and tube index;
+    together (capped), each naming its record and tube (both counted from 1) and clip id;
     a file in which no record has ``tubes`` gets one message instead.
     """
     try:
@@ -228,7 +228,8 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     tube_end: list[int] = []
     tube_boxes: list[np.ndarray] = []
 
-    # Records count from 1, as in the recognition messages; frames stay 0-based indices.
+    # Records and tubes count from 1, as in the recognition messages; frames stay 0-based:
+    # they are positions in the data ('start', 'end'), which the label file gives 0-based.
     for index, record in enumerate(records, 1):
         where = _describe(index, record)
         if not isinstance(record, dict):
@@ -256,7 +257,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         clip_ids.append(clip_id)
         dims.append((n_frames, width, height))
 
-        for t, tube in enumerate(tubes):
+        for t, tube in enumerate(tubes, 1):
             twhere = f"{where} tube {t}"
             if not isinstance(tube, dict):
                 problems.append(f"{twhere}: must be a JSON object")

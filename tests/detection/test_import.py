@@ -92,7 +92,7 @@ def test_a_box_outside_the_frame_is_named(tmp_path, records):
     problems = _problems(_folder(tmp_path, records))
 
     assert problems == [
-        f"  det.json (phase det): record 4 (id '{record['id']}') tube 0 "
+        f"  det.json (phase det): record 4 (id '{record['id']}') tube 1 "
         f"frame {tube['start'] + 1}: box [0, 0, {width + 5}, {height}] lies outside "
         f"the {width}x{height} frame"
     ]
@@ -106,7 +106,7 @@ def test_a_wrong_number_of_boxes_is_named(tmp_path, records):
     problems = _problems(_folder(tmp_path, records))
 
     assert problems == [
-        f"  det.json (phase det): record 8 (id '{record['id']}') tube 0: has "
+        f"  det.json (phase det): record 8 (id '{record['id']}') tube 1: has "
         f"{n_frames - 1} boxes but start..end spans {n_frames} frames "
         "(one box per frame is required)"
     ]
@@ -119,7 +119,7 @@ def test_an_unknown_label_is_named(tmp_path, records):
     problems = _problems(_folder(tmp_path, records))
 
     assert problems == [
-        f"  det.json (phase det): record 12 (id '{record['id']}') tube 0: "
+        f"  det.json (phase det): record 12 (id '{record['id']}') tube 1: "
         "unknown label 'activity_dancing'"
     ]
 
@@ -133,9 +133,9 @@ def test_every_bad_tube_is_listed_together(tmp_path, records):
     problems = _problems(_folder(tmp_path, records))
 
     assert [p.split(":")[1].strip() for p in problems] == [
-        "record 3 (id '00002') tube 0",
-        "record 6 (id '00005') tube 0",
-        "record 10 (id '00009') tube 0",
+        "record 3 (id '00002') tube 1",
+        "record 6 (id '00005') tube 1",
+        "record 10 (id '00009') tube 1",
     ]
 
 
@@ -213,7 +213,7 @@ def test_the_command_exits_non_zero_with_the_problem_on_stderr(tmp_path, records
     assert result.returncode == 1
     assert result.stdout == ""
     assert "nothing imported; 1 problem" in result.stderr
-    assert "record 1 (id '00000') tube 0 frame" in result.stderr
+    assert "record 1 (id '00000') tube 1 frame" in result.stderr
     assert "is degenerate (needs x2 > x1 and y2 > y1)" in result.stderr
 
 
@@ -233,7 +233,7 @@ def test_replacing_labels_from_the_admin_checks_them_the_same_way(detection, rec
     with pytest.raises(LabelsInvalid) as excinfo:
         phase_set_labels(phase=phase, data=json.dumps(bad).encode(), filename="det.json")
 
-    assert excinfo.value.errors[0].startswith("record 5 (id '00004') tube 0 frame")
+    assert excinfo.value.errors[0].startswith("record 5 (id '00004') tube 1 frame")
     assert "lies outside the" in excinfo.value.errors[0]
     phase.refresh_from_db()
     assert (phase.labels_sha256, phase.labels_compact_file.name) == before

@@ -688,25 +688,25 @@ def _bad(**changes) -> list[dict]:
 @pytest.mark.parametrize(
     ("records", "message"),
     [
-        (_bad(label="jump"), "record 1 (id '00001') tube 1: unknown label 'jump'"),
-        (_bad(end=1), "record 1 (id '00001') tube 1: end 1 is before start 2"),
-        (_bad(end=5), "tube 1: has 3 boxes but start..end spans 4 frames"),
-        (_bad(start=8, end=10), "tube 1: frames 8..10 fall outside the clip (0..9)"),
-        (_bad(start=-1, end=1), "tube 1: frames -1..1 fall outside the clip (0..9)"),
-        (_bad(start="2"), "tube 1: 'start' and 'end' must be integer frame indices"),
+        (_bad(label="jump"), "record 1 (id '00001') tube 2: unknown label 'jump'"),
+        (_bad(end=1), "record 1 (id '00001') tube 2: end 1 is before start 2"),
+        (_bad(end=5), "tube 2: has 3 boxes but start..end spans 4 frames"),
+        (_bad(start=8, end=10), "tube 2: frames 8..10 fall outside the clip (0..9)"),
+        (_bad(start=-1, end=1), "tube 2: frames -1..1 fall outside the clip (0..9)"),
+        (_bad(start="2"), "tube 2: 'start' and 'end' must be integer frame indices"),
         (
             _bad(boxes=[BOX, [90, 10, 101, 40], BOX]),
-            "tube 1 frame 3: box [90, 10, 101, 40] lies outside the 100x100 frame",
+            "tube 2 frame 3: box [90, 10, 101, 40] lies outside the 100x100 frame",
         ),
-        (_bad(boxes=[BOX, BOX, [-1, 0, 5, 5]]), "tube 1 frame 4: box [-1, 0, 5, 5] lies outside"),
+        (_bad(boxes=[BOX, BOX, [-1, 0, 5, 5]]), "tube 2 frame 4: box [-1, 0, 5, 5] lies outside"),
         (
             _bad(boxes=[BOX, [10, 10, 10, 40], BOX]),
-            "tube 1 frame 3: box [10, 10, 10, 40] is degenerate (needs x2 > x1 and y2 > y1)",
+            "tube 2 frame 3: box [10, 10, 10, 40] is degenerate (needs x2 > x1 and y2 > y1)",
         ),
-        (_bad(boxes=[BOX, [10, 40, 30, 10], BOX]), "tube 1 frame 3: box [10, 40, 30, 10] is degen"),
-        (_bad(boxes=[BOX, [10, 10, 30], BOX]), "tube 1: every box must be a list of four numbers"),
-        (_bad(boxes=[BOX, ["10", 10, 30, 40], BOX]), "tube 1: every box must be a list of four"),
-        (_bad(boxes="none"), "tube 1: 'boxes' must be a list"),
+        (_bad(boxes=[BOX, [10, 40, 30, 10], BOX]), "tube 2 frame 3: box [10, 40, 30, 10] is degen"),
+        (_bad(boxes=[BOX, [10, 10, 30], BOX]), "tube 2: every box must be a list of four numbers"),
+        (_bad(boxes=[BOX, ["10", 10, 30, 40], BOX]), "tube 2: every box must be a list of four"),
+        (_bad(boxes="none"), "tube 2: 'boxes' must be a list"),
         ([clip("00001", []), clip("00001", [])], "record 2 (id '00001'): duplicate clip id"),
         (
             [clip("00000", []), {"id": "00001", "dim": [10, 100, 100]}],
@@ -737,8 +737,8 @@ def test_all_label_problems_are_reported_together():
     with pytest.raises(LabelsInvalid) as info:
         load(records)
     assert info.value.errors == [
-        "record 1 (id '00001') tube 0: unknown label 'jump'",
-        "record 2 (id '00002') tube 1 frame 5: box [0, 0, 200, 10] lies outside the 100x100 frame",
+        "record 1 (id '00001') tube 1: unknown label 'jump'",
+        "record 2 (id '00002') tube 2 frame 5: box [0, 0, 200, 10] lies outside the 100x100 frame",
         "record 3 (id '00001'): duplicate clip id (first in record 1)",
     ]
 

@@ -108,7 +108,7 @@ def test_invalid_detection_labels_exit_1(files):
     gt.write_text(json.dumps([{"id": "00000", "dim": [5, 50, 50], "tubes": [{"label": "x"}]}]))
     code, out, err = call(gt, dets)
     assert (code, out) == (1, "")
-    assert "record 1 (id '00000') tube 0: unknown label 'x'" in err
+    assert "record 1 (id '00000') tube 1: unknown label 'x'" in err
 
 
 def run(*args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess:
