@@ -49,23 +49,54 @@ def _send_after_commit(*, challenge: Challenge, subject: str, body: str) -> None
     transaction.on_commit(send)
 
 
-def notify_submission_crashed(*, submission_id: int, attempts: int) -> None:
-    """Tell the organizers that a submission was failed because it kept crashing its worker."""
+def _notify_submission(*, submission_id: int, subject: str, what_happened: str) -> None:
     submission = Submission.objects.select_related("phase__challenge", "team").get(pk=submission_id)
     phase = submission.phase
     challenge = phase.challenge
     admin_path = reverse("admin:submissions_submission_change", args=[submission.pk])
     _send_after_commit(
         challenge=challenge,
-        subject=f"[{challenge.slug}] submission {submission.pk} crashed the scorer",
+        subject=f"[{challenge.slug}] submission {submission.pk} {subject}",
         body=(
             f"Submission {submission.pk} of team {submission.team.name!r} to phase "
             f"{phase.name!r} ({phase.slug}) of challenge {challenge.title!r} "
-            f"({challenge.slug}) was handed to a worker {attempts} times and never "
-            "finished: it crashes or hangs the scorer. It has been failed, and the team "
-            "was told the organizers know.\n\n"
+            f"({challenge.slug}) {what_happened} It has been failed, and the team was "
+            "told the organizers know.\n\n"
             f"Admin page: {admin_path}\n"
             "The workers' logs around that submission id say what went wrong.\n"
+        ),
+    )
+
+
+def notify_submission_crashed(*, submission_id: int, attempts: int) -> None:
+    """Tell the organizers that a submission was failed because it kept crashing its worker."""
+    _notify_submission(
+        submission_id=submission_id,
+        subject="crashed the scorer",
+        what_happened=(
+            f"was handed to a worker {attempts} times and never finished: it crashes or "
+            "hangs the scorer."
+        ),
+    )
+
+
+def notify_submission_server_error(*, submission_id: int) -> None:
+    """Tell the organizers that scoring raised an error that is ours, not the file's."""
+    _notify_submission(
+        submission_id=submission_id,
+        subject="hit a server error while scoring",
+        what_happened="could not be scored because the scorer raised an unexpected error.",
+    )
+
+
+def notify_submission_timed_out(*, submission_id: int, limit_seconds: int) -> None:
+    """Tell the organizers that the sweeper failed a submission stuck past the hard limit."""
+    _notify_submission(
+        submission_id=submission_id,
+        subject="ran past the scoring time limit",
+        what_happened=(
+            f"was still running past the hard limit of {limit_seconds} seconds with no "
+            "worker holding it."
         ),
     )
 

@@ -412,12 +412,13 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             return "failed"
         except Exception:
             logger.exception("Scoring submission %s failed on the server side", submission_id)
-            _fail(
+            if _fail(
                 submission_id,
                 errors=[SERVER_ERROR_MESSAGE],
                 from_status=Status.RUNNING,
                 reason="server_error",
-            )
+            ):
+                notify.notify_submission_server_error(submission_id=submission_id)
             return "failed"
         primary = scores.get(scores.get("primary_metric", ""))
         with transaction.atomic():
@@ -608,6 +609,7 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
                 reason="swept",
             ):
                 logger.error("Submission %s was still running past the hard limit", submission_id)
+                notify.notify_submission_timed_out(submission_id=submission_id, limit_seconds=limit)
                 counts["timed_out"] += 1
         elif queue.can_see_scoring_locks() and queue.enqueue_scoring(submission_id):
             counts["recovered"] += 1

@@ -1,5 +1,6 @@
-""" "Organizers have been told" is true: a crashing submission and uploads to a phase
-without hidden labels mail the challenge's organizers and EVALSERVER_ADMINS."""
+""" "Organizers have been told" is true: a crashing submission, a server-side scoring error,
+a submission swept past the hard limit and uploads to a phase without hidden labels mail the
+challenge's organizers and EVALSERVER_ADMINS."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from evalserver.errors import PhaseClosed
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from submissions.models import Submission
-from submissions.services import submission_create, submission_score
+from submissions.services import submission_create, submission_score, submissions_sweep
 from tests.factories import SubmissionFactory, UserFactory
 
 Status = Submission.Status
@@ -126,3 +127,46 @@ def test_a_burst_of_uploads_to_a_phase_without_labels_mails_once_an_hour(
         submission_create(user=charlie, phase=phase, upload=_upload())
     assert len(outbox) == 2
     assert '"Charlie\'s"' in outbox[1].body
+
+
+def test_a_server_side_scoring_error_mails_the_organizers(
+    inprocess_sync, outbox, told, phase, alice_team
+):
+    # The phase lost its labels after the upload was accepted: the scorer cannot run, and
+    # that is the organizers' problem, not the team's file.
+    submission = SubmissionFactory(phase=phase, team=alice_team, status=Status.QUEUED)
+
+    with inprocess_sync():
+        assert submission_score(submission_id=submission.pk) == "failed"
+
+    assert len(outbox) == 1
+    mail = outbox[0]
+    assert sorted(mail.to) == told
+    assert f"submission {submission.pk} hit a server error while scoring" in mail.subject
+    assert f"/admin/submissions/submission/{submission.pk}/change/" in mail.body
+
+
+def test_a_submission_swept_past_the_hard_limit_mails_the_organizers(
+    settings, outbox, told, phase_labelled, alice_team, django_capture_on_commit_callbacks
+):
+    settings.EVALSERVER_INPROCESS_TASKS = False  # the hard limit is a Celery worker's
+    long_ago = timezone.now() - dt.timedelta(
+        seconds=settings.EVALSERVER_SCORING_TIME_LIMIT + settings.EVALSERVER_SWEEP_INTERVAL + 1
+    )
+    submission = SubmissionFactory(
+        team=alice_team,
+        phase=phase_labelled,
+        status=Status.RUNNING,
+        attempts=1,
+        started_at=long_ago,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submissions_sweep()["timed_out"] == 1
+        assert submissions_sweep()["timed_out"] == 0  # failed once, told once
+
+    assert len(outbox) == 1
+    mail = outbox[0]
+    assert sorted(mail.to) == told
+    assert f"submission {submission.pk} ran past the scoring time limit" in mail.subject
+    assert f"{settings.EVALSERVER_SCORING_TIME_LIMIT} seconds" in mail.body
