@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, transaction
 
-from evalserver.accounts import services as accounts
 from evalserver.accounts.models import EMAIL_TAKEN_MESSAGE, User
-
-PASSWORD = "a sturdy pw 91"
+from tests.hardening.races import PASSWORD, service_sign_up, while_first_signs_up
 
 
 @pytest.mark.django_db
@@ -39,60 +34,11 @@ def test_model_validation_names_the_taken_address(alice):
     assert invalid.value.messages == [EMAIL_TAKEN_MESSAGE]
 
 
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
-def _second_sign_up_while_the_first_commits(first: dict, second: dict):
-    """Sign ``second`` up while ``first``'s sign-up is inserted but not committed: its check
-    passes, then its insert waits on the first's row in the unique index and fails when that
-    commits. Returns the second's field errors, or "created"."""
-    first_inserted = threading.Event()
-    release_first = threading.Event()
-    outcome: dict[str, object] = {}
-
-    def sign_up_first():
-        try:
-            with transaction.atomic():
-                accounts.user_create(**first, password=PASSWORD)
-                first_inserted.set()
-                release_first.wait(timeout=20)
-        finally:
-            connections.close_all()
-
-    def sign_up_second():
-        try:
-            accounts.user_create(**second, password=PASSWORD)
-            outcome["second"] = "created"
-        except accounts.AccountInvalid as exc:
-            outcome["second"] = exc.field_errors
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sign_up_first), threading.Thread(target=sign_up_second)]
-    threads[0].start()
-    assert first_inserted.wait(timeout=20)
-    threads[1].start()
-    deadline = time.monotonic() + 20
-    while not _waiting_on_a_lock():
-        assert time.monotonic() < deadline, "the second sign-up never waited on the first"
-        time.sleep(0.02)
-    release_first.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcome["second"]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_sign_ups_with_one_address_at_the_same_moment_make_one_account():
-    second = _second_sign_up_while_the_first_commits(
+    second = while_first_signs_up(
         {"username": "dora", "email": "dora@example.org"},
-        {"username": "explorer", "email": "Dora@EXAMPLE.org"},
+        service_sign_up(username="explorer", email="Dora@EXAMPLE.org"),
     )
     # The same field error as the service's own check gives.
     assert second == {"email": [EMAIL_TAKEN_MESSAGE]}
@@ -101,9 +47,9 @@ def test_two_sign_ups_with_one_address_at_the_same_moment_make_one_account():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sign_ups_with_one_name_at_the_same_moment_still_name_the_username():
-    second = _second_sign_up_while_the_first_commits(
+    second = while_first_signs_up(
         {"username": "dora", "email": "dora@example.org"},
-        {"username": "dora", "email": "other@example.org"},
+        service_sign_up(username="dora", email="other@example.org"),
     )
     assert second == {"username": ["This username is already taken."]}
     assert User.objects.count() == 1

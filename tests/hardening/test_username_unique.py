@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from evalserver.accounts import services as accounts
 from evalserver.accounts.models import USERNAME_TAKEN_MESSAGE, User
+from tests.hardening.races import PASSWORD, service_sign_up, while_first_signs_up
 
-PASSWORD = "a sturdy pw 91"
 REGISTER = "/api/v1/auth/register/"
 
 
@@ -59,62 +56,14 @@ def test_logging_in_still_matches_the_name_exactly(api, alice):
 # --- Two sign-ups at the same moment --------------------------------------------------------
 
 
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
-def _while_dora_signs_up(second: Callable[[], object]) -> object:
-    """Run ``second`` while "dora"'s sign-up is inserted but not committed: its check
-    passes, then its insert waits on dora's row in the unique index and fails when that
-    commits. Returns what ``second`` returned."""
-    first_inserted = threading.Event()
-    release_first = threading.Event()
-    outcome: dict[str, object] = {}
-
-    def sign_up_dora():
-        try:
-            with transaction.atomic():
-                accounts.user_create(username="dora", email="dora@example.org", password=PASSWORD)
-                first_inserted.set()
-                release_first.wait(timeout=20)
-        finally:
-            connections.close_all()
-
-    def run_second():
-        try:
-            outcome["second"] = second()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=sign_up_dora), threading.Thread(target=run_second)]
-    threads[0].start()
-    assert first_inserted.wait(timeout=20)
-    threads[1].start()
-    deadline = time.monotonic() + 20
-    while not _waiting_on_a_lock():
-        assert time.monotonic() < deadline, "the second sign-up never waited on the first"
-        time.sleep(0.02)
-    release_first.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcome["second"]
+def while_dora_signs_up(second: Callable[[], object]) -> object:
+    return while_first_signs_up({"username": "dora", "email": "dora@example.org"}, second)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_service_turns_a_lost_race_into_the_field_error():
-    def second():
-        try:
-            accounts.user_create(username="DORA", email="explorer@example.org", password=PASSWORD)
-        except accounts.AccountInvalid as exc:
-            return exc.field_errors
-        return "created"
-
-    assert _while_dora_signs_up(second) == {"username": [USERNAME_TAKEN_MESSAGE]}
+    second = service_sign_up(username="DORA", email="explorer@example.org")
+    assert while_dora_signs_up(second) == {"username": [USERNAME_TAKEN_MESSAGE]}
     assert list(User.objects.values_list("username", flat=True)) == ["dora"]
 
 
@@ -128,7 +77,7 @@ def test_the_register_endpoint_answers_a_lost_race_with_the_field_error():
         )
         return response.status_code, response.json()
 
-    status, body = _while_dora_signs_up(second)
+    status, body = while_dora_signs_up(second)
 
     assert status == 400
     assert body["errors"] == {"username": [USERNAME_TAKEN_MESSAGE]}
@@ -150,7 +99,7 @@ def test_the_sign_up_page_shows_a_lost_race_next_to_the_username():
         )
         return response.status_code, response.content.decode()
 
-    status, html = _while_dora_signs_up(second)
+    status, html = while_dora_signs_up(second)
 
     assert status == 400
     errors = re.search(
