@@ -48,6 +48,19 @@ def _earlier_identity() -> str:
     return f"web:{socket.gethostname()}:{os.getpid()}:{stamp}"
 
 
+def _handed_out_before_restart(labelled_phase, team):
+    """A queued upload the earlier process had handed to its pool when it went away."""
+    upload, prediction = labelled_phase.upload()
+    submission = SubmissionFactory(
+        team=team,
+        phase=labelled_phase.phase,
+        file=upload,
+        created_at=_before_this_process(2),
+        enqueued_at=_before_this_process(1),
+    )
+    return submission, prediction
+
+
 def _running(labelled_phase, team, *, worker: str, attempts: int = 1, started_ago: float):
     upload, prediction = labelled_phase.upload()
     started = timezone.now() - dt.timedelta(seconds=started_ago)
@@ -114,14 +127,7 @@ def test_what_is_no_local_in_process_identity_is_unknown(worker):
 def test_queued_work_handed_to_an_earlier_process_is_handed_out_again_at_once(
     inprocess_sync, labelled_phase, alice_team
 ):
-    upload, prediction = labelled_phase.upload()
-    lost = SubmissionFactory(
-        team=alice_team,
-        phase=labelled_phase.phase,
-        file=upload,
-        created_at=_before_this_process(2),
-        enqueued_at=_before_this_process(1),
-    )
+    lost, prediction = _handed_out_before_restart(labelled_phase, alice_team)
     never_handed_out = SubmissionFactory(
         team=alice_team,
         phase=labelled_phase.phase,
@@ -233,14 +239,7 @@ def test_with_a_broker_nothing_changes(settings, labelled_phase, alice_team):
 def test_the_sweeper_thread_takes_over_at_once_when_it_starts(
     inprocess_sync, labelled_phase, alice_team
 ):
-    upload, _ = labelled_phase.upload()
-    lost = SubmissionFactory(
-        team=alice_team,
-        phase=labelled_phase.phase,
-        file=upload,
-        created_at=_before_this_process(2),
-        enqueued_at=_before_this_process(1),
-    )
+    lost, _ = _handed_out_before_restart(labelled_phase, alice_team)
     try:
         assert queue.start_in_process_sweeper()
         deadline = time.monotonic() + 15
