@@ -129,7 +129,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' lockouts plus our address and account limits (accounts.login_protection).
+    "evalserver.accounts.login_protection.LoginProtectionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -322,10 +323,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- Login throttling (django-axes) -------------------------------------------------------
 
+# The policy is README "Login protection"; evalserver.accounts.login_protection explains it.
+# Failures of one account from one address lock that pair only, and a success clears that
+# pair only: a success of your own never clears your address's guesses at other accounts,
+# and guesses from elsewhere never lock the account out of the addresses its owner uses.
 AXES_FAILURE_LIMIT = env_int("EVALSERVER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours: a locked-out user or address may try again after 15 minutes
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Refused attempts are not recorded: hammering during a lockout cannot extend it forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Failures from one address over any accounts (spraying) that lock the address, within the
+# cool-off, for accounts that never logged in from it.
+EVALSERVER_LOGIN_ADDRESS_FAILURE_LIMIT = 4 * AXES_FAILURE_LIMIT
+# Failures at one account from any addresses after which it takes one attempt per interval
+# (seconds) from addresses it never logged in from: distributed guessing is slowed.
+EVALSERVER_LOGIN_ACCOUNT_SLOWDOWN_AFTER = 2 * AXES_FAILURE_LIMIT
+EVALSERVER_LOGIN_ACCOUNT_INTERVAL = 30
 AXES_ENABLED = env_bool("EVALSERVER_LOGIN_THROTTLE", default=True)
 AXES_VERBOSE = False
 # A JSON 429 with a `detail` on the API, a page in the browser (evalserver.api).
