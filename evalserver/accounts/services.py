@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from axes.models import AccessAttempt
 from django.contrib.auth import authenticate, password_validation, user_logged_in
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -170,6 +171,18 @@ def token_rotate(*, user: User) -> Token:
 
 def token_revoke(*, user: User) -> None:
     Token.objects.filter(user=user).delete()
+
+
+def user_password_changed(*, user: User) -> None:
+    """After any new password (the change page, a reset link, the admin, ``changepassword``):
+    the API token stops working, so whoever learnt the old password or token is out, and the
+    account's failed logins are forgotten (guesses at the old password no longer matter).
+
+    Other browser sessions end by themselves: Django checks each session against a hash of
+    the password. The change page keeps its own session (``update_session_auth_hash``).
+    """
+    token_revoke(user=user)
+    AccessAttempt.objects.filter(username=user.get_username()).delete()
 
 
 RESET_LINK_SENT_MESSAGE = (
