@@ -286,7 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # ?page= must be a page number (evalserver.pagination), as the schema states.
+    "DEFAULT_PAGINATION_CLASS": "evalserver.pagination.PageNumberOnlyPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evalserver.api.exception_handler",
@@ -319,6 +320,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The limits every operation shares: 404 past a list's last page, 411/413 before a
+    # body is read, no NUL in text (evalserver.schema_limits; issue 11).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evalserver.schema_limits.limits_hook",
+    ],
 }
 
 # --- Login throttling (django-axes) -------------------------------------------------------

@@ -7,13 +7,16 @@ submission: no paths, hashes of label files, or per-clip results.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from evalserver.schema_limits import PredictionFileField
 from submissions.models import Submission
 
 
 class SubmissionCreateRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(
+    # Empty files reach the service, which refuses them with its own message.
+    file = PredictionFileField(
         allow_empty_file=True,
-        help_text="answer.txt (plain, .gz or a one-file .zip) or the detection CSV.",
+        help_text="answer.txt (plain, .gz or a one-file .zip) or the detection CSV; not "
+        "empty, and at most the phase's `max_upload_bytes` (413 otherwise).",
     )
     method_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)

@@ -3,12 +3,19 @@
 from rest_framework import serializers
 
 from evalserver.accounts.models import User
+from evalserver.schema_limits import (
+    LoginPasswordField,
+    LoginUsernameField,
+    NewPasswordField,
+    NewUsernameField,
+)
 
 
 class RegisterRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, trim_whitespace=True)
+    # The services check the rules; these fields state them in the schema (schema_limits).
+    username = NewUsernameField(max_length=150, trim_whitespace=True)
     email = serializers.EmailField()
-    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=4096)
+    password = NewPasswordField(write_only=True, trim_whitespace=False, max_length=4096)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -19,8 +26,8 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    username = LoginUsernameField(max_length=150)
+    password = LoginPasswordField(trim_whitespace=False, max_length=4096)
 
 
 class TokenSerializer(serializers.Serializer):

@@ -3,12 +3,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from evalserver.schema_limits import TeamNameField
 from evalserver.teams import selectors
 from evalserver.teams.models import Membership, Team
 
 
 class TeamCreateRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    # The team service checks the characters; the field states them in the schema.
+    name = TeamNameField(max_length=100)
 
 
 class TeamJoinRequestSerializer(serializers.Serializer):
