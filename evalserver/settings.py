@@ -117,6 +117,9 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Fault tolerance (issue 11): a persistent connection is checked before a request reuses it,
+# so the first request after a PostgreSQL restart reconnects instead of failing with a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -259,6 +262,9 @@ EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, 
 # re-queues stranded submissions and ends those no worker will finish
 # (submissions.services.submissions_sweep).
 EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
+# Fault tolerance (issue 11): celery beat runs each sweep itself, against the database, so
+# sweeps never wait behind a backlog of scoring tasks nor depend on a live worker.
+CELERY_BEAT_SCHEDULER = "evalserver.celery:SweepingScheduler"
 # Threads that score in the web process when there is no broker.
 EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
 # Tests only: score inside the on-commit hook instead of a background thread.
