@@ -349,9 +349,14 @@ _cache_url = env_redis_url("EVALSERVER_CACHE_URL")
 if _cache_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fault tolerance (issue 11): Django's Redis cache, except that a Redis outage
+            # reads as an empty cache (throttles fail open) instead of a 500 on every request.
+            "BACKEND": "evalserver.cache.FailOpenRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": "evalserver",
+            # A Redis that does not answer (a host gone, packets dropped) costs a request
+            # at most about a second before the cache is skipped.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
         }
     }
 else:
