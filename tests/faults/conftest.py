@@ -10,6 +10,7 @@ survives what".
 from __future__ import annotations
 
 import email
+import logging
 import time
 from collections.abc import Iterator
 from email.message import Message
@@ -73,6 +74,8 @@ class SmtpSink:
 
 @pytest.fixture
 def smtp_sink() -> Iterator[SmtpSink]:
+    # aiosmtpd logs every SMTP command at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     sink = SmtpSink()
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
