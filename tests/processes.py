@@ -4,18 +4,20 @@ them with a bound on time.
 
 Every process here is started by the test, in a session of its own (so a signal reaches
 its children too), and stopped by the fixture that started it; never the machine's own.
-The fixtures ``redis_server``, ``celery_processes`` and ``start_worker`` are imported by
-the conftest of each folder that uses them.
+The fixtures ``redis_server``, ``celery_processes``, ``start_worker`` and
+``postgres_cluster`` are imported by the conftest of each folder that uses them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -250,24 +252,8 @@ class CeleryProcesses:
 
     def web(self, *, workers: int = 2, **env: str) -> tuple[Process, str]:
         """gunicorn serving the app; returns it and its base URL."""
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [
-            GUNICORN,
-            "evalserver.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "60",
-        ]
-        process = start_process(
-            command,
-            log=self._log("web", str(port)),
-            env={**self.base_env, **env},
-            ready=lambda p: _answers(base),
-            what="gunicorn to answer",
+        process, base = start_web(
+            log=self._log("web", "gunicorn"), env={**self.base_env, **env}, workers=workers
         )
         self.started.append(process)
         return process, base
@@ -275,6 +261,26 @@ class CeleryProcesses:
     def stop_all(self) -> None:
         for process in self.started:
             process.stop()
+
+
+def start_web(*, log: Path, env: dict[str, str], workers: int = 1) -> tuple[Process, str]:
+    """gunicorn serving the app on a free loopback port; returns it and its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        GUNICORN,
+        "evalserver.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "60",
+    ]
+    process = start_process(
+        command, log=log, env=env, ready=lambda p: _answers(base), what="gunicorn to answer"
+    )
+    return process, base
 
 
 def _answers(base: str) -> bool:
@@ -303,3 +309,113 @@ def celery_processes(redis_server, settings, tmp_path) -> Iterator[CeleryProcess
 def start_worker(celery_processes) -> Callable[..., Process]:
     """Start real workers against the test database (see CeleryProcesses.worker)."""
     return celery_processes.worker
+
+
+# --- A PostgreSQL cluster of the test's own ----------------------------------------------
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest PostgreSQL server binaries installed (Debian keeps them per version)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return found[-1].parent if found else None
+
+
+class PostgresCluster:
+    """A throwaway cluster (initdb into a temporary folder, on a free loopback port) that a
+    test may stop and start, never the machine's own. PostgreSQL refuses to run as root:
+    as root, the cluster belongs to the ``postgres`` OS user and its commands run as it."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="evalserver-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(self.root, user="postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        result = subprocess.run(
+            [*self._as, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        assert result.returncode == 0, f"{args[0]} failed: {result.stdout}\n{result.stderr}"
+
+    def init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "--no-instructions",
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+            " -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            timeout=90,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", timeout=90
+        )
+
+    def restart(self) -> None:
+        self.stop("fast")
+        self.start()
+
+    def create_database(self, name: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.url())
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(AssertionError):
+                self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

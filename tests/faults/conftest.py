@@ -22,6 +22,7 @@ from tests.pipeline.conftest import LabelledPhase
 from tests.processes import (  # noqa: F401 (fixtures)
     celery_processes,
     free_port,
+    postgres_cluster,
     redis_server,
 )
 from tests.recognition_data import phase_with_labels, random_matrix
