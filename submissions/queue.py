@@ -252,6 +252,32 @@ def _publish(submission_id: int) -> None:
         )
 
 
+def broker_backlog() -> int | None:
+    """How many scoring messages wait in the broker's queue; None if that is not known.
+
+    None without a broker, or when the broker cannot be asked. The sweeper uses it to tell a
+    message the broker lost (a Redis restarted without its data) from one waiting behind
+    others: with nothing waiting, a submission handed over an interval ago and still
+    queued has no message any more.
+    """
+    if settings.EVALSERVER_INPROCESS_TASKS:
+        return None
+    from evalserver.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_max=0.2)
+            scoring_queue = app.amqp.queues[app.conf.task_default_queue]
+            try:
+                declared = scoring_queue(conn.default_channel).queue_declare(passive=True)
+            except conn.channel_errors:
+                return 0  # no such queue: Redis drops a list once it is empty
+            return int(declared.message_count)
+    except Exception:
+        logger.warning("Could not ask the broker how many messages wait", exc_info=True)
+        return None
+
+
 def _run_in_process(submission_id: int) -> None:
     if settings.EVALSERVER_INPROCESS_SYNC:
         # Tests only: score before returning, so a test can look at the result directly.

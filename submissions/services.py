@@ -569,7 +569,8 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Re-queue what the broker never got or lost, and end what a live worker cannot finish.
 
     - queued and not handed to the broker for a whole sweep interval (it was down when the
-      upload committed), or handed over so long ago that the message must be lost;
+      upload committed), or handed over so long ago that the message must be lost, or
+      handed over an interval ago while the broker's queue is now empty (it lost it);
     - running, but no process holds its scoring lock: its worker died, whenever that was
       (workers may have been down for hours behind a backlog). It goes back to the queue
       with its attempt counted, so the attempt cap stays the only way a crasher fails;
@@ -602,7 +603,17 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         stranded_when |= Q(enqueued_at__lt=started) | Q(
             enqueued_at__isnull=True, created_at__lt=started
         )
-    stranded = Submission.objects.filter(status=Status.QUEUED).filter(stranded_when)
+    stranded = Submission.objects.filter(status=Status.QUEUED)
+    if (
+        not inprocess
+        and stranded.filter(enqueued_at__lt=now - interval).exists()
+        and queue.broker_backlog() == 0
+    ):
+        # Handed over an interval ago, nothing waits in the broker, still queued: the broker
+        # lost the message (a Redis restarted without its data). Sending it again costs at
+        # most a duplicate, which the scoring lock and the claim make harmless.
+        stranded_when |= Q(enqueued_at__lt=now - interval)
+    stranded = stranded.filter(stranded_when)
     for submission_id in stranded.values_list("pk", flat=True):
         if queue.enqueue_scoring(submission_id):
             counts["requeued"] += 1

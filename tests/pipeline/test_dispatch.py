@@ -4,15 +4,18 @@ enqueue never import the tasks that call them: the pipeline's imports go one way
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import typing
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from evalserver.celery import app
 from submissions import queue
 from submissions.models import Submission
 from tests.factories import SubmissionFactory
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = ("evalserver", "submissions", "leaderboard")
@@ -108,3 +111,53 @@ def test_enqueueing_publishes_the_scoring_task_by_name(memory_broker, phase, ali
 def test_running_here_goes_through_the_registered_task(inprocess_sync, phase, alice_team):
     # The sweep task's body, run in this process by name: nothing to do on an empty table.
     assert queue.run_here(queue.SWEEP_TASK) == {"requeued": 0, "recovered": 0, "timed_out": 0}
+
+
+def _purge() -> None:
+    with app.connection_for_write() as conn:
+        app.amqp.queues[app.conf.task_default_queue](conn.default_channel).purge()
+
+
+def test_the_broker_backlog_counts_the_waiting_messages(memory_broker, phase, alice_team):
+    _purge()
+    assert queue.broker_backlog() == 0
+    for _ in range(2):
+        assert queue.enqueue_scoring(SubmissionFactory(team=alice_team, phase=phase).pk)
+    assert queue.broker_backlog() == 2
+    _purge()
+    assert queue.broker_backlog() == 0
+
+
+def test_the_broker_backlog_is_unknown_without_a_broker_or_when_it_is_down(settings):
+    settings.EVALSERVER_INPROCESS_TASKS = True
+    assert queue.broker_backlog() is None
+    settings.EVALSERVER_INPROCESS_TASKS = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    try:
+        assert queue.broker_backlog() is None
+    finally:
+        app.conf.broker_url = previous
+
+
+def test_a_message_the_broker_lost_is_sent_again_only_when_nothing_waits(
+    settings, memory_broker, phase, alice_team
+):
+    from submissions.services import submissions_sweep
+
+    _purge()
+    handed_over = timezone.now() - dt.timedelta(seconds=settings.EVALSERVER_SWEEP_INTERVAL + 1)
+    lost = SubmissionFactory(team=alice_team, phase=phase, enqueued_at=handed_over)
+    # Behind a backlog its message may still be waiting: left alone.
+    waiting = SubmissionFactory(team=alice_team, phase=phase)
+    assert queue.enqueue_scoring(waiting.pk)
+    assert submissions_sweep()["requeued"] == 0
+
+    # Nothing waits any more (a Redis restarted without its data): sent again, once.
+    _purge()
+    assert submissions_sweep()["requeued"] == 1
+    assert queue.broker_backlog() == 1
+    assert submissions_sweep()["requeued"] == 0
+    lost.refresh_from_db()
+    assert lost.enqueued_at > handed_over
+    _purge()
