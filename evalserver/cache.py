@@ -1,8 +1,9 @@
 """Django's Redis cache, failing open: a Redis that cannot be reached reads as an empty cache.
 
 The cache holds throttle counters and other things that are nice to have (mail rate
-limits, cached pages). During a Redis outage those must not fail the request: reads miss,
-writes are dropped, throttles let the request through. A warning is logged at most once a
+limits, cached pages). During a Redis outage those must not fail the request: the cache
+behaves as an empty one whose writes vanish (reads miss, an add succeeds), so throttles and
+rate limits let the request through. A warning is logged at most once a
 minute per process, and after a failure Redis is left alone for a couple of seconds, so an
 outage costs a request one connection attempt at most, not one per cache call.
 
@@ -122,7 +123,9 @@ class FailOpenRedisCache(RedisCache):
             logger.warning("The cache at %s answers again", _without_password(self._location))
 
     get = _fail_open(lambda key, default=None, version=None: default)(RedisCache.get)
-    add = _fail_open(lambda *args, **kwargs: False)(RedisCache.add)
+    # As on an empty cache, where an add succeeds: a rate limit built on add (one mail an
+    # hour) lets the action through, like the throttles.
+    add = _fail_open(lambda *args, **kwargs: True)(RedisCache.add)
     set = _fail_open(lambda *args, **kwargs: None)(RedisCache.set)
     touch = _fail_open(lambda *args, **kwargs: False)(RedisCache.touch)
     delete = _fail_open(lambda *args, **kwargs: False)(RedisCache.delete)
