@@ -170,9 +170,9 @@ def start_process(
     process = Process(proc, log)
     try:
         wait_until(lambda: proc.poll() is not None or ready(process), timeout=60, what=what)
-    except AssertionError:
+    except AssertionError as exc:
         process.kill_group()
-        raise
+        raise AssertionError(f"{exc}; its output ends:\n{process.output()[-3000:]}") from None
     assert proc.poll() is None, process.output()
     return process
 

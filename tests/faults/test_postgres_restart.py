@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 
 from tests.faults.conftest import report
-from tests.processes import ROOT, start_web
+from tests.processes import CELERY, ROOT, start_process, start_web, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -33,7 +33,7 @@ def _status(url: str) -> int:
         return exc.code
 
 
-def test_the_first_request_after_a_postgresql_restart_is_answered(postgres_cluster, tmp_path):
+def _migrated_env(postgres_cluster, tmp_path) -> dict[str, str]:
     postgres_cluster.create_database("evalserver")
     env = {
         **os.environ,
@@ -55,6 +55,11 @@ def test_the_first_request_after_a_postgresql_restart_is_answered(postgres_clust
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
+    return env
+
+
+def test_the_first_request_after_a_postgresql_restart_is_answered(postgres_cluster, tmp_path):
+    env = _migrated_env(postgres_cluster, tmp_path)
     # One gunicorn worker: the request after the restart reuses the connection it held.
     web, base = start_web(log=tmp_path / "web.log", env=env, workers=1)
     try:
@@ -78,3 +83,45 @@ def test_the_first_request_after_a_postgresql_restart_is_answered(postgres_clust
     )
     assert first == 200, web.output()[-3000:]
     assert after == {200: sum(after.values())}
+
+
+def test_beat_sweeps_on_after_a_postgresql_restart(postgres_cluster, redis_server, tmp_path):
+    # Beat sweeps the database itself now, over a connection it keeps between sweeps.
+    env = {
+        **_migrated_env(postgres_cluster, tmp_path),
+        "CELERY_BROKER_URL": redis_server.url,
+        "EVALSERVER_SWEEP_INTERVAL": "1",
+    }
+    beat = start_process(
+        [
+            CELERY,
+            "-A",
+            "evalserver",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+        log=tmp_path / "beat.log",
+        env=env,
+        ready=lambda p: p.output().count("Sweep: {") >= 2,
+        what="beat to sweep twice",
+    )
+    try:
+        postgres_cluster.restart()
+        restarted_at = len(beat.output())
+        wait_until(
+            lambda: beat.output()[restarted_at:].count("Sweep: {") >= 2,
+            timeout=30,
+            what="two sweeps after the restart",
+        )
+        after = beat.output()[restarted_at:]
+    finally:
+        beat.stop()
+    report(
+        "postgresql-restart-beat",
+        sweeps_after=after.count("Sweep: {"),
+        failed_sweeps=after.count("The sweep failed"),
+    )
+    assert "The sweep failed" not in after, after
