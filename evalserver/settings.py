@@ -117,6 +117,9 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Fault tolerance (issue 11): a persistent connection is checked before a request reuses it,
+# so the first request after a PostgreSQL restart reconnects instead of failing with a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -260,6 +263,9 @@ EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, 
 # re-queues stranded submissions and ends those no worker will finish
 # (submissions.services.submissions_sweep).
 EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
+# Fault tolerance (issue 11): celery beat runs each sweep itself, against the database, so
+# sweeps never wait behind a backlog of scoring tasks nor depend on a live worker.
+CELERY_BEAT_SCHEDULER = "evalserver.celery:SweepingScheduler"
 # Threads that score in the web process when there is no broker.
 EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
 # Tests only: score inside the on-commit hook instead of a background thread.
@@ -357,9 +363,14 @@ _cache_url = env_redis_url("EVALSERVER_CACHE_URL")
 if _cache_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fault tolerance (issue 11): Django's Redis cache, except that a Redis outage
+            # reads as an empty cache (throttles fail open) instead of a 500 on every request.
+            "BACKEND": "evalserver.cache.FailOpenRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": "evalserver",
+            # A Redis that does not answer (a host gone, packets dropped) costs a request
+            # at most about a second before the cache is skipped.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
         }
     }
 else:
