@@ -78,6 +78,7 @@ def test_perfect_submission_scores_one_and_has_the_contract_shape():
     assert set(result) == {
         "track",
         "primary_metric",
+        "protocol",
         "frame_map",
         "video_map",
         "n_items",
