@@ -36,12 +36,32 @@ candidate" is the whole rule and stays vectorised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .detection_labels import DetectionLabels
-from .detection_metrics import IOU_THRESHOLD, DetectionResult, PredictedTubes, _rank
+from .detection_metrics import (
+    IOU_THRESHOLD,
+    DetectionResult,
+    PredictedTubes,
+    _first_claims,
+    _rank,
+    average_precision,
+    box_iou,
+)
 
 NMS_THRESHOLD = 0.3
+
+# The conventions ``act`` changes, each of which can be switched on alone (the README's
+# table measures each one's effect; with none, the result is ``voc``'s). The mean over
+# every class is applied by the caller, which averages the per-class APs.
+INCLUSIVE_PIXELS = "inclusive_pixels"
+FALLBACK = "fallback"
+TRAPEZOID = "trapezoid"
+NMS = "nms"
+ALL_CLASSES = "all_classes"
+CONVENTIONS: tuple[str, ...] = (INCLUSIVE_PIXELS, FALLBACK, TRAPEZOID, NMS, ALL_CLASSES)
 
 
 def box_iou_inclusive(
@@ -96,8 +116,11 @@ def _row_boxes(pred: PredictedTubes, pos: np.ndarray) -> np.ndarray:
     return pred.row_box[:, pred.order[pos]]
 
 
+_IoU = Callable[..., np.ndarray]
+
+
 def _gt_candidates(
-    labels: DetectionLabels, pred: PredictedTubes
+    labels: DetectionLabels, pred: PredictedTubes, iou_fn: _IoU
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Every (detection, ground-truth item, overlap) with overlap >= 0.5.
 
@@ -130,7 +153,7 @@ def _gt_candidates(
         gbox = gt_box_start[gt][pair] + frame - g_start[pair]
         box = _row_boxes(pred, pos)
         g = labels.boxes[gbox]
-        iou = box_iou_inclusive(box[0], box[1], box[2], box[3], g[:, 0], g[:, 1], g[:, 2], g[:, 3])
+        iou = iou_fn(box[0], box[1], box[2], box[3], g[:, 0], g[:, 1], g[:, 2], g[:, 3])
         hit = iou >= IOU_THRESHOLD
         frame_parts.append((pred.order[pos[hit]], gbox[hit], iou[hit]))
 
@@ -149,7 +172,7 @@ def _gt_candidates(
     return joined(frame_parts), joined(video_parts)  # type: ignore[return-value]
 
 
-def _tube_pair_iou(pred: PredictedTubes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _tube_pair_iou(pred: PredictedTubes, a: np.ndarray, b: np.ndarray, iou_fn: _IoU) -> np.ndarray:
     """Spatio-temporal IoU (+1 convention) of predicted tubes a[i] and b[i].
 
     Frames where either tube has no box add IoU 0 to the mean over the common span.
@@ -167,7 +190,7 @@ def _tube_pair_iou(pred: PredictedTubes, a: np.ndarray, b: np.ndarray) -> np.nda
     present = pred.row_key[other] == key
     pair, pos, other = pair[present], pos[present], other[present]
     box, obox = _row_boxes(pred, pos), _row_boxes(pred, other)
-    iou = box_iou_inclusive(*box, *obox)
+    iou = iou_fn(*box, *obox)
     iou_sum = np.bincount(pair, weights=iou, minlength=len(a))
     inter = (last - first + 1).astype(np.float64)
     fmin = np.minimum(pred.tube_fmin[a], pred.tube_fmin[b])
@@ -177,7 +200,7 @@ def _tube_pair_iou(pred: PredictedTubes, a: np.ndarray, b: np.ndarray) -> np.nda
     return out
 
 
-def nms_keep(pred: PredictedTubes, n_classes: int) -> np.ndarray:
+def nms_keep(pred: PredictedTubes, n_classes: int, iou_fn: _IoU = box_iou_inclusive) -> np.ndarray:
     """Greedy 3D NMS at 0.3 within each (clip, class); a boolean mask of kept tubes.
 
     Decided level by level: level k holds the k-th best tube of every group, whose
@@ -209,7 +232,7 @@ def nms_keep(pred: PredictedTubes, n_classes: int) -> np.ndarray:
         src, dst = src[live], dst[live]
         if not len(dst):
             continue
-        iou = _tube_pair_iou(pred, ranked[src], ranked[dst])
+        iou = _tube_pair_iou(pred, ranked[src], ranked[dst], iou_fn)
         suppressed[dst[iou > NMS_THRESHOLD]] = True
     return kept
 
@@ -259,40 +282,86 @@ def greedy_match(
     return tp
 
 
+def voc_match(
+    ranked: np.ndarray, cand_det: np.ndarray, cand_target: np.ndarray, cand_iou: np.ndarray
+) -> np.ndarray:
+    """True positives (in ``ranked`` order) under VOC matching: no fallback.
+
+    A detection's best item over all (taken or not) is its best candidate when that
+    reaches 0.5; it is a true positive when it is the first to claim it.
+    """
+    rank_of = np.empty(int(ranked.max()) + 1 if len(ranked) else 0, dtype=np.int64)
+    rank_of[ranked] = np.arange(len(ranked))
+    targets = np.full(len(ranked), -1, dtype=np.int64)
+    if len(cand_det):
+        cand_rank = rank_of[cand_det]
+        # Per detection, the highest overlap first, then the first item in the label file.
+        order = np.lexsort((cand_target, -cand_iou, cand_rank))
+        first = np.concatenate(([True], cand_rank[order][1:] != cand_rank[order][:-1]))
+        best = order[first]
+        targets[cand_rank[best]] = cand_target[best]
+    return _first_claims(targets)
+
+
 def _per_class_ap(
-    classes_ranked: np.ndarray, tp_ranked: np.ndarray, n_gt: np.ndarray
+    classes_ranked: np.ndarray,
+    tp_ranked: np.ndarray,
+    n_gt: np.ndarray,
+    ap_fn: Callable[[np.ndarray, int], float],
 ) -> list[float | None]:
     bounds = np.searchsorted(classes_ranked, np.arange(len(n_gt) + 1))
     return [
-        trapezoid_ap(tp_ranked[bounds[c] : bounds[c + 1]], int(n_gt[c])) if n_gt[c] else None
+        ap_fn(tp_ranked[bounds[c] : bounds[c + 1]], int(n_gt[c])) if n_gt[c] else None
         for c in range(len(n_gt))
     ]
 
 
-def evaluate_act(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
-    """frame-AP and video-AP per class under the ``act`` protocol (None: no ground truth)."""
+def evaluate_act(
+    labels: DetectionLabels,
+    pred: PredictedTubes,
+    conventions: frozenset[str] | set[str] = frozenset(CONVENTIONS),
+) -> DetectionResult:
+    """frame-AP and video-AP per class under the ``act`` protocol (None: no ground truth).
+
+    ``conventions`` picks which of the ACT conventions apply (all of them by default);
+    the rest follow ``voc``. Used to measure each one's effect on its own.
+    """
+    unknown = set(conventions) - set(CONVENTIONS)
+    if unknown:
+        raise ValueError(f"unknown conventions: {', '.join(sorted(unknown))}")
+    iou_fn = box_iou_inclusive if INCLUSIVE_PIXELS in conventions else box_iou
+    ap_fn = trapezoid_ap if TRAPEZOID in conventions else average_precision
     n_classes = labels.n_classes
     gt_len = labels.tube_end - labels.tube_start + 1
     gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
     gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(np.int64)
-    (f_row, f_box, f_iou), (v_tube, v_gt, v_iou) = _gt_candidates(labels, pred)
+    (f_row, f_box, f_iou), (v_tube, v_gt, v_iou) = _gt_candidates(labels, pred, iou_fn)
 
     ranked = _rank(pred.row_class, pred.row_score)
-    # A box's group: its ground-truth frame (clip, class and frame in one number).
-    box_clip = labels.tube_clip[labels.box_tube]
-    box_class = labels.tube_class[labels.box_tube]
-    box_group = (box_clip * n_classes + box_class) * pred.max_frames + labels.box_frame
-    tp = greedy_match(ranked, f_row, f_box, f_iou, box_group[f_box])
-    frame_ap = _per_class_ap(pred.row_class[ranked], tp, gt_boxes)
+    if FALLBACK in conventions:
+        # A box's group: its ground-truth frame (clip, class and frame in one number).
+        box_clip = labels.tube_clip[labels.box_tube]
+        box_class = labels.tube_class[labels.box_tube]
+        box_group = (box_clip * n_classes + box_class) * pred.max_frames + labels.box_frame
+        tp = greedy_match(ranked, f_row, f_box, f_iou, box_group[f_box])
+    else:
+        tp = voc_match(ranked, f_row, f_box, f_iou)
+    frame_ap = _per_class_ap(pred.row_class[ranked], tp, gt_boxes, ap_fn)
 
-    kept = nms_keep(pred, n_classes)
+    if NMS in conventions:
+        kept = nms_keep(pred, n_classes, iou_fn)
+    else:
+        kept = np.ones(pred.n_tubes, dtype=bool)
     ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first, kind="stable"))
     ranked = ranked[kept[ranked]]
     alive = kept[v_tube]
     v_tube, v_gt, v_iou = v_tube[alive], v_gt[alive], v_iou[alive]
-    gt_group = labels.tube_clip * n_classes + labels.tube_class
-    tp = greedy_match(ranked, v_tube, v_gt, v_iou, gt_group[v_gt])
-    video_ap = _per_class_ap(pred.tube_class[ranked], tp, gt_tubes)
+    if FALLBACK in conventions:
+        gt_group = labels.tube_clip * n_classes + labels.tube_class
+        tp = greedy_match(ranked, v_tube, v_gt, v_iou, gt_group[v_gt])
+    else:
+        tp = voc_match(ranked, v_tube, v_gt, v_iou)
+    video_ap = _per_class_ap(pred.tube_class[ranked], tp, gt_tubes, ap_fn)
     return DetectionResult(
         frame_ap=frame_ap, video_ap=video_ap, gt_tubes=gt_tubes, gt_boxes=gt_boxes
     )

@@ -436,3 +436,24 @@ def test_unknown_protocol_is_refused():
     labels = scoring.load_labels("classification", b'[{"id": "1", "label": ["walk"]}]', ["walk"])
     with pytest.raises(ValueError, match="detection track only"):
         scoring.score("classification", labels, b"1 1\n", protocol="act")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_with_no_act_convention_the_act_code_is_voc(seed):
+    """The switches the README's table measures: all off must give voc's exact numbers."""
+    from evalserver.scoring.archive import open_submission
+    from evalserver.scoring.detection_act import evaluate_act
+    from evalserver.scoring.detection_csv import read_rows
+    from evalserver.scoring.detection_metrics import evaluate, group_tubes
+
+    case = crowded_case(seed) if seed % 2 else random_case(seed)
+    labels = detection.load_labels(case.labels(), case.class_names)
+    with open_submission(case.csv(), max_bytes=1 << 20) as stream:
+        rows, problems = read_rows(stream, labels)
+    tubes = group_tubes(rows, labels, problems)
+    none = evaluate_act(labels, tubes, frozenset())
+    voc = evaluate(labels, tubes)
+    assert none.frame_ap == voc.frame_ap
+    assert none.video_ap == voc.video_ap
+    with pytest.raises(ValueError, match="unknown conventions: coco"):
+        evaluate_act(labels, tubes, {"coco"})
