@@ -5,8 +5,9 @@ Entry points used by the ``score`` command and the worker:
 - :func:`load_labels` validates an organizer's label file into :class:`DetectionLabels`,
   which is stored with :meth:`DetectionLabels.to_bytes` and read back with
   :meth:`DetectionLabels.from_bytes`;
-- :func:`score` streams a participant's CSV (plain, gzip or one file in a zip) and
-  returns the score JSON of CONTRACT section 1.
+- :func:`score` streams a participant's CSV (plain, gzip or one file in a zip), or reads
+  a zip of ``<clip_id>/pred.pkl`` files (the TinyActions 2022 layout,
+  :mod:`.detection_2022`), and returns the score JSON of CONTRACT section 1.
 
 Decisions where SPEC leaves room (also in the docs of the helper modules):
 
@@ -33,8 +34,9 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from .archive import open_submission
+from .detection_2022 import looks_like_2022, read_zip
 from .detection_act import evaluate_act
-from .detection_csv import HEADER, read_rows
+from .detection_csv import HEADER, _Problems, read_rows
 from .detection_labels import DetectionLabels, load_labels
 from .detection_metrics import evaluate, group_tubes
 from .errors import SubmissionInvalid
@@ -84,8 +86,14 @@ def score(
     ``act`` (see the module docstring).
     """
     check_protocol(protocol)
-    with open_submission(source, max_bytes=max_bytes) as stream:
-        rows, problems = read_rows(stream, labels)
+    warnings: list[str] = []
+    if looks_like_2022(source):
+        # The TinyActions 2022 layout: a zip of <clip_id>/pred.pkl files.
+        read = read_zip(source, labels, max_bytes=max_bytes)
+        rows, problems, warnings = read.rows, _Problems(), read.warnings
+    else:
+        with open_submission(source, max_bytes=max_bytes) as stream:
+            rows, problems = read_rows(stream, labels)
     tubes = group_tubes(rows, labels, problems)
     # The rows now live on, sorted, inside ``tubes``; free the file-order copy early.
     del rows
@@ -112,4 +120,6 @@ def score(
         "video_map": _mean(result.video_ap, over_all=over_all),
         "n_items": labels.n_items,
         "per_class": per_class,
+        # Only when there is something to say (the 2022 layout's dropped boxes).
+        **({"warnings": warnings} if warnings else {}),
     }
