@@ -75,3 +75,33 @@ def test_a_hostile_zip_fails_naming_the_file_and_runs_nothing(
         "numpy arrays are read"
     ]
     assert not marker.exists()
+
+
+def test_the_submission_page_shows_the_protocol_and_the_warning(
+    inprocess_sync, detection, alice, alice_team
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    record = detection.records[0]
+    n = record["dim"][0]
+    flat = np.full((1, 4 * n + 1), -1.0)
+    flat[0, :4] = [0.5, 0.5, 0.5, 0.6]  # zero width: dropped
+    flat[0, 4:8] = [0.1, 0.1, 0.3, 0.3]
+    flat[0, -1] = 0.5
+    upload = zip_of({f"{record['id']}/pred.pkl": pickle.dumps({1: flat})})
+    phase = detection.phase
+    phase.detection_protocol = "act"
+    phase.save()
+    with inprocess_sync():
+        submission = _submit(alice, phase, upload)
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.FINISHED, submission.errors
+    client = Client()
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    html = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
+    assert '<dt>protocol</dt><dd class="mono">act</dd>' in html
+    assert "1 degenerate boxes (x2 &lt;= x1 or y2 &lt;= y1 once in pixels) were left out" in html
+    rules = client.get(reverse("phase-detail", args=[phase.pk])).content.decode()
+    assert "video-mAP@0.5 under the ACT conventions: the mean over every class" in rules
+    assert "TinyActions 2022 .zip of &lt;clip_id&gt;/pred.pkl files" in rules
