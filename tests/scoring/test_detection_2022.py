@@ -415,3 +415,74 @@ def test_deeply_nested_lists_under_the_operation_limit_are_just_the_wrong_shape(
         "00001/pred.pkl (clip 00001): holds a list, expected a dict from class id to an "
         "array of tubes"
     ]
+
+
+def random_2022_case(seed: int):
+    """Random ground truth and a 2022-layout zip with gaps, ties, twins and bad boxes."""
+    import random
+
+    from tests.scoring.detection_helpers import random_case
+
+    rng = random.Random(seed)
+    case = random_case(seed, max_clips=6)
+    names = case.class_names
+    members, n_degenerate = {}, 0
+    for record in case.records:
+        n, w, h = record["dim"]
+        arrays = {}
+        for cid in rng.sample(range(1, len(names) + 1), rng.randint(0, len(names))):
+            same = [t for t in record["tubes"] if names.index(t["label"]) == cid - 1]
+            rows = []
+            for _ in range(rng.randint(0, 4)):
+                row = np.full(4 * n + 1, -1.0)
+                source = rng.choice(same) if same and rng.random() < 0.7 else None
+                for f in range(n):
+                    if rng.random() < 0.25:
+                        continue  # a gap
+                    if source and source["start"] <= f <= source["end"]:
+                        x1, y1, x2, y2 = source["boxes"][f - source["start"]]
+                        dx = rng.choice((0.0, 0.5, 1.0, 3.0))
+                        box = [x1 + dx, y1, x2 + dx, y2]
+                    else:
+                        x, y = rng.uniform(0, w - 5), rng.uniform(0, h - 5)
+                        box = [x, y, x + rng.uniform(2, 20), y + rng.uniform(2, 20)]
+                    if rng.random() < 0.05:
+                        box[2] = box[0]  # degenerate once in pixels
+                    row[4 * f : 4 * f + 4] = [box[0] / w, box[1] / h, box[2] / w, box[3] / h]
+                row[-1] = rng.choice((0.5, 0.75, 1.0)) if rng.random() < 0.5 else rng.random()
+                rows.append(row)
+                if rows and rng.random() < 0.15:
+                    rows.append(row.copy())  # a twin tube
+            arrays[cid] = np.stack(rows) if rows else np.zeros((0, 4 * n + 1))
+            for row in rows:
+                for f in range(n):
+                    x1, y1, x2, y2 = (float(v) for v in row[4 * f : 4 * f + 4])
+                    if (x1, y1, x2, y2) != (-1, -1, -1, -1) and (
+                        x2 * w <= x1 * w or y2 * h <= y1 * h
+                    ):
+                        n_degenerate += 1
+        members[f"{record['id']}/pred.pkl"] = pickle.dumps(arrays, protocol=rng.choice((2, 4, 5)))
+    return case, zip_of(members), n_degenerate
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_2022_zips_score_like_their_csv_and_the_references(seed):
+    from tests.scoring.test_detection_act import check_both
+
+    case, data, n_degenerate = random_2022_case(seed)
+    gt = detection.load_labels(case.labels(), case.class_names)
+    read = read_zip(data, gt, max_bytes=1 << 30)
+    out = io.StringIO()
+    from evalserver.scoring.detection_2022 import write_csv
+
+    write_csv(read.rows, gt, out)
+    csv_data = out.getvalue().encode()
+    act, voc = check_both(case.records, case.class_names, csv_data)
+    for protocol, expected in (("act", act), ("voc", voc)):
+        from_zip = detection.score(gt, data, protocol=protocol)
+        assert from_zip.pop("warnings", []) == read.warnings
+        assert from_zip == expected
+    if n_degenerate:
+        assert read.warnings[0].startswith(f"{n_degenerate} degenerate boxes")
+    else:
+        assert read.warnings == []
