@@ -436,8 +436,14 @@ def random_2022_case(seed: int):
             for _ in range(rng.randint(0, 4)):
                 row = np.full(4 * n + 1, -1.0)
                 source = rng.choice(same) if same and rng.random() < 0.7 else None
-                for f in range(n):
-                    if rng.random() < 0.25:
+                if source:
+                    lo = max(source["start"] - rng.randint(0, 1), 0)
+                    hi = min(source["end"] + rng.randint(0, 1), n - 1)
+                else:
+                    lo = rng.randint(0, n - 1)
+                    hi = rng.randint(lo, n - 1)
+                for f in range(lo, hi + 1):
+                    if f > lo and rng.random() < 0.1:
                         continue  # a gap
                     if source and source["start"] <= f <= source["end"]:
                         x1, y1, x2, y2 = source["boxes"][f - source["start"]]
@@ -486,3 +492,14 @@ def test_random_2022_zips_score_like_their_csv_and_the_references(seed):
         assert read.warnings[0].startswith(f"{n_degenerate} degenerate boxes")
     else:
         assert read.warnings == []
+
+
+def test_the_random_2022_cases_reach_matches_and_degenerate_boxes():
+    with_warnings = matched = 0
+    for seed in range(25):
+        case, data, n_degenerate = random_2022_case(seed)
+        gt = detection.load_labels(case.labels(), case.class_names)
+        with_warnings += n_degenerate > 0
+        matched += detection.score(gt, data, protocol="act")["video_map"] > 0
+    assert with_warnings >= 8
+    assert matched >= 12
