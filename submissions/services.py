@@ -373,9 +373,11 @@ def _score_file(submission: Submission) -> dict:
     phase = submission.phase
     labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
+    # The phase's detection conventions (voc or act); recognition has none.
+    protocol = phase.detection_protocol if phase.track == Phase.Track.DETECTION else None
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
-            return scoring.score(phase.track, labels, fh, max_bytes=cap)
+            return scoring.score(phase.track, labels, fh, max_bytes=cap, protocol=protocol)
         except SubmissionTooLarge as exc:
             # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
             # counts, not the upload.

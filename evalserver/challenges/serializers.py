@@ -28,6 +28,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "max_submissions_total",
             "max_upload_bytes",
             "leaderboard",
+            "detection_protocol",
         ]
         read_only_fields = fields
 
