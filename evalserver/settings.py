@@ -460,5 +460,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("EVALSERVER_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own default sends its lines to a console handler of its own (plain, and
+        # only with DEBUG): through the root handler instead, so JSON means every line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -1,11 +1,14 @@
 """Celery tasks of the submission pipeline. They take ids and call a service."""
 
+import logging
 import os
 
 from celery import shared_task
 from django.conf import settings
 
 from submissions import queue, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -20,7 +23,10 @@ def score_submission(self, submission_id: int) -> str:
     # The node name (worker@host) and the pool process say where to look in the logs.
     hostname = self.request.hostname
     worker = f"{hostname}:{os.getpid()}" if hostname else queue.worker_name()
-    return services.submission_score(submission_id=submission_id, worker=worker)
+    outcome = services.submission_score(submission_id=submission_id, worker=worker)
+    # With EVALSERVER_LOG_FORMAT=json the line carries submission_id (evalserver.ops).
+    logger.info("Submission %s: %s", submission_id, outcome)
+    return outcome
 
 
 @shared_task(name="submissions.sweep", acks_late=False, ignore_result=True)

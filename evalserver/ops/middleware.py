@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from evalserver.ops import logcontext
@@ -16,7 +18,14 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = logcontext.request_id_from(request.headers.get("X-Request-ID"))
         request.request_id = rid
-        with logcontext.bound(request=rid):
-            response = self.get_response(request)
+        # Not reset on the way out: Django logs 4xx/5xx responses after the middleware has
+        # returned; request_finished clears it once the response is sent.
+        logcontext.request_id.set(rid)
+        response = self.get_response(request)
         response["X-Request-ID"] = rid
         return response
+
+
+@receiver(request_finished)
+def _forget_request_id(**kwargs) -> None:
+    logcontext.request_id.set(None)

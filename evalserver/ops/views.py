@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from evalserver.ops.health import run_readiness_checks
 from evalserver.ops.metrics import metrics_allowed, metrics_text
+
+# The classic text format every Prometheus version reads (names escaped with underscores,
+# prometheus-client's default, so the body is the same as its newer 1.0.0 label).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @never_cache
@@ -39,4 +42,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
             status=403,
             content_type="text/plain; charset=utf-8",
         )
-    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics_text(), content_type=METRICS_CONTENT_TYPE)
