@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,9 +156,13 @@ class PostgresCluster:
         return command
 
     def init(self) -> PostgresCluster:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
+            # pytest's folders are private to root, where the postgres user cannot reach:
+            # a folder of its own under /tmp instead, removed by cleanup().
+            self.folder = Path(tempfile.mkdtemp(prefix="evalserver-test-pg-"))
+            self._made_folder = True
             shutil.chown(self.folder, self.user, self.user)
+        self.folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             self._as_owner(
                 [
@@ -214,6 +219,11 @@ class PostgresCluster:
             check=False,
         )
         return out.returncode == 0
+
+    def cleanup(self) -> None:
+        self.stop()
+        if getattr(self, "_made_folder", False):
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def create_database(self, name: str) -> str:
         subprocess.run(
