@@ -174,6 +174,9 @@ if _s3_bucket:
         "default_acl": "private",
         "querystring_auth": True,
         "file_overwrite": False,
+        # Presigned links (EVALSERVER_S3_URL_EXPIRY) in the current signature scheme: AWS
+        # refuses the old one in newer regions, and its links carry their expiry plainly.
+        "signature_version": "s3v4",
     }
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -192,6 +195,10 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(LABELS_ROOT), "base_url": None},
     }
+
+# Seconds a presigned link to a team's own file stays valid; 0 streams the file through
+# the web process instead (the only way with local files). S3 only.
+EVALSERVER_S3_URL_EXPIRY = env_int("EVALSERVER_S3_URL_EXPIRY", 0, minimum=0)
 
 STORAGES = {
     "default": _default_storage,
