@@ -138,6 +138,7 @@ class PostgresCluster:
         host: str = "127.0.0.1",
         port: int | None = None,
         prefix: list[str] | None = None,
+        allow_networks: tuple[str, ...] = (),
     ):
         self.host = host
         self.port = port or free_port()
@@ -146,6 +147,7 @@ class PostgresCluster:
         self.proc: subprocess.Popen | None = None
         # PostgreSQL refuses to run as root: run it as the owner of the folder.
         self.user = "postgres"
+        self.allow_networks = list(allow_networks)
 
     def url(self, db: str = "evalserver") -> str:
         return f"postgres://postgres@{self.host}:{self.port}/{db}"
@@ -181,6 +183,10 @@ class PostgresCluster:
             capture_output=True,
             timeout=120,
         )
+        for network in self.allow_networks:
+            # initdb trusts loopback only; clients on the test's own links need a line too.
+            with (self.folder / "data" / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {network} trust\n")
         return self
 
     def start(self) -> PostgresCluster:
