@@ -32,6 +32,7 @@ from evalserver.accounts.services import (
     token_rotate,
     user_create,
 )
+from evalserver.challenges.downloads import downloads_for_page
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
@@ -92,6 +93,9 @@ def challenge_detail(request, slug: str):
                 "phase": phase,
                 "state": phase_state(phase, now),
                 "leaderboard_url": leaderboard_url,
+                "downloads": downloads_for_page(
+                    challenge=challenge, phase=phase, user=request.user
+                ),
             }
         )
     return render(
@@ -99,6 +103,7 @@ def challenge_detail(request, slug: str):
         "web/challenge_detail.html",
         {
             "challenge": challenge,
+            "downloads": downloads_for_page(challenge=challenge, phase=None, user=request.user),
             "rows": rows,
             "team": team_for_user(user=request.user, challenge=challenge),
             "is_organizer": challenge.is_organizer(request.user),

@@ -50,7 +50,7 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     out = _seed()
 
     challenge = Challenge.objects.get(slug="tinyactions-2021")
-    dev, test, detection = challenge.phases.order_by("order")
+    dev, test, detection, final = challenge.phases.order_by("order")
     assert (dev.slug, dev.track, dev.n_items) == ("dev", "classification", 3308)
     assert (test.slug, test.track, test.n_items) == ("test", "classification", 6097)
     assert (detection.slug, detection.track, detection.n_items) == (
@@ -61,6 +61,13 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     assert dev.is_open_now
     assert test.is_open_now
     assert detection.is_open_now
+    # The ended phase with a private board, for trying freeze and reveal.
+    assert (final.slug, final.n_items, final.leaderboard_visibility) == (
+        "final-2021",
+        demo.N_FINAL,
+        "private",
+    )
+    assert not final.is_open_now
     assert test.starts_at > dev.starts_at
     assert challenge.class_names == list(TINYVIRAT_V2_CLASSES)
 
