@@ -19,6 +19,22 @@ class SubmissionCreateRequestSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
+class SubmissionCheckSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="The file to check, as it would be uploaded (same formats and caps).",
+    )
+
+
+class SubmissionCheckResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="True when an upload of this file would be scored.")
+    errors = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Every problem, as a failed submission would list them (`line 17: ...`).",
+    )
+    n_items = serializers.IntegerField(help_text="How many clips the phase expects.")
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     phase = serializers.IntegerField(source="phase_id", read_only=True)
     challenge = serializers.CharField(source="phase.challenge.slug", read_only=True)
