@@ -4,12 +4,14 @@ Nothing here may reveal the hidden labels beyond the score JSON of a finished
 submission: no paths, hashes of label files, or per-clip results.
 """
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from submissions.models import Submission
 
 
+# The request half of the split schema gets "Request" appended: not SubmissionCreateRequestRequest.
+@extend_schema_serializer(component_name="SubmissionCreate")
 class SubmissionCreateRequestSerializer(serializers.Serializer):
     file = serializers.FileField(
         allow_empty_file=True,
