@@ -493,9 +493,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("EVALSERVER_LOG_LEVEL", "INFO")},
     "loggers": {
-        # Django's own default sends its lines to a console handler of its own (plain, and
-        # only with DEBUG): through the root handler instead, so JSON means every line.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # Onboarding (issue 14): Django's own console handler would print every django.*
+        # record a second time beside the root's; axes says four INFO lines per login.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "axes": {"level": "WARNING"},
     },
 }
