@@ -1,5 +1,6 @@
 """Request and response shapes of the account endpoints (CONTRACT section 3)."""
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from evalserver.accounts.models import User
@@ -11,6 +12,8 @@ from evalserver.schema_limits import (
 )
 
 
+# The request half of the split schema gets "Request" appended: not RegisterRequestRequest.
+@extend_schema_serializer(component_name="Register")
 class RegisterRequestSerializer(serializers.Serializer):
     # The services check the rules; these fields state them in the schema (schema_limits).
     username = NewUsernameField(max_length=150, trim_whitespace=True)
@@ -25,6 +28,8 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The request half of the split schema gets "Request" appended (the answer is Token).
+@extend_schema_serializer(component_name="TokenCredentials")
 class TokenRequestSerializer(serializers.Serializer):
     username = LoginUsernameField(max_length=150)
     password = LoginPasswordField(trim_whitespace=False, max_length=4096)
@@ -34,6 +39,8 @@ class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
 
 
+# The request half of the split schema gets "Request" appended: not PasswordResetRequestRequest.
+@extend_schema_serializer(component_name="PasswordReset")
 class PasswordResetRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
