@@ -66,7 +66,7 @@ def test_the_team_name_schema_accepts_exactly_what_the_service_does(schema, name
         accepted = True
     except ValidationFailed:
         accepted = False
-    field = _field(schema, "TeamCreateRequestRequest", "name")
+    field = _field(schema, "TeamCreateRequest", "name")
     assert _both_dialects(field, name) == accepted
 
 
@@ -75,7 +75,7 @@ PASSWORDS = ["a sturdy pw 91", "1234567", "12345678", "abcdefg", "abc\x00defgh",
 
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_the_password_rules_the_schema_states_hold_in_the_service(schema, password):
-    field = _field(schema, "RegisterRequestRequest", "password")
+    field = _field(schema, "RegisterRequest", "password")
     try:
         # The validators that depend on no list or other field; DRF refuses NUL itself.
         password_validation.validate_password(
@@ -95,7 +95,7 @@ def test_the_password_rules_the_schema_states_hold_in_the_service(schema, passwo
 
 @pytest.mark.parametrize("username", ["alice", "a.b@c+d-e_f", "a b", "al/ce", "", "x" * 151])
 def test_the_username_schema_states_djangos_rule(schema, username):
-    field = _field(schema, "RegisterRequestRequest", "username")
+    field = _field(schema, "RegisterRequest", "username")
     try:
         User.username_validator(username)
         accepted = 0 < len(username) <= 150
@@ -122,7 +122,7 @@ def test_the_schema_documents_the_shared_refusals(schema):
                 assert "404" in operation["responses"], (method, path)
             if "requestBody" in operation:
                 assert {"411", "413"} <= set(operation["responses"]), (method, path)
-    upload = schema["components"]["schemas"]["SubmissionCreateRequestRequest"]["properties"]
+    upload = schema["components"]["schemas"]["SubmissionCreateRequest"]["properties"]
     assert upload["file"]["minLength"] == 1
     assert upload["method_name"]["pattern"] == "^[^\\x00]*$"
 
