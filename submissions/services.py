@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from evalserver import scoring
@@ -117,11 +117,22 @@ def _check_has_labels(*, phase: Phase, team: Team) -> None:
 
 
 def _counts(*, team: Team, phase: Phase, now: dt.datetime) -> tuple[int, int]:
+    """The team's submissions of the phase (today, in total) that count towards its quotas.
+
+    A person's submissions count towards the team they are in now, whichever team they made
+    them in: someone who leaves a team that used its quota and founds or joins another brings
+    their submissions along, so hopping teams buys no fresh quota (README "Submission
+    quotas"). The team's own submissions made by members who since left still count too.
+    """
     day_start, day_end = _utc_day_bounds(now)
-    counted = Submission.objects.filter(_COUNTED, team=team, phase=phase)
-    total = counted.count()
-    today = counted.filter(created_at__gte=day_start, created_at__lt=day_end).count()
-    return today, total
+    members = Membership.objects.filter(team=team).values("user_id")
+    counts = Submission.objects.filter(
+        Q(team=team) | Q(submitted_by__in=members), _COUNTED, phase=phase
+    ).aggregate(
+        total=Count("id"),
+        today=Count("id", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
+    )
+    return counts["today"], counts["total"]
 
 
 def _check_quota(*, team: Team, phase: Phase, now: dt.datetime) -> None:
@@ -175,6 +186,19 @@ def _check_plain_size(*, phase: Phase, upload: File, size: int) -> None:
     )
 
 
+def submission_check_size(*, phase: Phase, upload: File) -> int:
+    """The upload's size, after the caps every door applies (upload and check only)."""
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationFailed("The file is empty; upload your predictions file.")
+    if size > phase.max_upload_bytes:
+        raise FileTooLarge(
+            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
+        )
+    _check_plain_size(phase=phase, upload=upload, size=size)
+    return size
+
+
 def submission_create(
     *,
     user,
@@ -193,14 +217,7 @@ def submission_create(
     now = timezone.now()
     team = _team_of(user=user, phase=phase)
     _check_open(phase=phase, now=now)
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationFailed("The file is empty; upload your predictions file.")
-    if size > phase.max_upload_bytes:
-        raise FileTooLarge(
-            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
-        )
-    _check_plain_size(phase=phase, upload=upload, size=size)
+    size = submission_check_size(phase=phase, upload=upload)
     _check_has_labels(phase=phase, team=team)
     _check_quota(team=team, phase=phase, now=now)
 
@@ -211,6 +228,14 @@ def submission_create(
     try:
         with transaction.atomic():
             Team.objects.select_for_update().only("pk").get(pk=team.pk)
+            # The team's row is locked, and with it its membership (joining, leaving and
+            # removals lock it too). Asked after the lock (a fresh snapshot): the uploader
+            # must still be a member, else an upload started before leaving could land
+            # after the member's next team counted them.
+            if not Membership.objects.filter(team=team, user=user).exists():
+                raise NotInTeam(
+                    "You are no longer in this team; upload again from your current team."
+                )
             _check_quota(team=team, phase=phase, now=now)
             submission = Submission(
                 team=team,
@@ -354,9 +379,11 @@ def _score_file(submission: Submission) -> dict:
     phase = submission.phase
     labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
+    # The phase's detection conventions (voc or act); recognition has none.
+    protocol = phase.detection_protocol if phase.track == Phase.Track.DETECTION else None
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
-            return scoring.score(phase.track, labels, fh, max_bytes=cap)
+            return scoring.score(phase.track, labels, fh, max_bytes=cap, protocol=protocol)
         except SubmissionTooLarge as exc:
             # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
             # counts, not the upload.
