@@ -34,7 +34,7 @@ OUTAGE_SECONDS = 8.0
 
 def test_the_cache_fails_open_and_warns_once_while_redis_is_down(redis_server, caplog):
     # The backend on its own: what a throttle, a mail rate limit or a cached page sees.
-    location = redis_server.url_for(1)
+    location = redis_server.url(1)
     with override_settings(
         CACHES={
             "default": {
@@ -82,7 +82,7 @@ def test_a_redis_outage_costs_no_5xx_and_loses_no_upload(
     redis_server, celery_processes, open_phase, alice, alice_team
 ):
     phase = open_phase.phase
-    cache_url = redis_server.url_for(1)
+    cache_url = redis_server.url(1)
     celery_processes.worker(
         "w1",
         beat=True,
