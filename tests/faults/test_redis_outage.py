@@ -77,6 +77,16 @@ def test_the_cache_fails_open_and_warns_once_while_redis_is_down(redis_server, c
         )
         assert "answers again" in caplog.records[-1].getMessage()
 
+        # Down again within the minute: not warned about again (nor its end).
+        redis_server.stop(signal.SIGKILL)
+        time.sleep(fail_open.RETRY_AFTER)
+        assert cache.get("k", "miss") == "miss"
+        redis_server.start()
+        time.sleep(fail_open.RETRY_AFTER)
+        assert cache.get("k", "miss") == "miss"  # that Redis lost its data (no persistence)
+        messages = [r.getMessage() for r in caplog.records if r.name == "evalserver.cache"]
+        assert len(messages) == 2, messages
+
 
 def test_a_redis_outage_costs_no_5xx_and_loses_no_upload(
     redis_server, celery_processes, open_phase, alice, alice_team
