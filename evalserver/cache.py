@@ -46,6 +46,9 @@ class _Health:
         self.warned_at: float | None = None
         self.skipped = 0
         self.down = False
+        # Whether this outage was warned about: only then is its end logged too, so a
+        # flapping Redis logs two lines a minute at most.
+        self.announced = False
 
 
 _health: dict[str, _Health] = {}
@@ -103,6 +106,7 @@ class FailOpenRedisCache(RedisCache):
             warn = health.warned_at is None or now - health.warned_at >= WARN_EVERY
             if warn:
                 health.warned_at = now
+                health.announced = True
                 skipped, health.skipped = health.skipped, 0
         if warn:
             logger.warning(
@@ -118,8 +122,9 @@ class FailOpenRedisCache(RedisCache):
     def _came_back(self) -> None:
         health = self._health
         with health.lock:
-            was_down, health.down = health.down, False
-        if was_down:
+            announced = health.down and health.announced
+            health.down = health.announced = False
+        if announced:
             logger.warning("The cache at %s answers again", _without_password(self._location))
 
     get = _fail_open(lambda key, default=None, version=None: default)(RedisCache.get)

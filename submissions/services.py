@@ -460,15 +460,16 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             )
             if saved:
                 leaderboard_changed(phase_ids=[submission.phase_id])
+                # In the same transaction: whoever sees it finished sees the event too.
+                _event(
+                    submission_id,
+                    "finished",
+                    attempt=attempt,
+                    primary_metric=scores.get("primary_metric"),
+                    primary_score=primary,
+                )
         if not saved:
             return "superseded"
-        _event(
-            submission_id,
-            "finished",
-            attempt=attempt,
-            primary_metric=scores.get("primary_metric"),
-            primary_score=primary,
-        )
         return "finished"
 
 

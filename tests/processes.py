@@ -10,15 +10,11 @@ The fixtures ``redis_server``, ``celery_processes``, ``start_worker`` and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,26 +22,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.services_real import PostgresCluster, RedisServer, free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CELERY = str(BIN / "celery")
 GUNICORN = str(BIN / "gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check: Callable[[], object], *, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def current_database_url() -> str:
@@ -57,60 +39,11 @@ def current_database_url() -> str:
     )
 
 
-class RedisServer:
-    """A private redis-server: outage tests stop and start it, never the machine's own."""
-
-    def __init__(self, tmp: Path):
-        self.port = free_port()
-        self.url = self.url_for(0)
-        self.dir = tmp
-        self.proc: subprocess.Popen | None = None
-
-    def url_for(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self.answers, timeout=10, what="redis-server to answer")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop it by ``sig``: SIGTERM shuts down cleanly, SIGKILL as a crash would."""
-        if self.proc is not None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def redis_server(tmp_path) -> Iterator[RedisServer]:
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
+    server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
 
@@ -190,7 +123,7 @@ class CeleryProcesses:
             "DJANGO_SETTINGS_MODULE": "evalserver.settings",
             "DATABASE_URL": current_database_url(),
             "DATABASE_CONN_MAX_AGE": "0",
-            "CELERY_BROKER_URL": redis.url,
+            "CELERY_BROKER_URL": redis.url(0),
             # The test process stores uploads and labels under tmp_path (tests/conftest.py).
             "EVALSERVER_DATA_DIR": str(tmp_path),
         }
@@ -298,7 +231,7 @@ def celery_processes(redis_server, settings, tmp_path) -> Iterator[CeleryProcess
 
     settings.EVALSERVER_INPROCESS_TASKS = False
     previous_url = app.conf.broker_url
-    app.conf.broker_url = redis_server.url
+    app.conf.broker_url = redis_server.url(0)
     processes = CeleryProcesses(redis_server, tmp_path)
     yield processes
     processes.stop_all()
@@ -311,111 +244,17 @@ def start_worker(celery_processes) -> Callable[..., Process]:
     return celery_processes.worker
 
 
-# --- A PostgreSQL cluster of the test's own ----------------------------------------------
-
-
-def postgres_bin_dir() -> Path | None:
-    """The newest PostgreSQL server binaries installed (Debian keeps them per version)."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-    )
-    return found[-1].parent if found else None
-
-
-class PostgresCluster:
-    """A throwaway cluster (initdb into a temporary folder, on a free loopback port) that a
-    test may stop and start, never the machine's own. PostgreSQL refuses to run as root:
-    as root, the cluster belongs to the ``postgres`` OS user and its commands run as it."""
-
-    def __init__(self, bin_dir: Path):
-        self.bin = bin_dir
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="evalserver-pg-"))
-        self.data = self.root / "data"
-        self.log = self.root / "server.log"
-        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self._as:
-            shutil.chown(self.root, user="postgres")
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
-
-    def _run(self, *args: str, timeout: float = 60) -> None:
-        result = subprocess.run(
-            [*self._as, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-        assert result.returncode == 0, f"{args[0]} failed: {result.stdout}\n{result.stderr}"
-
-    def init(self) -> None:
-        self._run(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-            "--no-instructions",
-        )
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
-            " -c full_page_writes=off"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
-            timeout=90,
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", timeout=90
-        )
-
-    def restart(self) -> None:
-        self.stop("fast")
-        self.start()
-
-    def create_database(self, name: str) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(self.url())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            conn.close()
-
-    def remove(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(AssertionError):
-                self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+# --- A PostgreSQL cluster of the test's own (tests/services_real.py) -----------------------
 
 
 @pytest.fixture
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql")
-    cluster = PostgresCluster(bin_dir)
+def postgres_cluster(tmp_path) -> Iterator[PostgresCluster]:
+    """A throwaway cluster on a free loopback port that the test may restart."""
     try:
-        cluster.init()
-        cluster.start()
-        yield cluster
+        cluster = PostgresCluster(tmp_path / "pg").init()
+    except FileNotFoundError:
+        pytest.skip("no PostgreSQL server binaries (initdb)")
+    try:
+        yield cluster.start()
     finally:
-        cluster.remove()
+        cluster.cleanup()

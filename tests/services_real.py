@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -117,9 +118,11 @@ class RedisServer:
         )
         return out.stdout.strip() == "PONG"
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it by ``sig``: SIGTERM shuts down cleanly, SIGKILL as a crash would (the fault
+        tests, tests/faults/test_redis_outage.py)."""
         if self.proc is not None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -225,6 +228,25 @@ class PostgresCluster:
             check=False,
         )
         return out.returncode == 0
+
+    def restart(self) -> None:
+        """``pg_ctl stop -m fast`` (sessions are cut, as in a real restart), then start again
+        on the same port (tests/faults/test_postgres_restart.py)."""
+        subprocess.run(
+            [
+                *self.prefix,
+                *self._as_owner(
+                    [_pg_bin("pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop"]
+                ),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        if self.proc is not None:
+            self.proc.wait(timeout=30)
+            self.proc = None
+        self.start()
 
     def cleanup(self) -> None:
         self.stop()

@@ -3,14 +3,15 @@ tests start, stop and kill by signal, never the machine's own services.
 
 Every test here is marked ``faults`` and bounded in time: each wait has a timeout. The
 figures of each run (outage length, requests, 5xx, time to recover) are printed on one
-line starting ``FAULT`` (``pytest -s`` shows them) and recorded in the README's "What
-survives what".
+line starting ``FAULT`` (``pytest -s`` shows them, ``FAULT_REPORT=file`` collects them)
+and recorded in the README's "What survives what".
 """
 
 from __future__ import annotations
 
 import email
 import logging
+import os
 import time
 from collections.abc import Iterator
 from email.message import Message
@@ -31,9 +32,13 @@ N_CLIPS = 200
 
 
 def report(fault: str, **figures: object) -> str:
-    """Print one fault's figures on a line of their own, and return it."""
+    """Print one fault's figures on a line of their own (and append it to the file named by
+    FAULT_REPORT, if set: `make test` hides what tests print), and return it."""
     line = f"FAULT {fault}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
     print(f"\n{line}")
+    if os.environ.get("FAULT_REPORT"):
+        with open(os.environ["FAULT_REPORT"], "a") as out:
+            out.write(line + "\n")
     return line
 
 

@@ -89,7 +89,7 @@ def test_beat_sweeps_on_after_a_postgresql_restart(postgres_cluster, redis_serve
     # Beat sweeps the database itself now, over a connection it keeps between sweeps.
     env = {
         **_migrated_env(postgres_cluster, tmp_path),
-        "CELERY_BROKER_URL": redis_server.url,
+        "CELERY_BROKER_URL": redis_server.url(0),
         "EVALSERVER_SWEEP_INTERVAL": "1",
     }
     beat = start_process(

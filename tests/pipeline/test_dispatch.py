@@ -93,7 +93,14 @@ def memory_broker(settings):
     app.conf.broker_url = previous
 
 
+def _purge() -> None:
+    # The memory transport's queues live as long as the process: other tests publish too.
+    with app.connection_for_write() as conn:
+        app.amqp.queues[app.conf.task_default_queue](conn.default_channel).purge()
+
+
 def test_enqueueing_publishes_the_scoring_task_by_name(memory_broker, phase, alice_team):
+    _purge()
     submission = SubmissionFactory(team=alice_team, phase=phase)
 
     assert queue.enqueue_scoring(submission.pk) is True
@@ -111,11 +118,6 @@ def test_enqueueing_publishes_the_scoring_task_by_name(memory_broker, phase, ali
 def test_running_here_goes_through_the_registered_task(inprocess_sync, phase, alice_team):
     # The sweep task's body, run in this process by name: nothing to do on an empty table.
     assert queue.run_here(queue.SWEEP_TASK) == {"requeued": 0, "recovered": 0, "timed_out": 0}
-
-
-def _purge() -> None:
-    with app.connection_for_write() as conn:
-        app.amqp.queues[app.conf.task_default_queue](conn.default_channel).purge()
 
 
 def test_the_broker_backlog_counts_the_waiting_messages(memory_broker, phase, alice_team):
