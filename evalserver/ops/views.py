@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import async_to_sync
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
@@ -20,9 +24,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _run_checks():
+    try:
+        # async_to_sync: the checks' synchronous database and cache calls come back to this
+        # thread, so their connections are the ones closed below.
+        return async_to_sync(run_readiness_checks)()
+    finally:
+        connections.close_all()
+
+
 @never_cache
-async def readyz(request: HttpRequest) -> HttpResponse:
-    results = await run_readiness_checks()
+def readyz(request: HttpRequest) -> HttpResponse:
+    # The checks are coroutines (django-health-check); they run on a thread of their own,
+    # whatever event loop the calling thread may already be running.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz") as pool:
+        results = pool.submit(_run_checks).result()
     failing = [r.name for r in results if not r.ok]
     body = {
         "status": "unavailable" if failing else "ok",

@@ -58,6 +58,26 @@ def token(username: str, password: str) -> dict:
     return {"token": response.json()["token"]}
 
 
+def signup(username: str, team: str) -> dict:
+    """A new participant through the API: account, token, and a team of the demo challenge."""
+    password = f"{username}-multi-host-7"
+    register = requests.post(
+        WEB + "/api/v1/auth/register/",
+        json={"username": username, "email": f"{username}@example.org", "password": password},
+        timeout=TIMEOUT,
+    )
+    assert register.status_code == 201, register.text
+    key = token(username, password)["token"]
+    made = requests.post(
+        WEB + "/api/v1/challenges/tinyactions-2021/teams/",
+        headers={"Authorization": f"Token {key}"},
+        json={"name": team},
+        timeout=TIMEOUT,
+    )
+    assert made.status_code == 201, made.text
+    return {"token": key, "password": password}
+
+
 def _answers(kind: str, seed: int) -> tuple[str, bytes]:
     """A participant's file for the demo challenge, made from its public files."""
     import numpy as np
@@ -187,6 +207,7 @@ COMMANDS = {
     "make-bucket": make_bucket,
     "get": get,
     "token": token,
+    "signup": signup,
     "upload": upload,
     "phases": phases,
     "show": show,

@@ -131,11 +131,10 @@ class Deployment:
             command += ["--beat", "--schedule", str(self.tmp / f"beat-{host}")]
         name = f"{host}-{sum(1 for k in self.logs if k.startswith(host))}"
         self.start(host, *command, name=name, **extra)
-        wait_until(
-            lambda: "ready." in self.logs[name].read_text(errors="replace"),
-            timeout=60,
-            what=f"worker {name} to start",
-        )
+        try:
+            wait_until(lambda: "ready." in self.log(name), timeout=180, what=f"worker {name}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log(name)[-4000:]}") from None
 
     def log(self, name: str) -> str:
         return self.logs[name].read_text(errors="replace")
@@ -196,11 +195,10 @@ def deployment(tmp_path):
             "60",
             PROMETHEUS_MULTIPROC_DIR=str(prom),
         )
-        wait_until(
-            lambda: d.driver("get", "/readyz")["status"] == 200,
-            timeout=60,
-            what="the web host to be ready",
-        )
+        try:
+            wait_until(_ready(d), timeout=180, what="the web host to be ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- web log ---\n{d.log('web')[-4000:]}") from None
         yield d
     finally:
         d.close()
@@ -212,7 +210,17 @@ def deployment(tmp_path):
         assert time.monotonic() - started < 600
 
 
-def _wait_done(d: Deployment, ids: list[int], timeout: float = 120) -> dict:
+def _ready(d: Deployment):
+    def check() -> bool:
+        try:
+            return d.driver("get", "/readyz")["status"] == 200
+        except AssertionError:  # not listening yet: the driver's request failed
+            return False
+
+    return check
+
+
+def _wait_done(d: Deployment, ids: list[int], timeout: float = 180) -> dict:
     def done():
         rows = d.driver("show", *map(str, ids))
         if all(r["status"] in ("finished", "failed") for r in rows.values()) and len(rows) == len(
@@ -228,21 +236,24 @@ def test_web_and_two_worker_hosts_share_only_postgres_redis_and_s3(deployment):
     d = deployment
     phases = d.driver("phases")
     dev, detection = str(phases["dev"]), str(phases["detection"])
-    alice = d.driver("token", "alice", "alice-demo-2021")["token"]
-    charlie = d.driver("token", "charlie", "charlie-demo-2021")["token"]
+    # Two new teams, signed up through the web host's API (the demo teams have a history).
+    erin = d.driver("signup", "mhost_a", "Multi Host A")
+    frank = d.driver("signup", "mhost_b", "Multi Host B")
+    erin_key, frank_key = erin["token"], frank["token"]
 
     # 1. One worker host, slow on purpose; it is killed whole while scoring.
-    d.start_worker("w1", EVALSERVER_TEST_SCORING_DELAY_MS="5000")
-    first = d.driver("upload", alice, dev, "recognition", "1")[0]
+    # Slow enough that it is still scoring when it is killed, however loaded the machine is.
+    d.start_worker("w1", EVALSERVER_TEST_SCORING_DELAY_MS="60000")
+    first = d.driver("upload", erin_key, dev, "recognition", "1")[0]
     assert first["status"] == 201, first
     assert first["request_id"] == "upload-recognition-1"
     a = first["body"]["id"]
-    wait_until(
-        lambda: d.driver("show", str(a))[str(a)]["status"] == "running",
-        timeout=60,
+    claimed = wait_until(
+        lambda: (row := d.driver("show", str(a))[str(a)])["status"] == "running" and row,
+        timeout=120,
         what="the first worker to claim the submission",
     )
-    assert d.driver("show", str(a))[str(a)]["worker"].startswith("w1@host-w1")
+    assert claimed["worker"].startswith("w1@host-w1")
     killed = d.net.kill_host("w1")
     assert killed
 
@@ -259,19 +270,19 @@ def test_web_and_two_worker_hosts_share_only_postgres_redis_and_s3(deployment):
     # 3. Both tracks, from both teams, in a burst: scored on both worker hosts.
     burst = d.driver(
         "upload",
-        alice,
+        erin_key,
         dev,
         "recognition",
         "2",
-        charlie,
+        frank_key,
         dev,
         "recognition",
         "3",
-        alice,
+        erin_key,
         detection,
         "detection",
         "4",
-        charlie,
+        frank_key,
         detection,
         "detection",
         "5",
@@ -284,20 +295,20 @@ def test_web_and_two_worker_hosts_share_only_postgres_redis_and_s3(deployment):
     hosts = {r["worker"].split("@", 1)[0] for r in rows.values()}
     assert hosts == {"w1", "w2"}, rows
 
-    # Ranked on the web host's boards.
-    for phase, expected in ((dev, 3), (detection, 2)):
-        board = d.driver("get", f"/api/v1/phases/{phase}/leaderboard/", alice)
+    # Ranked on the web host's boards (beside the demo's own history of other teams).
+    for phase in (dev, detection):
+        board = d.driver("get", f"/api/v1/phases/{phase}/leaderboard/", erin_key)
         assert board["status"] == 200
         entries = board["body"]["entries"]
-        assert {e["team"] for e in entries} == {"Tiny Transformers", "Low-Res Lab"}
-        assert [e["rank"] for e in entries] == [1, 2]
-        scored = {e["submission_id"]: e for e in entries}
-        for sid, entry in scored.items():
-            assert (
-                entry["scores"][entry["scores"]["primary_metric"]]
-                == rows[str(sid)]["primary_score"]
-            )
-        assert expected >= len(entries)
+        assert [e["rank"] for e in entries if e["rank"] is not None] == sorted(
+            e["rank"] for e in entries if e["rank"] is not None
+        )
+        ours = {e["submission_id"]: e for e in entries if e["submission_id"] in ids}
+        assert {e["team"] for e in ours.values()} == {"Multi Host A", "Multi Host B"}
+        for sid, entry in ours.items():
+            assert entry["rank"] is not None
+            metric = entry["scores"]["primary_metric"]
+            assert entry["scores"][metric] == rows[str(sid)]["primary_score"]
 
     # 4. Files live in the bucket only, private; the hidden labels have no URL anywhere.
     bucket = d.driver("s3-check")
@@ -307,7 +318,7 @@ def test_web_and_two_worker_hosts_share_only_postgres_redis_and_s3(deployment):
     assert labels
     assert set(bucket["anonymous"].values()) == {403}
     assert not any(bucket["public_grants"].values())
-    listing = json.dumps(d.driver("get", "/api/v1/challenges/", alice)["body"])
+    listing = json.dumps(d.driver("get", "/api/v1/challenges/", erin_key)["body"])
     assert "labels/" not in listing
     for host in ("web", "w1", "w2"):
         folder = d.data_dirs[host]
@@ -315,14 +326,14 @@ def test_web_and_two_worker_hosts_share_only_postgres_redis_and_s3(deployment):
         assert not (folder / "labels").exists(), host
 
     # 5. A team's own file: a presigned link that expires; other teams get nothing.
-    link = d.driver("file-link", "alice", "alice-demo-2021", str(a))
+    link = d.driver("file-link", "mhost_a", erin["password"], str(a))
     assert link["status"] == 302
     assert urlsplit(link["location"]).netloc == f"{d.net.services_address}:5000"
     assert parse_qs(urlsplit(link["location"]).query)["X-Amz-Expires"] == ["60"]
     assert link["fetched_status"] == 200
     assert link["fetched_sha256"] == first["sha256"]
     assert link["bare_status"] == 403
-    assert d.driver("file-link", "charlie", "charlie-demo-2021", str(a))["status"] == 404
+    assert d.driver("file-link", "mhost_b", frank["password"], str(a))["status"] == 404
 
     # 6. The operator's view from another host: both workers seen, nothing queued, and the
     # request counts of both gunicorn workers added up (multiprocess mode).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services_real import MotoServer, PostgresCluster
+from tests.services_real import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 _OURS = ("DATABASE_", "CELERY_", "EVALSERVER_", "DJANGO_", "EMAIL_", "PROMETHEUS_")
@@ -128,15 +128,6 @@ def test_a_damaged_archive_is_refused_before_anything_is_written(tmp_path):
 
 
 @pytest.fixture
-def postgres_cluster(tmp_path_factory):
-    if not shutil.which("pg_dump") or not shutil.which("pg_restore"):
-        pytest.skip("pg_dump/pg_restore are not installed (postgresql-client)")
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg")).init().start()
-    yield cluster
-    cluster.cleanup()
-
-
-@pytest.fixture
 def moto_server(tmp_path):
     server = MotoServer(tmp_path / "moto").start()
     yield server
@@ -153,18 +144,25 @@ def _s3_env(moto: MotoServer, bucket: str) -> dict:
     }
 
 
+def _database(cluster, name: str) -> str:
+    cluster.create_database(name)
+    return cluster.url(name)
+
+
 def test_postgresql_and_s3_round_trip(tmp_path, postgres_cluster, moto_server):
+    if not shutil.which("pg_dump") or not shutil.which("pg_restore"):
+        pytest.skip("pg_dump/pg_restore are not installed (postgresql-client)")
     s3 = moto_server.client()
     for bucket in ("deploy-a", "deploy-b"):
         s3.create_bucket(Bucket=bucket)
     source = {
         "EVALSERVER_DATA_DIR": str(tmp_path / "a"),
-        "DATABASE_URL": postgres_cluster.create_database("deploy_a"),
+        "DATABASE_URL": _database(postgres_cluster, "deploy_a"),
         **_s3_env(moto_server, "deploy-a"),
     }
     target = {
         "EVALSERVER_DATA_DIR": str(tmp_path / "b"),
-        "DATABASE_URL": postgres_cluster.create_database("deploy_b"),
+        "DATABASE_URL": _database(postgres_cluster, "deploy_b"),
         **_s3_env(moto_server, "deploy-b"),
     }
     before, after = _round_trip(source, target, tmp_path / "backup.tar")

@@ -1,26 +1,13 @@
 """/healthz and /readyz, with real components failing: a redis-server the test stops, a
 storage folder that cannot be written."""
 
-import shutil
-
 import pytest
 from django.test import Client
-
-from tests.services_real import RedisServer
 
 
 @pytest.fixture
 def client():
     return Client()
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 def test_healthz_answers_without_touching_dependencies(client, settings):
@@ -34,7 +21,7 @@ def test_healthz_answers_without_touching_dependencies(client, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_readyz_is_ok_with_every_component(client, settings, redis_server):
-    settings.CELERY_BROKER_URL = redis_server.url(0)
+    settings.CELERY_BROKER_URL = redis_server.url_for(0)
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     body = response.json()
@@ -54,11 +41,11 @@ def test_readyz_without_a_broker_does_not_check_one(client, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_readyz_names_a_stopped_broker_and_cache(client, settings, redis_server):
-    settings.CELERY_BROKER_URL = redis_server.url(0)
+    settings.CELERY_BROKER_URL = redis_server.url_for(0)
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_server.url(1),
+            "LOCATION": redis_server.url_for(1),
         }
     }
     assert client.get("/readyz").status_code == 200
