@@ -503,3 +503,22 @@ def test_the_random_2022_cases_reach_matches_and_degenerate_boxes():
         matched += detection.score(gt, data, protocol="act")["video_map"] > 0
     assert with_warnings >= 8
     assert matched >= 12
+
+
+def test_the_score_command_reads_a_2022_zip(tmp_path):
+    from tests.scoring import score_command
+
+    gt, preds = tmp_path / "gt.json", tmp_path / "preds.zip"
+    gt.write_text(json.dumps(RECORDS))
+    preds.write_bytes(zip_of({"00001/pred.pkl": pickle.dumps(GOOD)}))
+    code, out, err = score_command.call(
+        "--track", "detection", "--labels", gt, "--submission", preds, "--protocol", "act"
+    )
+    assert code == 0, err
+    assert json.loads(out) == detection.score(labels(), preds.read_bytes(), protocol="act")
+    preds.write_bytes(zip_of({"00001/pred.pkl": pickle.dumps(Reduce(os.system, "true"))}))
+    code, out, err = score_command.call(
+        "--track", "detection", "--labels", gt, "--submission", preds
+    )
+    assert (code, out) == (2, "")
+    assert "00001/pred.pkl: refused, never unpickled: it asks for posix.system" in err
