@@ -117,6 +117,9 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Fault tolerance (issue 11): a persistent connection is checked before a request reuses it,
+# so the first request after a PostgreSQL restart reconnects instead of failing with a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -129,7 +132,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' lockouts plus our address and account limits (accounts.login_protection).
+    "evalserver.accounts.login_protection.LoginProtectionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -259,6 +263,9 @@ EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, 
 # re-queues stranded submissions and ends those no worker will finish
 # (submissions.services.submissions_sweep).
 EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
+# Fault tolerance (issue 11): celery beat runs each sweep itself, against the database, so
+# sweeps never wait behind a backlog of scoring tasks nor depend on a live worker.
+CELERY_BEAT_SCHEDULER = "evalserver.celery:SweepingScheduler"
 # Threads that score in the web process when there is no broker.
 EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
 # Tests only: score inside the on-commit hook instead of a background thread.
@@ -322,10 +329,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- Login throttling (django-axes) -------------------------------------------------------
 
+# The policy is README "Login protection"; evalserver.accounts.login_protection explains it.
+# Failures of one account from one address lock that pair only, and a success clears that
+# pair only: a success of your own never clears your address's guesses at other accounts,
+# and guesses from elsewhere never lock the account out of the addresses its owner uses.
 AXES_FAILURE_LIMIT = env_int("EVALSERVER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours: a locked-out user or address may try again after 15 minutes
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Refused attempts are not recorded: hammering during a lockout cannot extend it forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Failures from one address over any accounts (spraying) that lock the address, within the
+# cool-off, for accounts that never logged in from it.
+EVALSERVER_LOGIN_ADDRESS_FAILURE_LIMIT = 4 * AXES_FAILURE_LIMIT
+# Failures at one account from any addresses after which it takes one attempt per interval
+# (seconds) from addresses it never logged in from: distributed guessing is slowed.
+EVALSERVER_LOGIN_ACCOUNT_SLOWDOWN_AFTER = 2 * AXES_FAILURE_LIMIT
+EVALSERVER_LOGIN_ACCOUNT_INTERVAL = 30
 AXES_ENABLED = env_bool("EVALSERVER_LOGIN_THROTTLE", default=True)
 AXES_VERBOSE = False
 # A JSON 429 with a `detail` on the API, a page in the browser (evalserver.api).
@@ -343,9 +363,14 @@ _cache_url = env_redis_url("EVALSERVER_CACHE_URL")
 if _cache_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fault tolerance (issue 11): Django's Redis cache, except that a Redis outage
+            # reads as an empty cache (throttles fail open) instead of a 500 on every request.
+            "BACKEND": "evalserver.cache.FailOpenRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": "evalserver",
+            # A Redis that does not answer (a host gone, packets dropped) costs a request
+            # at most about a second before the cache is skipped.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
         }
     }
 else:
