@@ -522,3 +522,23 @@ def test_the_score_command_reads_a_2022_zip(tmp_path):
     )
     assert (code, out) == (2, "")
     assert "00001/pred.pkl: refused, never unpickled: it asks for posix.system" in err
+
+
+def test_a_2022_zip_from_a_stream_that_cannot_seek_is_read():
+    class OneWay(io.RawIOBase):
+        def __init__(self, data: bytes):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def readinto(self, buffer):
+            chunk = self._inner.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    data = zip_of({"00001/pred.pkl": pickle.dumps(GOOD)})
+    assert detection.score(labels(), OneWay(data)) == detection.score(labels(), data)
