@@ -174,6 +174,9 @@ class Client:
             fields["description"] = description
         return self.post_multipart(f"/api/v1/phases/{phase_id}/submissions/", fields, "file", file)
 
+    def validate(self, phase_id: int, file: Path) -> dict:
+        return self.post_multipart(f"/api/v1/phases/{phase_id}/validate/", {}, "file", file)
+
     def submission(self, submission_id: int) -> dict:
         return self.get(f"/api/v1/submissions/{submission_id}/")
 
@@ -425,6 +428,27 @@ def _cmd_submit(client: Client, args, out: TextIO, err: TextIO) -> int:
     return _finish(client, submission["id"], args, out, err)
 
 
+def _cmd_validate(client: Client, args, out: TextIO, err: TextIO) -> int:
+    file = Path(args.file)
+    if not file.is_file():
+        print(f"error: {file} is not a file", file=err)
+        return EXIT_LOCAL
+    result = client.validate(args.phase, file)
+    if args.json:
+        print(json.dumps(result, indent=2), file=out)
+    elif result["valid"]:
+        print(
+            f"{file}: valid for phase {args.phase} ({result['n_items']} clips); "
+            "nothing was stored and no submission was used",
+            file=out,
+        )
+    else:
+        print(f"{file} would be refused by phase {args.phase}:", file=out)
+        for problem in result["errors"]:
+            print(f"  {problem}", file=out)
+    return EXIT_OK if result["valid"] else EXIT_REFUSED
+
+
 def _finish(client: Client, submission_id: int, args, out: TextIO, err: TextIO) -> int:
     submission = client.wait(
         submission_id, timeout=args.timeout, interval=args.poll_interval, out=err
@@ -546,6 +570,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--method-name", default="")
     submit.add_argument("--description", default="")
     submit.set_defaults(handler=_cmd_submit)
+
+    validate = commands.add_parser(
+        "validate",
+        parents=[common],
+        help="check a file against a phase on the server, without submitting it "
+        "(no quota used, nothing stored)",
+    )
+    validate.add_argument("--phase", type=int, required=True, help="the phase id")
+    validate.add_argument("file", help="answer.txt (plain, .gz or .zip) or detections CSV")
+    validate.set_defaults(handler=_cmd_validate)
 
     status = commands.add_parser(
         "status", parents=[common, waiting], help="show a submission's status and scores"

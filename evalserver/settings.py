@@ -15,6 +15,7 @@ from evalserver.env import (
     env_bool,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_redis_url,
     env_str,
@@ -54,9 +55,14 @@ INSTALLED_APPS = [
     "submissions",
     "leaderboard",
     "evalserver.web",
+    "evalserver.ops",
 ]
 
 MIDDLEWARE = [
+    # First: every later line of the request's log carries its id (evalserver.ops).
+    "evalserver.ops.middleware.RequestIdMiddleware",
+    # Request counts and latency by view for /metrics (django-prometheus), around the rest.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a request body (the CSRF check does): oversized ones get 413.
     "evalserver.middleware.RequestBodyLimitMiddleware",
@@ -73,6 +79,7 @@ MIDDLEWARE = [
     "evalserver.middleware.InProcessSweeperMiddleware",
     # Last, as django-axes asks: it reacts to the authentication signals of the stack above.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "evalserver.urls"
@@ -171,6 +178,9 @@ if _s3_bucket:
         "default_acl": "private",
         "querystring_auth": True,
         "file_overwrite": False,
+        # Presigned links (EVALSERVER_S3_URL_EXPIRY) in the current signature scheme: AWS
+        # refuses the old one in newer regions, and its links carry their expiry plainly.
+        "signature_version": "s3v4",
     }
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -189,6 +199,10 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(LABELS_ROOT), "base_url": None},
     }
+
+# Seconds a presigned link to a team's own file stays valid; 0 streams the file through
+# the web process instead (the only way with local files). S3 only.
+EVALSERVER_S3_URL_EXPIRY = env_int("EVALSERVER_S3_URL_EXPIRY", 0, minimum=0)
 
 STORAGES = {
     "default": _default_storage,
@@ -425,6 +439,8 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # Probes and scrapers talk plain HTTP to the process itself (evalserver.ops).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -432,11 +448,55 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Operations: health, metrics, logs (evalserver.ops) ------------------------------------
+
+# /metrics answers requests from these networks (CIDRs, the client's address as
+# EVALSERVER_TRUSTED_PROXIES reads it) or carrying `Authorization: Bearer <token>`.
+EVALSERVER_METRICS_ALLOWED = env_networks("EVALSERVER_METRICS_ALLOWED", ["127.0.0.1/32", "::1/128"])
+EVALSERVER_METRICS_TOKEN = env_str("EVALSERVER_METRICS_TOKEN")
+if EVALSERVER_METRICS_TOKEN is not None and len(EVALSERVER_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "EVALSERVER_METRICS_TOKEN must be at least 16 characters (a guessable token opens "
+        "/metrics to anyone)"
+    )
+# `plain` (human-readable lines) or `json` (one object per line, with request_id and, in
+# the worker, submission_id).
+EVALSERVER_LOG_FORMAT = env_str("EVALSERVER_LOG_FORMAT", "plain").lower()
+if EVALSERVER_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(
+        f"EVALSERVER_LOG_FORMAT={EVALSERVER_LOG_FORMAT!r} must be plain or json"
+    )
+# Celery replaces the root logger's handlers with its own plain ones unless told not to;
+# JSON lines must come out of the workers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = EVALSERVER_LOG_FORMAT != "json"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "evalserver.ops.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # python-json-logger: one object per line; fields passed with `extra=` are kept.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["levelname", "name", "message", "request_id", "submission_id"],
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": EVALSERVER_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("EVALSERVER_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Onboarding (issue 14): Django's own console handler would print every django.*
+        # record a second time beside the root's; axes says four INFO lines per login.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "axes": {"level": "WARNING"},
+    },
 }

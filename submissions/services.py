@@ -186,6 +186,19 @@ def _check_plain_size(*, phase: Phase, upload: File, size: int) -> None:
     )
 
 
+def submission_check_size(*, phase: Phase, upload: File) -> int:
+    """The upload's size, after the caps every door applies (upload and check only)."""
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationFailed("The file is empty; upload your predictions file.")
+    if size > phase.max_upload_bytes:
+        raise FileTooLarge(
+            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
+        )
+    _check_plain_size(phase=phase, upload=upload, size=size)
+    return size
+
+
 def submission_create(
     *,
     user,
@@ -204,14 +217,7 @@ def submission_create(
     now = timezone.now()
     team = _team_of(user=user, phase=phase)
     _check_open(phase=phase, now=now)
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationFailed("The file is empty; upload your predictions file.")
-    if size > phase.max_upload_bytes:
-        raise FileTooLarge(
-            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
-        )
-    _check_plain_size(phase=phase, upload=upload, size=size)
+    size = submission_check_size(phase=phase, upload=upload)
     _check_has_labels(phase=phase, team=team)
     _check_quota(team=team, phase=phase, now=now)
 

@@ -4,12 +4,15 @@ Registered under the names submissions.queue sends them by (``SCORE_TASK``, ``SW
 nothing imports this module but Celery's autodiscovery.
 """
 
+import logging
 import os
 
 from celery import shared_task
 from django.conf import settings
 
 from submissions import queue, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -25,7 +28,10 @@ def score_submission(self, submission_id: int) -> str:
     # node name: run here by queue.run_here, in the web process's own thread pool.
     hostname = self.request.hostname
     worker = f"{hostname}:{os.getpid()}" if hostname else queue.inprocess_worker_identity()
-    return services.submission_score(submission_id=submission_id, worker=worker)
+    outcome = services.submission_score(submission_id=submission_id, worker=worker)
+    # With EVALSERVER_LOG_FORMAT=json the line carries submission_id (evalserver.ops).
+    logger.info("Submission %s: %s", submission_id, outcome)
+    return outcome
 
 
 @shared_task(name=queue.SWEEP_TASK, acks_late=False, ignore_result=True)
