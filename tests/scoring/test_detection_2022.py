@@ -542,3 +542,17 @@ def test_a_2022_zip_from_a_stream_that_cannot_seek_is_read():
 
     data = zip_of({"00001/pred.pkl": pickle.dumps(GOOD)})
     assert detection.score(labels(), OneWay(data)) == detection.score(labels(), data)
+
+
+def test_check_only_reads_the_2022_layout_too(tmp_path):
+    from evalserver.scoring.checking import check
+
+    good = zip_of({"00001/pred.pkl": pickle.dumps(GOOD)})
+    assert check("detection", labels(), good) == []
+    marker = tmp_path / "executed"
+    evil = zip_of({"00001/pred.pkl": pickle.dumps(Reduce(os.system, f"touch {marker}"))})
+    assert check("detection", labels(), evil) == [
+        "00001/pred.pkl: refused, never unpickled: it asks for posix.system; only dicts of "
+        "numpy arrays are read"
+    ]
+    assert not marker.exists()
