@@ -9,6 +9,7 @@ reader: memory stays bounded whatever the upload claims.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -307,6 +308,24 @@ def read_submission_bytes(source: bytes | BinaryIO, *, max_bytes: int) -> bytes:
 
 
 # --- Multi-member zips (the TinyActions 2022 detection layout) --------------------------------
+
+
+@contextlib.contextmanager
+def seekable(source: bytes | BinaryIO, *, max_bytes: int) -> Iterator[bytes | BinaryIO]:
+    """``source`` itself when it is bytes or a seekable stream, else a capped spooled copy.
+
+    Telling a one-file zip from a multi-member one needs random access; a stream that
+    cannot seek (some remote storages) is copied first, at most ``max_bytes`` plus slack.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        yield source
+        return
+    stream, own = _seekable_source(source, max_bytes=max_bytes)
+    try:
+        yield stream
+    finally:
+        if own:
+            stream.close()
 
 
 def zip_member_names(source: bytes | BinaryIO) -> list[str] | None:

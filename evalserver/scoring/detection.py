@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from .archive import open_submission
+from .archive import open_submission, seekable
 from .detection_2022 import looks_like_2022, read_zip
 from .detection_act import evaluate_act
 from .detection_csv import HEADER, _Problems, read_rows
@@ -87,13 +87,14 @@ def score(
     """
     check_protocol(protocol)
     warnings: list[str] = []
-    if looks_like_2022(source):
-        # The TinyActions 2022 layout: a zip of <clip_id>/pred.pkl files.
-        read = read_zip(source, labels, max_bytes=max_bytes)
-        rows, problems, warnings = read.rows, _Problems(), read.warnings
-    else:
-        with open_submission(source, max_bytes=max_bytes) as stream:
-            rows, problems = read_rows(stream, labels)
+    with seekable(source, max_bytes=max_bytes) as upload:
+        if looks_like_2022(upload):
+            # The TinyActions 2022 layout: a zip of <clip_id>/pred.pkl files.
+            read = read_zip(upload, labels, max_bytes=max_bytes)
+            rows, problems, warnings = read.rows, _Problems(), read.warnings
+        else:
+            with open_submission(upload, max_bytes=max_bytes) as stream:
+                rows, problems = read_rows(stream, labels)
     tubes = group_tubes(rows, labels, problems)
     # The rows now live on, sorted, inside ``tubes``; free the file-order copy early.
     del rows

@@ -503,3 +503,56 @@ def test_the_random_2022_cases_reach_matches_and_degenerate_boxes():
         matched += detection.score(gt, data, protocol="act")["video_map"] > 0
     assert with_warnings >= 8
     assert matched >= 12
+
+
+def test_the_score_command_reads_a_2022_zip(tmp_path):
+    from tests.scoring import score_command
+
+    gt, preds = tmp_path / "gt.json", tmp_path / "preds.zip"
+    gt.write_text(json.dumps(RECORDS))
+    preds.write_bytes(zip_of({"00001/pred.pkl": pickle.dumps(GOOD)}))
+    code, out, err = score_command.call(
+        "--track", "detection", "--labels", gt, "--submission", preds, "--protocol", "act"
+    )
+    assert code == 0, err
+    assert json.loads(out) == detection.score(labels(), preds.read_bytes(), protocol="act")
+    preds.write_bytes(zip_of({"00001/pred.pkl": pickle.dumps(Reduce(os.system, "true"))}))
+    code, out, err = score_command.call(
+        "--track", "detection", "--labels", gt, "--submission", preds
+    )
+    assert (code, out) == (2, "")
+    assert "00001/pred.pkl: refused, never unpickled: it asks for posix.system" in err
+
+
+def test_a_2022_zip_from_a_stream_that_cannot_seek_is_read():
+    class OneWay(io.RawIOBase):
+        def __init__(self, data: bytes):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def readinto(self, buffer):
+            chunk = self._inner.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    data = zip_of({"00001/pred.pkl": pickle.dumps(GOOD)})
+    assert detection.score(labels(), OneWay(data)) == detection.score(labels(), data)
+
+
+def test_check_only_reads_the_2022_layout_too(tmp_path):
+    from evalserver.scoring.checking import check
+
+    good = zip_of({"00001/pred.pkl": pickle.dumps(GOOD)})
+    assert check("detection", labels(), good) == []
+    marker = tmp_path / "executed"
+    evil = zip_of({"00001/pred.pkl": pickle.dumps(Reduce(os.system, f"touch {marker}"))})
+    assert check("detection", labels(), evil) == [
+        "00001/pred.pkl: refused, never unpickled: it asks for posix.system; only dicts of "
+        "numpy arrays are read"
+    ]
+    assert not marker.exists()
