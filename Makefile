@@ -29,8 +29,11 @@ run: $(BIN)/.runtime
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python scripts/run_demo.py
 
-# Against the machine's PostgreSQL and Redis (started if they are not answering).
+# Installs the Debian packages the tests need (scripts/system-packages.txt: Chromium,
+# PostgreSQL, Redis, ...) when missing, then runs against the machine's PostgreSQL and
+# Redis (started if they are not answering).
 test: install
+	bash scripts/install-system-packages.sh
 	bash scripts/services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) EVALSERVER_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest $(PYTEST_ARGS)

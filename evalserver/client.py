@@ -255,6 +255,47 @@ def check_locally(file: Path, public_list: Path, n_classes: int) -> list[str]:
         return check_format(fh, clip_ids, n_classes)
 
 
+def convert_2022(zip_path: Path, labels_path: Path, out_path: Path, class_map: Path | None):
+    """The 2022 layout (a zip of <clip_id>/pred.pkl) as the detection CSV; returns warnings.
+
+    Reads with the server's own reader (safe unpickling, the same checks and order), so
+    the CSV scores exactly like the zip. Raises LocalCheckFailed listing the problems.
+    """
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise LocalCheckFailed(
+            ["convert-2022 needs numpy to read the pickles: pip install numpy"]
+        ) from None
+    import json
+
+    from evalserver.scoring import detection_2022
+    from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
+    from evalserver.scoring.errors import ScoringError
+
+    try:
+        class_names = (
+            parse_class_map(class_map.read_bytes()) if class_map else list(TINYVIRAT_V2_CLASSES)
+        )
+    except ScoringError as exc:
+        raise LocalCheckFailed([f"{class_map}: {e}" for e in exc.errors]) from None
+    try:
+        records = json.loads(labels_path.read_bytes().decode("utf-8-sig"))
+        if not isinstance(records, list):
+            raise ValueError("expected a JSON list of clip records")
+        clips = detection_2022.public_clips(records, class_names)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LocalCheckFailed([f"{labels_path}: {exc}"]) from None
+    try:
+        with zip_path.open("rb") as fh:
+            read = detection_2022.read_zip(fh, clips, max_bytes=8 << 30)
+    except ScoringError as exc:
+        raise LocalCheckFailed([f"{zip_path}: {e}" for e in exc.errors]) from None
+    with out_path.open("w", encoding="utf-8", newline="") as out:
+        detection_2022.write_csv(read.rows, clips, out)
+    return read.warnings
+
+
 # --- Output ------------------------------------------------------------------------------
 
 
@@ -446,6 +487,27 @@ def _cmd_leaderboard(client: Client, args, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_convert_2022(client: Client, args, out: TextIO, err: TextIO) -> int:
+    try:
+        warnings = convert_2022(
+            Path(args.zip),
+            Path(args.labels),
+            Path(args.output),
+            args.class_map and Path(args.class_map),
+        )
+    except LocalCheckFailed as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return EXIT_LOCAL
+    except OSError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_LOCAL
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
+    print(f"wrote {args.output}", file=out)
+    return EXIT_OK
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -531,6 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     leaderboard.add_argument("--phase", type=int, required=True)
     leaderboard.set_defaults(handler=_cmd_leaderboard)
+
+    convert = commands.add_parser(
+        "convert-2022",
+        help="turn a TinyActions 2022 detection zip (<clip_id>/pred.pkl files) into the CSV",
+    )
+    convert.add_argument(
+        "--labels", required=True, help="the public clip list with each clip's dim"
+    )
+    convert.add_argument("zip", help="the zip of <clip_id>/pred.pkl files")
+    convert.add_argument("-o", "--output", required=True, help="the CSV to write")
+    convert.add_argument(
+        "--class-map", help="class_map.json (name -> id); default: the 26 TinyVIRAT-v2 classes"
+    )
+    convert.set_defaults(handler=_cmd_convert_2022, server=DEFAULT_SERVER, token=None)
     return parser
 
 

@@ -85,6 +85,11 @@ class Phase(models.Model):
         PUBLIC = "public", "Public"
         PRIVATE = "private", "Private (organizers only until revealed)"
 
+    class DetectionProtocol(models.TextChoices):
+        # The scoring library's protocols (evalserver/scoring/detection.py PROTOCOLS).
+        VOC = "voc", "VOC (continuous boxes, interpolated AP, mean over classes with ground truth)"
+        ACT = "act", "ACT (+1 pixel boxes, fallback matching, 3D NMS, trapezoidal AP)"
+
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     slug = models.SlugField(max_length=80)
     name = models.CharField(max_length=200)
@@ -101,6 +106,10 @@ class Phase(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     leaderboard_revealed_at = models.DateTimeField(null=True, blank=True)
+    # Detection phases only: which evaluation conventions score the submissions.
+    detection_protocol = models.CharField(
+        max_length=8, choices=DetectionProtocol.choices, default=DetectionProtocol.VOC
+    )
     # The hidden ground truth as the organizers gave it, and the compact form the scorer reads.
     labels_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)
     labels_compact_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)

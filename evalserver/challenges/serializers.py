@@ -47,6 +47,7 @@ class PhaseSerializer(serializers.ModelSerializer):
             "max_submissions_total",
             "max_upload_bytes",
             "leaderboard",
+            "detection_protocol",
             "downloads",
         ]
         read_only_fields = fields

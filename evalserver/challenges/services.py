@@ -239,7 +239,21 @@ PHASE_SETTINGS = (
     "max_upload_bytes",
     "leaderboard_visibility",
     "order",
+    "detection_protocol",
 )
+
+
+def protocol_change_refused(*, phase: Phase, new: str) -> str:
+    """Why a phase with submissions keeps its detection protocol.
+
+    Its scores were computed under the old one: a board mixing both would rank
+    submissions by different rules.
+    """
+    old = Phase.objects.filter(pk=phase.pk).values_list("detection_protocol", flat=True).first()
+    return (
+        f"phase {phase.slug}: detection_protocol cannot change from {old} to {new} once the "
+        "phase has submissions (their scores were computed under the old protocol)"
+    )
 
 
 def _apply(obj, values: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -326,6 +340,10 @@ def challenge_import(*, path: Path) -> ImportReport:
                             f"{Phase.objects.get(pk=phase.pk).track} to {phase.track} "
                             "once the phase has submissions"
                         ]
+                    )
+                if "detection_protocol" in changed and phase.submissions.exists():
+                    raise ChallengeDefinitionInvalid(
+                        [protocol_change_refused(phase=phase, new=phase.detection_protocol)]
                     )
                 if changed:
                     phase.save(update_fields=[*changed, "updated_at"])

@@ -24,6 +24,8 @@ from evalserver.scoring.errors import LabelsInvalid
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
 TRACKS = ("classification", "detection")
 LEADERBOARDS = ("public", "private")
+# The scoring library's detection protocols (kept literal: no import of the track module).
+DETECTION_PROTOCOLS = ("voc", "act")
 
 CHALLENGE_REQUIRED = ("slug", "title", "phases")
 CHALLENGE_OPTIONAL = ("description", "class_map", "max_team_size", "is_published", "downloads")
@@ -35,6 +37,7 @@ PHASE_OPTIONAL = (
     "leaderboard",
     "is_open",
     "max_upload_bytes",
+    "detection_protocol",
     "downloads",
 )
 DOWNLOAD_REQUIRED = ("name", "file")
@@ -369,6 +372,15 @@ def load_definition(path: Path) -> ChallengeDefinition:
             values["leaderboard_visibility"] = check.choice(raw, "leaderboard", where, LEADERBOARDS)
         if "is_open" in raw:
             values["is_open"] = check.boolean(raw, "is_open", where)
+        if "detection_protocol" in raw:
+            protocol = check.choice(raw, "detection_protocol", where, DETECTION_PROTOCOLS)
+            if protocol is not _INVALID and raw.get("track") != "detection":
+                check.problem(
+                    where,
+                    "detection_protocol applies to detection phases only "
+                    f"(this phase's track is {raw.get('track')!r})",
+                )
+            values["detection_protocol"] = protocol
         found = None
         if "labels" in raw:
             rel = check.string(raw, "labels", where)
