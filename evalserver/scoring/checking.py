@@ -28,10 +28,15 @@ def check(track: str, labels: Any, source: bytes | BinaryIO, *, max_bytes: int |
 
 
 def _detection_problems(labels: Any, source: bytes | BinaryIO, max_bytes: int) -> list[str]:
-    from .detection_csv import read_rows
+    # The reading half of detection.score, both layouts, without the evaluation.
+    from .detection_2022 import looks_like_2022, read_zip
+    from .detection_csv import _Problems, read_rows
     from .detection_metrics import group_tubes
 
-    with open_submission(source, max_bytes=max_bytes) as stream:
-        rows, problems = read_rows(stream, labels)
+    if looks_like_2022(source):
+        rows, problems = read_zip(source, labels, max_bytes=max_bytes).rows, _Problems()
+    else:
+        with open_submission(source, max_bytes=max_bytes) as stream:
+            rows, problems = read_rows(stream, labels)
     group_tubes(rows, labels, problems)
     return problems.messages() if problems else []
