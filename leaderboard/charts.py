@@ -40,6 +40,11 @@ def best_score_over_time_svg(
         (points[-1][0] for points in (h.points for h in histories) if points), default=end
     )
     end = max(end, last_point)
+    # The axis starts at the first submission: months of an empty phase say nothing.
+    first_point = min(
+        (points[0][0] for points in (h.points for h in histories) if points), default=start
+    )
+    start = min(max(start, first_point), end)
     span = max((end - start).total_seconds(), 1.0)
     y_top = _axis_top([p[1] for h in histories for p in h.points])
 

@@ -2,6 +2,7 @@
 checks the actor organizes the challenge and records who did what, and when."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
 from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.errors import DomainError
@@ -72,6 +73,14 @@ def _flag_action(name: str, description: str, verb: str, **flags):
     return admin.action(description=description)(action)
 
 
+def _num(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
 @admin.register(Submission)
 class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     challenge_lookup = "phase__challenge"
@@ -80,7 +89,7 @@ class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
         "phase",
         "team",
         "status",
-        "primary_score",
+        "score",
         "attempts",
         "created_at",
         "is_hidden",
@@ -109,9 +118,60 @@ class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
         _flag_action("unmark_baseline", "Unmark as baseline", "Unmarked", baseline=False),
     ]
     # Status, scores and flags change only through the actions above, which keep the trail.
+    # The score JSON reads as a table (scores_table), not raw JSON.
+    exclude = ["scores"]
     readonly_fields = [
-        field.name for field in Submission._meta.fields if field.name not in {"description"}
+        *(
+            field.name
+            for field in Submission._meta.fields
+            if field.name not in {"description", "scores"}
+        ),
+        "scores_table",
     ]
+
+    @admin.display(description="score", ordering="primary_score")
+    def score(self, obj: Submission) -> str:
+        return "—" if obj.primary_score is None else f"{obj.primary_score:.4f}"
+
+    @admin.display(description="scores")
+    def scores_table(self, obj: Submission):
+        scores = obj.scores or {}
+        if not scores:
+            return "—"
+        overall = [
+            (key, value)
+            for key, value in scores.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        per_class = scores.get("per_class") or []
+        metrics = [k for k in (per_class[0] if per_class else {}) if k not in {"class_id", "name"}]
+        return format_html(
+            '<table class="scores-table"><tbody>{}</tbody></table>{}',
+            format_html_join(
+                "", "<tr><th>{}</th><td>{}</td></tr>", ((k, _num(v)) for k, v in overall)
+            ),
+            format_html(
+                '<table class="scores-table"><thead><tr><th>#</th><th>class</th>{}</tr>'
+                "</thead><tbody>{}</tbody></table>",
+                format_html_join("", "<th>{}</th>", ((m,) for m in metrics)),
+                format_html_join(
+                    "",
+                    "<tr><td>{}</td><td>{}</td>{}</tr>",
+                    (
+                        (
+                            row.get("class_id"),
+                            row.get("name"),
+                            format_html_join(
+                                "", "<td>{}</td>", ((_num(row.get(m)),) for m in metrics)
+                            ),
+                        )
+                        for row in per_class
+                    ),
+                ),
+            )
+            if per_class
+            else "",
+        )
 
     def has_add_permission(self, request):
         return False

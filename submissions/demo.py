@@ -6,7 +6,8 @@ from the phase's own labels with a fixed seed per team and submission (a team's 
 sets how many true labels it finds and how many false ones it adds) and scored through
 the scoring library, as the worker would score them; the failed ones are real invalid
 files (the baseline writer's duplicate id, probabilities, commas) carrying the scorer's
-own messages. Times are fixed moments of 2021 inside each phase's dates.
+own messages. The ended phase's times are fixed moments of 2021; the open phases' fall in
+the weeks before the day seed_demo first runs.
 
 Idempotent: a team that already has submissions in a phase gets none added there.
 """
@@ -25,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
+from django.utils import timezone
 
 from evalserver import scoring
 from evalserver.challenges.demo import detection_csv, detection_submission_rows
@@ -62,26 +64,28 @@ HISTORY_TEAMS = (
     DemoTeam("Organizers' baseline", ("demo-baseline",), 0.2, "Weak baseline", baseline=True),
 )
 
-# Per phase slug: the window submissions fall in, how many each team makes, and which
-# attempt numbers fail (a real invalid file instead).
-PLAN = {
-    "dev": (dt.datetime(2021, 3, 4, tzinfo=dt.UTC), dt.datetime(2021, 6, 10, tzinfo=dt.UTC), 4),
-    "test": (
-        dt.datetime(2021, 6, 13, 8, tzinfo=dt.UTC),
-        dt.datetime(2021, 6, 30, tzinfo=dt.UTC),
-        2,
-    ),
+# Per phase slug: the window submissions fall in and how many each team makes. Phases still
+# open get a history over the last weeks before today (ending yesterday, so no team's daily
+# quota is touched): a chart over time then reads well. The ended phase keeps its 2021 dates.
+RECENT = {"dev": (42, 1, 4), "test": (20, 1, 2), "detection": (30, 2, 1)}  # days ago, count
+PLAN_ENDED = {
     "final-2021": (
         dt.datetime(2021, 6, 20, 8, tzinfo=dt.UTC),
         dt.datetime(2021, 6, 30, 20, tzinfo=dt.UTC),
         2,
     ),
-    "detection": (
-        dt.datetime(2021, 4, 1, tzinfo=dt.UTC),
-        dt.datetime(2021, 6, 1, tzinfo=dt.UTC),
-        1,
-    ),
 }
+
+
+def _plan(today: dt.datetime) -> dict[str, tuple[dt.datetime, dt.datetime, int]]:
+    day = today.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    plan = {
+        slug: (day - dt.timedelta(days=first), day - dt.timedelta(days=last), count)
+        for slug, (first, last, count) in RECENT.items()
+    }
+    return {**plan, **PLAN_ENDED}
+
+
 # Detection files are large to draw: only these teams try that track.
 DETECTION_TEAMS = ("Tiny Transformers", "Pixel Pushers", "TubeTrackers")
 
@@ -187,7 +191,7 @@ def seed_history(*, challenge: Challenge, detection_records: Path | None = None)
         for t_index, spec in enumerate(HISTORY_TEAMS):
             team = _ensure_team(challenge, spec)
             members = list(team.memberships.select_related("user"))
-            for slug, (start, end, count) in PLAN.items():
+            for slug, (start, end, count) in _plan(timezone.now()).items():
                 phase = phases.get(slug)
                 if phase is None or not phase.labels_sha256:
                     continue

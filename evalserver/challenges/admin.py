@@ -137,13 +137,14 @@ class PhaseAdminForm(forms.ModelForm):
 @admin.register(Phase)
 class PhaseAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     form = PhaseAdminForm
+    # The open switch right after the phase, so it shows without scrolling at 1280 px.
     list_display = (
         "__str__",
+        "is_open",
         "name",
         "track",
         "starts_at",
         "ends_at",
-        "is_open",
         "leaderboard_visibility",
         "n_items",
     )

@@ -200,10 +200,20 @@ def test_per_class_chart_against_the_leader(phase, alice_team, charlie_team, ali
     assert html.count("<rect") == 2 + 2 * 26  # two legend keys, two bars per class
 
 
-def test_per_class_chart_of_the_leader_itself(phase, alice_team, alice):
-    mine = scored(phase, alice_team, 0.3, at=at(1))
+def test_per_class_chart_of_the_leader_compares_with_the_runner_up(
+    phase, alice_team, charlie_team, alice
+):
+    mine = scored(phase, alice_team, 0.8, at=at(1))
+    alone = _render_tag(mine, alice)
+    # Alone on the board: its own bars only, never against itself.
+    assert "which leads; no other team is ranked yet" in alone
+    assert alone.count("<rect") == 1 + 26
 
-    assert "Leader (this submission)" in _render_tag(mine, alice)
+    scored(phase, charlie_team, 0.7, at=at(1))
+    html = _render_tag(mine, alice)
+    assert "Runner-up: Charlie&#x27;s" in html
+    assert "against the runner-up" in html
+    assert html.count("<rect") == 2 + 2 * 26
 
 
 def test_per_class_chart_hides_the_leader_of_a_private_phase(
@@ -243,7 +253,7 @@ def test_per_class_chart_follows_the_leader(
         _render_tag(fresh, alice)
 
     submission_set_flags(submission=leader, actor=organizer, disqualified=True)
-    assert "Leader (this submission)" in render()
+    assert "which leads; no other team is ranked yet" in render()
 
 
 def test_per_class_chart_is_empty_until_scored(phase, alice_team, alice):

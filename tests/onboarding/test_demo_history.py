@@ -65,3 +65,10 @@ def test_a_second_run_adds_nothing(seeded, settings):
     call_command("seed_demo", "--force", stdout=out)
     assert Submission.objects.count() == before
     assert "history" not in out.getvalue()
+
+
+def test_no_history_leaves_the_boards_to_what_tests_submit(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    call_command("seed_demo", "--force", "--no-history", stdout=StringIO())
+    assert not Submission.objects.exists()
+    assert Phase.objects.filter(slug="final-2021").exists()

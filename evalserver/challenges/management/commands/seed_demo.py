@@ -47,8 +47,14 @@ class Command(BaseCommand):
             action="store_true",
             help="run even with DJANGO_DEBUG off (creates accounts with known passwords)",
         )
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="leave out the demo teams' submission history (for tests that rank only "
+            "what they submit themselves)",
+        )
 
-    def handle(self, *args, force: bool = False, **options):
+    def handle(self, *args, force: bool = False, no_history: bool = False, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates accounts with well-known passwords; it runs only with "
@@ -87,8 +93,9 @@ class Command(BaseCommand):
         # Imported here: the submissions app sits above this one.
         from submissions.demo import seed_history
 
-        for line in seed_history(challenge=challenge, detection_records=files.detection):
-            self.stdout.write(line)
+        if not no_history:
+            for line in seed_history(challenge=challenge, detection_records=files.detection):
+                self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"demo challenge {CHALLENGE_SLUG} is ready"))
 
     @staticmethod
