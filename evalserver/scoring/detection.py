@@ -28,13 +28,17 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from .archive import open_submission
+from .bootstrap import RankedDetections, resample_counts, video_map_replicates
 from .detection_csv import HEADER, read_rows
 from .detection_labels import DetectionLabels, load_labels
-from .detection_metrics import evaluate, group_tubes
+from .detection_metrics import evaluate as match_and_rank
+from .detection_metrics import group_tubes
 from .errors import SubmissionInvalid
 
-__all__ = ["DEFAULT_MAX_BYTES", "HEADER", "DetectionLabels", "load_labels", "score"]
+__all__ = ["DEFAULT_MAX_BYTES", "HEADER", "DetectionLabels", "evaluate", "load_labels", "score"]
 
 DEFAULT_MAX_BYTES = 2 << 30
 
@@ -52,6 +56,18 @@ def score(
     Every problem names its CSV line (``line 17: score 1.3 is outside [0, 1]``); at most
     50 are listed, followed by ``... and N more problems``.
     """
+    return evaluate(labels, source, max_bytes=max_bytes)[0]
+
+
+def evaluate(
+    labels: DetectionLabels,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The score dict and, when ``replicates`` > 0, video-mAP on each of the phase's resamples."""
     with open_submission(source, max_bytes=max_bytes) as stream:
         rows, problems = read_rows(stream, labels)
     tubes = group_tubes(rows, labels, problems)
@@ -59,7 +75,7 @@ def score(
     del rows
     if problems:
         raise SubmissionInvalid(problems.messages())
-    result = evaluate(labels, tubes)
+    result = match_and_rank(labels, tubes)
     per_class = [
         {
             "class_id": c,
@@ -71,7 +87,7 @@ def score(
         }
         for c, name in enumerate(labels.class_names)
     ]
-    return {
+    scores = {
         "track": "detection",
         "primary_metric": "video_map",
         "frame_map": _mean(result.frame_ap),
@@ -79,3 +95,15 @@ def score(
         "n_items": labels.n_items,
         "per_class": per_class,
     }
+    if replicates <= 0:
+        return scores, None
+    ranked = RankedDetections(
+        n_classes=labels.n_classes,
+        det_class=result.video_ranked_class,
+        det_clip=result.video_ranked_clip,
+        det_tp=result.video_ranked_tp,
+        gt_class=labels.tube_class,
+        gt_clip=labels.tube_clip,
+    )
+    counts = resample_counts(labels.n_items, replicates=replicates, seed=seed)
+    return scores, video_map_replicates(ranked, counts)

@@ -239,6 +239,11 @@ class DetectionResult:
     video_ap: list[float | None]
     gt_tubes: np.ndarray  # per class
     gt_boxes: np.ndarray  # per class
+    # The predicted tubes as video-AP ranks them, with their clip and true-positive flag:
+    # what the bootstrap (``bootstrap.video_map_replicates``) reweights per resample.
+    video_ranked_class: np.ndarray | None = None
+    video_ranked_clip: np.ndarray | None = None
+    video_ranked_tp: np.ndarray | None = None
 
 
 def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
@@ -318,7 +323,15 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
 
     ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
     targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
-    video_ap = _per_class_ap(pred.tube_class[ranked], _first_claims(targets), gt_tubes)
+    video_tp = _first_claims(targets)
+    video_class = pred.tube_class[ranked]
+    video_ap = _per_class_ap(video_class, video_tp, gt_tubes)
     return DetectionResult(
-        frame_ap=frame_ap, video_ap=video_ap, gt_tubes=gt_tubes, gt_boxes=gt_boxes
+        frame_ap=frame_ap,
+        video_ap=video_ap,
+        gt_tubes=gt_tubes,
+        gt_boxes=gt_boxes,
+        video_ranked_class=video_class,
+        video_ranked_clip=pred.tube_clip[ranked],
+        video_ranked_tp=video_tp,
     )

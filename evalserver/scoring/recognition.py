@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .archive import read_submission_bytes
+from .bootstrap import macro_f1_replicates, resample_counts
 from .errors import LabelsInvalid, SubmissionInvalid
 
 TRACK = "classification"
@@ -775,6 +776,23 @@ def score(
     labels: RecognitionLabels, source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> dict:
     """Validate ``answer.txt`` (plain, gzip or zipped) and score it against ``labels``."""
+    return evaluate(labels, source, max_bytes=max_bytes)[0]
+
+
+def evaluate(
+    labels: RecognitionLabels,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[dict, np.ndarray | None]:
+    """The score dict and, when ``replicates`` > 0, macro F1 on each of the phase's resamples."""
     predictions = validate(labels, source, max_bytes=max_bytes)
     # Both matrices hold only 0 and 1 (checked on the way in), so a bool view is exact.
-    return _metrics(labels.Y.view(np.bool_), predictions.view(np.bool_), labels.class_names)
+    truth, pred = labels.Y.view(np.bool_), predictions.view(np.bool_)
+    scores = _metrics(truth, pred, labels.class_names)
+    if replicates <= 0:
+        return scores, None
+    counts = resample_counts(labels.n_items, replicates=replicates, seed=seed)
+    return scores, macro_f1_replicates(truth, pred, counts)

@@ -1,0 +1,183 @@
+"""Bootstrap intervals against a plain-loop reference given the same resample indices.
+
+The reference resamples the clips (row by row for recognition; by writing the resampled
+label file and CSV for detection, every copy of a clip under its own id) and scores the
+resample from scratch: scikit-learn's ``f1_score`` for macro F1, the detection scorer
+itself (held to a sentence-by-sentence reference in test_detection_reference.py) for
+video-mAP. The vectorised replicates must equal it to 1e-12.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score
+
+from evalserver import scoring
+from evalserver.scoring import bootstrap, detection, recognition
+from tests.scoring.conftest import CLASSES, answer_txt, clip_ids, gt_json, random_truth
+from tests.scoring.detection_helpers import SMALL_CLASSES, csv_bytes, labels_json, random_case
+
+TOL = 1e-12
+
+
+def reference_macro_f1(truth: np.ndarray, pred: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    return np.array(
+        [
+            f1_score(truth[idx], pred[idx], average="macro", zero_division=0)
+            if truth.shape[1] > 1
+            # One class: scikit-learn sees a binary problem; its class 1 is our class.
+            else f1_score(truth[idx, 0], pred[idx, 0], labels=[1], average="macro", zero_division=0)
+            for idx in indices
+        ]
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    n_classes=st.integers(1, 6),
+    replicates=st.integers(1, 25),
+    seed=st.integers(0, 2**63 - 1),
+    density=st.floats(0.0, 1.0),
+)
+def test_macro_f1_replicates_equal_sklearn_on_the_same_resamples(
+    n, n_classes, replicates, seed, density
+):
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((n, n_classes)) < density).astype(np.uint8)
+    pred = (rng.random((n, n_classes)) < density).astype(np.uint8)
+    indices = bootstrap.resample_indices(n, replicates=replicates, seed=seed)
+    counts = bootstrap.counts_from_indices(indices, n)
+    fast = bootstrap.macro_f1_replicates(truth, pred, counts)
+    np.testing.assert_allclose(fast, reference_macro_f1(truth, pred, indices), rtol=0, atol=TOL)
+
+
+def test_the_scoring_entry_point_returns_the_replicates_of_the_phase_seed():
+    ids = clip_ids(300)
+    truth = random_truth(300, seed=3)
+    pred = random_truth(300, seed=4)
+    labels = recognition.load_labels(gt_json(ids, truth), CLASSES)
+    seed = bootstrap.phase_seed("tinyactions/test")
+    result = scoring.evaluate(
+        "classification", labels, answer_txt(ids, pred), replicates=200, seed=seed
+    )
+    assert result.scores == scoring.score("classification", labels, answer_txt(ids, pred))
+    indices = bootstrap.resample_indices(300, replicates=200, seed=seed)
+    np.testing.assert_allclose(
+        result.replicates, reference_macro_f1(truth, pred, indices), rtol=0, atol=TOL
+    )
+    low, high = bootstrap.percentile_interval(result.replicates)
+    assert low <= result.scores["macro_f1"] <= high
+    assert scoring.evaluate("classification", labels, answer_txt(ids, pred)).replicates is None
+
+
+def test_the_phase_seed_is_stable_and_tells_phases_apart():
+    # Fixed forever: stored replicate vectors of every phase depend on it.
+    assert bootstrap.phase_seed("tinyactions-2021/test") == bootstrap.phase_seed(
+        "tinyactions-2021/test"
+    )
+    assert bootstrap.phase_seed("a/b") != bootstrap.phase_seed("a/c")
+    assert bootstrap.phase_seed("a/b") == int.from_bytes(
+        __import__("hashlib").sha256(b"a/b").digest()[:8], "big"
+    )
+    first = bootstrap.resample_indices(50, replicates=3, seed=7)
+    np.testing.assert_array_equal(first, bootstrap.resample_indices(50, replicates=3, seed=7))
+
+
+def _recognition_replicates(truth, pred, replicates=1000, seed=11):
+    counts = bootstrap.resample_counts(len(truth), replicates=replicates, seed=seed)
+    return bootstrap.macro_f1_replicates(truth, pred, counts)
+
+
+def test_identical_submissions_are_never_separable():
+    truth = random_truth(500, seed=1)
+    pred = random_truth(500, seed=2)
+    a = _recognition_replicates(truth, pred)
+    b = _recognition_replicates(truth, pred.copy())
+    assert not bootstrap.separable(a, b)
+    assert bootstrap.separable_flags([a, b]) == [False, False]
+
+
+def test_a_far_better_submission_is_always_separable():
+    truth = random_truth(500, seed=1)
+    noise = random_truth(500, seed=2)
+    good = truth.copy()
+    good[:25] = noise[:25]  # 95% of the clips exactly right
+    for seed in range(5):
+        strong = _recognition_replicates(truth, good, seed=seed)
+        weak = _recognition_replicates(truth, noise, seed=seed)
+        assert bootstrap.separable(strong, weak)
+        assert bootstrap.separable(weak, strong)
+        assert bootstrap.separable_flags([strong, weak]) == [True, False]
+
+
+def test_interval_and_stored_form():
+    values = np.arange(1001, dtype=np.float64) / 1000
+    assert bootstrap.percentile_interval(values) == pytest.approx((0.025, 0.975))
+    blob = bootstrap.replicates_to_bytes(values)
+    assert len(blob) == 8 * 1001
+    np.testing.assert_array_equal(bootstrap.replicates_from_bytes(blob), values)
+    assert bootstrap.replicates_from_bytes(b"") is None
+    assert bootstrap.replicates_from_bytes(b"abc") is None
+    assert bootstrap.interval_fields(None) == {"ci_low": None, "ci_high": None}
+
+
+# --- detection ------------------------------------------------------------------------
+
+
+def _resampled_case(records, rows, idx):
+    """The label file and CSV of one resample: copy k of a clip is ``<id>_<k>``.
+
+    Rows are written in the original file order, the copies of each row together, so a
+    detection's copies are adjacent in file order as in the ranking the bootstrap uses.
+    """
+    copies: dict[str, list[str]] = {}
+    new_records = []
+    for k, i in enumerate(idx):
+        record = dict(records[i])
+        new_id = f"{record['id']}_{k}"
+        copies.setdefault(records[i]["id"], []).append(new_id)
+        record["id"] = new_id
+        new_records.append(record)
+    new_rows = [(new_id, *row[1:]) for row in rows for new_id in copies.get(row[0], [])]
+    return labels_json(new_records), csv_bytes(new_rows)
+
+
+def _detection_reference(records, rows, indices):
+    values = []
+    for idx in indices:
+        labels_bytes, csv = _resampled_case(records, rows, idx)
+        labels = detection.load_labels(labels_bytes, list(SMALL_CLASSES))
+        values.append(detection.score(labels, csv)["video_map"])
+    return np.array(values)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), replicates=st.integers(1, 8))
+def test_video_map_replicates_equal_rescoring_each_resample(seed, replicates):
+    case = random_case(seed, max_clips=5)
+    labels = detection.load_labels(case.labels(), list(SMALL_CLASSES))
+    scores, fast = detection.evaluate(labels, case.csv(), replicates=replicates, seed=seed)
+    assert scores == detection.score(labels, case.csv())
+    indices = bootstrap.resample_indices(labels.n_items, replicates=replicates, seed=seed)
+    reference = _detection_reference(case.records, case.rows, indices)
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=TOL)
+
+
+def test_video_map_bootstrap_on_a_larger_case():
+    rng = random.Random(5)
+    case = random_case(17, max_clips=12)
+    while len(case.records) < 8:
+        case = random_case(rng.randrange(10_000), max_clips=12)
+    labels = detection.load_labels(case.labels(), list(SMALL_CLASSES))
+    scores, fast = detection.evaluate(labels, case.csv(), replicates=30, seed=99)
+    indices = bootstrap.resample_indices(labels.n_items, replicates=30, seed=99)
+    reference = _detection_reference(case.records, case.rows, indices)
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=TOL)
+    assert json.dumps(scores)  # the score JSON stays plain JSON
