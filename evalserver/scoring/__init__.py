@@ -83,6 +83,9 @@ class Evaluation:
     scores: dict
     # None when no bootstrap was asked for; else shape (replicates,), float64.
     replicates: Any
+    # Phases whose labels are split: {"public": (scores, replicates), "private": (...)},
+    # each scored on its split's clips alone and resampled within it; else None.
+    splits: dict[str, tuple[dict, Any]] | None = None
 
 
 def evaluate(
@@ -102,7 +105,7 @@ def evaluate(
     """
     module = track_module(track)
     limit = module.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    scores, reps = module.evaluate(
+    scores, reps, splits = module.evaluate(
         labels, source, max_bytes=limit, replicates=replicates, seed=seed
     )
-    return Evaluation(scores=scores, replicates=reps)
+    return Evaluation(scores=scores, replicates=reps, splits=splits)

@@ -52,7 +52,7 @@ def phase_seed(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
 
 
-def resample_indices(n: int, *, replicates: int, seed: int) -> np.ndarray:
+def resample_indices(n: int, *, replicates: int, seed: int | Sequence[int]) -> np.ndarray:
     """The ``replicates x n`` clip indices of the phase's resamples (with replacement)."""
     if n <= 0 or replicates <= 0:
         return np.zeros((max(replicates, 0), max(n, 0)), dtype=np.int64)
@@ -66,15 +66,15 @@ def counts_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float32)
 
 
-_counts_cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
+_counts_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _counts_lock = Lock()
 # A count matrix of 1,000 x 6,097 clips is 24 MB; a worker scores few phases at a time.
 _COUNTS_CACHE_SIZE = 4
 
 
-def resample_counts(n: int, *, replicates: int, seed: int) -> np.ndarray:
+def resample_counts(n: int, *, replicates: int, seed: int | Sequence[int]) -> np.ndarray:
     """The count matrix of a phase's resamples, kept per process for the next submission."""
-    key = (n, replicates, seed)
+    key = (n, replicates, seed if isinstance(seed, int) else tuple(seed))
     with _counts_lock:
         found = _counts_cache.get(key)
         if found is not None:
@@ -177,6 +177,32 @@ def video_map_replicates(ranked: RankedDetections, counts: np.ndarray) -> np.nda
             ap = _weighted_ap(w * tp, w * ~tp, n_gt[start:stop])
             ap_sum[start:stop] += np.nan_to_num(ap, nan=0.0)
     return _ratio(ap_sum, n_present.astype(np.float64))
+
+
+def weighted_class_ap(
+    det_class: np.ndarray,
+    det_tp: np.ndarray,
+    det_weight: np.ndarray,
+    gt_per_class: np.ndarray,
+) -> list[float | None]:
+    """AP per class of ranked detections weighted one by one (None: no ground truth).
+
+    With 0/1 weights by clip this is AP on a subset of the clips (a split of a phase):
+    the matching never crosses clips, so it needs no recomputing.
+    """
+    n_classes = len(gt_per_class)
+    bounds = np.searchsorted(det_class, np.arange(n_classes + 1))
+    out: list[float | None] = []
+    for c in range(n_classes):
+        n_gt = float(gt_per_class[c])
+        if n_gt <= 0:
+            out.append(None)
+            continue
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        w = np.asarray(det_weight[lo:hi], dtype=np.float64)[None, :]
+        tp = det_tp[lo:hi]
+        out.append(float(_weighted_ap(w * tp, w * ~tp, np.array([n_gt]))[0]))
+    return out
 
 
 def percentile_interval(replicates: np.ndarray, *, level: float = LEVEL) -> tuple[float, float]:

@@ -31,12 +31,18 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .archive import open_submission
-from .bootstrap import RankedDetections, resample_counts, video_map_replicates
+from .bootstrap import (
+    RankedDetections,
+    resample_counts,
+    video_map_replicates,
+    weighted_class_ap,
+)
 from .detection_csv import HEADER, read_rows
 from .detection_labels import DetectionLabels, load_labels
 from .detection_metrics import evaluate as match_and_rank
 from .detection_metrics import group_tubes
 from .errors import SubmissionInvalid
+from .splits import SPLITS, split_seed
 
 __all__ = ["DEFAULT_MAX_BYTES", "HEADER", "DetectionLabels", "evaluate", "load_labels", "score"]
 
@@ -66,8 +72,9 @@ def evaluate(
     max_bytes: int = DEFAULT_MAX_BYTES,
     replicates: int = 0,
     seed: int = 0,
-) -> tuple[dict[str, Any], np.ndarray | None]:
-    """The score dict and, when ``replicates`` > 0, video-mAP on each of the phase's resamples."""
+) -> tuple[dict[str, Any], np.ndarray | None, dict[str, tuple[dict, np.ndarray | None]] | None]:
+    """Scores and video-mAP per resample (None unless ``replicates`` > 0), on every clip
+    and, when the labels are split, on each split (resampled within the split)."""
     with open_submission(source, max_bytes=max_bytes) as stream:
         rows, problems = read_rows(stream, labels)
     tubes = group_tubes(rows, labels, problems)
@@ -95,15 +102,84 @@ def evaluate(
         "n_items": labels.n_items,
         "per_class": per_class,
     }
+    reps = None
+    if replicates > 0:
+        ranked = RankedDetections(
+            n_classes=labels.n_classes,
+            det_class=result.video_ranked_class,
+            det_clip=result.video_ranked_clip,
+            det_tp=result.video_ranked_tp,
+            gt_class=labels.tube_class,
+            gt_clip=labels.tube_clip,
+        )
+        counts = resample_counts(labels.n_items, replicates=replicates, seed=seed)
+        reps = video_map_replicates(ranked, counts)
+    if labels.clip_split is None:
+        return scores, reps, None
+    splits = {
+        name: _split_scored(labels, result, code, replicates=replicates, seed=seed)
+        for code, name in enumerate(SPLITS)
+    }
+    return scores, reps, splits
+
+
+def _split_scored(
+    labels: DetectionLabels, result: Any, code: int, *, replicates: int, seed: int
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Scores on the clips of one split: the same matching, other clips weighted 0."""
+    in_split = labels.clip_split == code
+    weight = in_split.astype(np.float64)
+    n_classes = labels.n_classes
+    tube_in = in_split[labels.tube_clip]
+    gt_tubes = np.bincount(labels.tube_class[tube_in], minlength=n_classes)
+    lengths = labels.tube_end - labels.tube_start + 1
+    gt_boxes = np.bincount(
+        labels.tube_class[tube_in], weights=lengths[tube_in], minlength=n_classes
+    ).astype(np.int64)
+    frame_ap = weighted_class_ap(
+        result.frame_ranked_class,
+        result.frame_ranked_tp,
+        weight[result.frame_ranked_clip],
+        gt_boxes,
+    )
+    video_ap = weighted_class_ap(
+        result.video_ranked_class,
+        result.video_ranked_tp,
+        weight[result.video_ranked_clip],
+        gt_tubes,
+    )
+    scores = {
+        "track": "detection",
+        "primary_metric": "video_map",
+        "frame_map": _mean(frame_ap),
+        "video_map": _mean(video_ap),
+        "n_items": int(in_split.sum()),
+        "per_class": [
+            {
+                "class_id": c,
+                "name": name,
+                "frame_ap": frame_ap[c],
+                "video_ap": video_ap[c],
+                "support": int(gt_tubes[c]),
+                "n_gt_boxes": int(gt_boxes[c]),
+            }
+            for c, name in enumerate(labels.class_names)
+        ],
+    }
     if replicates <= 0:
         return scores, None
+    # Resample within the split: clip indices of the split, renumbered 0..n_split-1.
+    clips = np.flatnonzero(in_split)
+    renumber = np.full(labels.n_items, -1, dtype=np.int64)
+    renumber[clips] = np.arange(len(clips))
+    dets = in_split[result.video_ranked_clip]
     ranked = RankedDetections(
-        n_classes=labels.n_classes,
-        det_class=result.video_ranked_class,
-        det_clip=result.video_ranked_clip,
-        det_tp=result.video_ranked_tp,
-        gt_class=labels.tube_class,
-        gt_clip=labels.tube_clip,
+        n_classes=n_classes,
+        det_class=result.video_ranked_class[dets],
+        det_clip=renumber[result.video_ranked_clip[dets]],
+        det_tp=result.video_ranked_tp[dets],
+        gt_class=labels.tube_class[tube_in],
+        gt_clip=renumber[labels.tube_clip[tube_in]],
     )
-    counts = resample_counts(labels.n_items, replicates=replicates, seed=seed)
+    counts = resample_counts(len(clips), replicates=replicates, seed=split_seed(seed, SPLITS[code]))
     return scores, video_map_replicates(ranked, counts)

@@ -163,7 +163,7 @@ def _detection_reference(records, rows, indices):
 def test_video_map_replicates_equal_rescoring_each_resample(seed, replicates):
     case = random_case(seed, max_clips=5)
     labels = detection.load_labels(case.labels(), list(SMALL_CLASSES))
-    scores, fast = detection.evaluate(labels, case.csv(), replicates=replicates, seed=seed)
+    scores, fast, _ = detection.evaluate(labels, case.csv(), replicates=replicates, seed=seed)
     assert scores == detection.score(labels, case.csv())
     indices = bootstrap.resample_indices(labels.n_items, replicates=replicates, seed=seed)
     reference = _detection_reference(case.records, case.rows, indices)
@@ -176,8 +176,142 @@ def test_video_map_bootstrap_on_a_larger_case():
     while len(case.records) < 8:
         case = random_case(rng.randrange(10_000), max_clips=12)
     labels = detection.load_labels(case.labels(), list(SMALL_CLASSES))
-    scores, fast = detection.evaluate(labels, case.csv(), replicates=30, seed=99)
+    scores, fast, _ = detection.evaluate(labels, case.csv(), replicates=30, seed=99)
     indices = bootstrap.resample_indices(labels.n_items, replicates=30, seed=99)
     reference = _detection_reference(case.records, case.rows, indices)
     np.testing.assert_allclose(fast, reference, rtol=0, atol=TOL)
     assert json.dumps(scores)  # the score JSON stays plain JSON
+
+
+# --- hidden splits ----------------------------------------------------------------------
+
+
+def _with_splits(labels_bytes: bytes, splits: list[str | None]) -> bytes:
+    records = json.loads(labels_bytes)
+    for record, split in zip(records, splits, strict=True):
+        if split is not None:
+            record["split"] = split
+    return json.dumps(records).encode()
+
+
+def test_split_labels_all_or_none_and_the_mixed_record_is_named():
+    ids = clip_ids(4)
+    data = gt_json(ids, random_truth(4, seed=1))
+    with pytest.raises(scoring.LabelsInvalid) as exc:
+        recognition.load_labels(_with_splits(data, ["public", None, "private", "public"]), CLASSES)
+    assert exc.value.errors == [
+        f"record 2 (id {ids[1]!r}): has no 'split', but record 1 has one; give every record "
+        'a split ("public" or "private") or none'
+    ]
+    with pytest.raises(scoring.LabelsInvalid) as exc:
+        recognition.load_labels(
+            _with_splits(data, ["public", "test", "private", "public"]), CLASSES
+        )
+    assert exc.value.errors == [
+        f"record 2 (id {ids[1]!r}): 'split' must be \"public\" or \"private\", not 'test'"
+    ]
+    with pytest.raises(scoring.LabelsInvalid) as exc:
+        recognition.load_labels(_with_splits(data, ["public"] * 4), CLASSES)
+    assert exc.value.errors == [
+        "no record is in the private split; a split phase needs clips in both"
+    ]
+    plain = recognition.load_labels(data, CLASSES)
+    assert plain.split is None
+    assert recognition.RecognitionLabels.from_bytes(plain.to_bytes()).split is None
+    split = recognition.load_labels(
+        _with_splits(data, ["public", "private", "private", "public"]), CLASSES
+    )
+    assert split.split.tolist() == [0, 1, 1, 0]
+    assert recognition.RecognitionLabels.from_bytes(split.to_bytes()).split.tolist() == [
+        0,
+        1,
+        1,
+        0,
+    ]
+
+
+def test_detection_split_labels_are_checked_and_stored():
+    case = random_case(3, max_clips=5)
+    while len(case.records) < 2:
+        case = random_case(case.records.__len__() + 100, max_clips=5)
+    names = [None] * len(case.records)
+    names[0] = "public"
+    with pytest.raises(scoring.LabelsInvalid) as exc:
+        detection.load_labels(_with_splits(case.labels(), names), list(SMALL_CLASSES))
+    assert exc.value.errors[0].startswith("record 2 (id ")
+    assert "has no 'split', but record 1 has one" in exc.value.errors[0]
+    names = ["public"] + ["private"] * (len(case.records) - 1)
+    labels = detection.load_labels(_with_splits(case.labels(), names), list(SMALL_CLASSES))
+    stored = detection.DetectionLabels.from_bytes(labels.to_bytes())
+    assert stored.clip_split.tolist() == [0] + [1] * (len(case.records) - 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 40), seed=st.integers(0, 2**32), replicates=st.integers(1, 10))
+def test_recognition_split_scores_equal_scoring_the_split_alone(n, seed, replicates):
+    rng = np.random.default_rng(seed)
+    ids = clip_ids(n)
+    truth = random_truth(n, seed=seed % 1000)
+    pred = random_truth(n, seed=seed % 1000 + 1)
+    codes = rng.integers(0, 2, size=n)
+    codes[0], codes[1] = 0, 1
+    names = ["public" if c == 0 else "private" for c in codes]
+    labels = recognition.load_labels(_with_splits(gt_json(ids, truth), names), CLASSES)
+    result = scoring.evaluate(
+        "classification", labels, answer_txt(ids, pred), replicates=replicates, seed=seed
+    )
+    assert result.scores == scoring.score("classification", labels, answer_txt(ids, pred))
+    for code, name in enumerate(("public", "private")):
+        rows = np.flatnonzero(codes == code)
+        sub_ids = [ids[i] for i in rows]
+        alone = recognition.load_labels(gt_json(sub_ids, truth[rows]), CLASSES)
+        split_scores, split_reps = result.splits[name]
+        assert split_scores == recognition.score(alone, answer_txt(sub_ids, pred[rows]))
+        indices = bootstrap.resample_indices(
+            len(rows), replicates=replicates, seed=[seed, code + 1]
+        )
+        expected = reference_macro_f1(truth[rows], pred[rows], indices)
+        np.testing.assert_allclose(split_reps, expected, rtol=0, atol=TOL)
+
+
+def _close(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _close(a[key], b[key])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _close(x, y)
+    elif isinstance(a, float) and b is not None:
+        assert a == pytest.approx(b, abs=TOL, rel=0)
+    else:
+        assert a == b
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), replicates=st.integers(1, 6))
+def test_detection_split_scores_equal_scoring_the_split_alone(seed, replicates):
+    rng = random.Random(seed)
+    case = random_case(seed, max_clips=6)
+    if len(case.records) < 2:
+        return
+    codes = [rng.randint(0, 1) for _ in case.records]
+    codes[0], codes[-1] = 0, 1
+    names = ["public" if c == 0 else "private" for c in codes]
+    labels = detection.load_labels(_with_splits(case.labels(), names), list(SMALL_CLASSES))
+    scores, _, splits = detection.evaluate(labels, case.csv(), replicates=replicates, seed=seed)
+    assert scores == detection.score(labels, case.csv())
+    for code, name in enumerate(("public", "private")):
+        records = [r for r, c in zip(case.records, codes, strict=True) if c == code]
+        keep = {r["id"] for r in records}
+        rows = [row for row in case.rows if row[0] in keep]
+        alone = detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+        split_scores, split_reps = splits[name]
+        _close(split_scores, detection.score(alone, csv_bytes(rows)))
+        indices = bootstrap.resample_indices(
+            len(records), replicates=replicates, seed=[seed, code + 1]
+        )
+        np.testing.assert_allclose(
+            split_reps, _detection_reference(records, rows, indices), rtol=0, atol=TOL
+        )
