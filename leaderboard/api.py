@@ -32,6 +32,20 @@ _ENTRY_FIELDS = {
     "submission_count": serializers.IntegerField(
         allow_null=True, help_text="The team's submissions that count in this phase."
     ),
+    "ci_low": serializers.FloatField(
+        allow_null=True,
+        help_text="Lower end of the 95% bootstrap interval of primary_score (null if none).",
+    ),
+    "ci_high": serializers.FloatField(
+        allow_null=True, help_text="Upper end of that interval (null if none)."
+    ),
+    "separable_from_next": serializers.BooleanField(
+        help_text=(
+            "True when the 95% bootstrap interval of the difference between this entry's "
+            "primary score and the next entry's excludes 0 (same resamples for both); "
+            "false on the last entry."
+        )
+    ),
 }
 
 _LeaderboardSerializer = inline_serializer(

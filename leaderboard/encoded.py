@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from evalserver.challenges.models import Phase
+from leaderboard import intervals
 from leaderboard.models import LeaderboardVersion
 from leaderboard.selectors import (
     HIDDEN_RANKING_DETAIL,
@@ -78,6 +79,7 @@ _cache_lock = threading.Lock()
 def clear_board_cache() -> None:
     with _cache_lock:
         _cache.clear()
+    intervals.clear()
 
 
 def _board_key(phase: Phase) -> tuple:
@@ -125,6 +127,9 @@ def _entry_rest(entry, scores_json: str) -> bytes:
             "primary_score": entry.primary_score,
             "is_baseline": entry.is_baseline,
             "submission_count": entry.submission_count,
+            "ci_low": entry.ci_low,
+            "ci_high": entry.ci_high,
+            "separable_from_next": entry.separable_from_next,
         }
     )
     return f'{before[1:-1]},"scores":{scores_json},{after[1:]}'.encode()

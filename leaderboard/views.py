@@ -31,8 +31,17 @@ def phase_leaderboard(request, phase_id: int):
             "secondary": [entry.metric(column.key) for column in columns.secondary],
             "per_class": entry.per_class(columns.per_class_key, n_classes),
             "is_own": entry.team_id == board.viewer_team_id,
+            # Not told apart from the entry above by the bootstrap (see the note below
+            # the table); only on a ranked board, where "above" means something.
+            "tied_with_previous": (
+                not board.ranking_hidden
+                and k > 0
+                and board.entries[k - 1].ci_low is not None
+                and entry.ci_low is not None
+                and not board.entries[k - 1].separable_from_next
+            ),
         }
-        for entry in board.entries
+        for k, entry in enumerate(board.entries)
     ]
     chart = None
     if not board.ranking_hidden:
@@ -54,6 +63,8 @@ def phase_leaderboard(request, phase_id: int):
             "columns": columns,
             "rows": rows,
             "chart": chart,
+            "has_intervals": any(row["entry"].ci_low is not None for row in rows),
+            "has_ties": any(row["tied_with_previous"] for row in rows),
             "chart_teams": CHART_TEAMS,
         },
     )

@@ -36,7 +36,7 @@ from evalserver.scoring.archive import is_archive
 from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
-from submissions import notify, queue
+from submissions import evaluations, notify, queue
 from submissions.models import Submission, SubmissionEvent, submission_upload_to
 
 logger = logging.getLogger(__name__)
@@ -269,9 +269,12 @@ def _fail(submission_id: int, *, errors: list[str], from_status: str, **detail: 
         errors=errors,
         scores=None,
         primary_score=None,
+        ci_low=None,
+        ci_high=None,
         finished_at=timezone.now(),
     )
     if done:
+        evaluations.clear_evaluation(submission_ids=[submission_id])
         _event(submission_id, "failed", errors=errors[:5], **detail)
     return bool(done)
 
@@ -350,13 +353,13 @@ def _decompressed_cap(phase: Phase) -> int | None:
     return None
 
 
-def _score_file(submission: Submission) -> dict:
+def _score_file(submission: Submission) -> scoring.Evaluation:
     phase = submission.phase
     labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
-            return scoring.score(phase.track, labels, fh, max_bytes=cap)
+            return evaluations.evaluate_file(phase=phase, labels=labels, source=fh, max_bytes=cap)
         except SubmissionTooLarge as exc:
             # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
             # counts, not the upload.
@@ -397,7 +400,7 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
         if delay:
             time.sleep(delay / 1000)
         try:
-            scores = _score_file(submission)
+            evaluation = _score_file(submission)
         except SubmissionInvalid as exc:
             _fail(submission_id, errors=exc.errors, from_status=Status.RUNNING, reason="invalid")
             return "failed"
@@ -420,18 +423,19 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             ):
                 notify.notify_submission_server_error(submission_id=submission_id)
             return "failed"
-        primary = scores.get(scores.get("primary_metric", ""))
+        fields, evaluation_fields = evaluations.stored_fields(evaluation)
+        scores, primary = fields["scores"], fields["primary_score"]
         with transaction.atomic():
             saved = Submission.objects.filter(
                 pk=submission_id, status=Status.RUNNING, attempts=attempt
             ).update(
                 status=Status.FINISHED,
-                scores=scores,
-                primary_score=primary,
                 errors=[],
                 finished_at=timezone.now(),
+                **fields,
             )
             if saved:
+                evaluations.save_evaluation(submission_id=submission_id, fields=evaluation_fields)
                 leaderboard_changed(phase_ids=[submission.phase_id])
         if not saved:
             return "superseded"
@@ -468,6 +472,8 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
             status=Status.QUEUED,
             scores=None,
             primary_score=None,
+            ci_low=None,
+            ci_high=None,
             errors=[],
             attempts=0,
             worker="",
@@ -481,6 +487,7 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
                 f"Submission {submission.pk} is {submission.status}; "
                 "only finished, failed or cancelled submissions can be re-run."
             )
+        evaluations.clear_evaluation(submission_ids=[submission.pk])
         if previous == Status.FINISHED:
             leaderboard_changed(phase_ids=[submission.phase_id])
         _event(submission.pk, "rerun", actor=actor, previous_status=previous)
