@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from evalserver.challenges.models import Phase
-from leaderboard import intervals
+from leaderboard import final, intervals
 from leaderboard.models import LeaderboardVersion
 from leaderboard.selectors import (
     HIDDEN_RANKING_DETAIL,
@@ -80,6 +80,7 @@ def clear_board_cache() -> None:
     with _cache_lock:
         _cache.clear()
     intervals.clear()
+    final.clear()
 
 
 def _board_key(phase: Phase) -> tuple:
@@ -99,6 +100,8 @@ def _board_key(phase: Phase) -> tuple:
         tuple(phase.challenge.class_names),
         frozen.pk if frozen is not None else None,
         frozen.frozen_at if frozen is not None else None,
+        # The head says which split a split phase's board is (issue 13).
+        phase.labels_split,
     )
 
 
@@ -111,6 +114,8 @@ def _head(phase: Phase, *, frozen_at: str | None, ranking_hidden: bool) -> str:
             "class_names": list(phase.challenge.class_names),
             "frozen_at": frozen_at,
             "ranking_hidden": ranking_hidden,
+            # A split phase's running board is the public split's; null without a split.
+            "split": "public" if phase.labels_split else None,
         }
     )
     return head[:-1] + ',"entries":['

@@ -449,6 +449,78 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
         return "finished"
 
 
+# --- Final submissions (issue 13) -------------------------------------------------------------
+
+
+def submission_select(
+    *, user, submission: Submission, selected: bool, now: dt.datetime | None = None
+) -> Submission:
+    """Mark (or unmark) one of the caller's team's finished submissions as final.
+
+    At most ``phase.max_final_submissions`` per team: enforced under the team row's lock,
+    so two requests at once cannot both take the last place. Refused after ``ends_at``
+    (selections freeze there) and on a phase that counts every submission.
+    """
+    phase = submission.phase
+    now = now or timezone.now()
+    if not Membership.objects.filter(user=user, team_id=submission.team_id).exists():
+        raise PermissionDenied(
+            "Only members of the submitting team can choose its final submissions."
+        )
+    limit = phase.max_final_submissions
+    if not phase.labels_split:
+        raise ValidationFailed(
+            "This phase has no private split: its board ranks every submission, so there "
+            "is nothing to select."
+        )
+    if limit is None:
+        raise ValidationFailed(
+            "This phase counts every submission on the final board; there is nothing to select."
+        )
+    if now >= phase.ends_at:
+        raise PermissionDenied(
+            f"Final submissions froze when the phase ended ({_utc(phase.ends_at)})."
+        )
+    with transaction.atomic():
+        # The team row is the lock every selection of this team queues behind.
+        Team.objects.select_for_update().filter(pk=submission.team_id).first()
+        current = (
+            Submission.objects.filter(pk=submission.pk)
+            .values("status", "selected", "is_baseline")
+            .first()
+        )
+        if current is None:
+            raise Conflict(f"Submission {submission.pk} no longer exists.")
+        if current["selected"] == selected:
+            submission.selected = selected
+            return submission
+        if selected:
+            if current["status"] != Status.FINISHED or current["is_baseline"]:
+                raise Conflict(
+                    f"Submission {submission.pk} is {current['status']}; only finished "
+                    "submissions can be marked final."
+                )
+            others = list(
+                Submission.objects.filter(team_id=submission.team_id, phase=phase, selected=True)
+                .exclude(pk=submission.pk)
+                .order_by("created_at", "id")
+                .values_list("pk", flat=True)
+            )
+            if len(others) >= limit:
+                listed = ", ".join(str(pk) for pk in others)
+                raise Conflict(
+                    f"Your team has already marked {len(others)} submission"
+                    f"{'' if len(others) == 1 else 's'} as final ({listed}); this phase allows "
+                    f"{limit}. Unmark one first."
+                )
+        Submission.objects.filter(pk=submission.pk).update(selected=selected)
+        # The final board reads selections: a new board version.
+        leaderboard_changed(phase_ids=[phase.pk])
+        _event(submission.pk, "selected" if selected else "unselected", actor=user)
+    submission.selected = selected
+    return submission
+
+
 # --- Organizer actions -----------------------------------------------------------------------
 
 

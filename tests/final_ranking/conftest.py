@@ -68,7 +68,12 @@ def _board(challenge, inprocess_sync, *, split: bool, **fields) -> Board:
     fields.setdefault("max_submissions_per_day", None)
     fields.setdefault("max_submissions_total", None)
     phase = PhaseFactory(
-        challenge=challenge, slug="final", name="Final", starts_at=START, ends_at=END, **fields
+        challenge=challenge,
+        slug="final" if split else "plain",
+        name="Final",
+        starts_at=START,
+        ends_at=END,
+        **fields,
     )
     if split:
         private = np.arange(N_CLIPS) % 3 == 0

@@ -35,7 +35,7 @@ def test_the_worker_stores_the_interval_and_the_replicates(board, alice, alice_t
     assert low < submission.primary_score < high
     assert stored.private_scores is None
     assert stored.all_scores is None
-    assert phase_bootstrap_seed(board.phase) == bootstrap.phase_seed("tinyactions-test/final")
+    assert phase_bootstrap_seed(board.phase) == bootstrap.phase_seed("tinyactions-test/plain")
 
 
 def test_a_failed_rescore_forgets_the_interval(board, alice, alice_team, organizer):
