@@ -144,6 +144,17 @@ def _rank_prefix(rank: int | None) -> bytes:
     return b'{"rank":' + (b"null" if rank is None else str(rank).encode()) + b","
 
 
+_SEPARABLE_TAIL = b'"separable_from_next":true}'
+
+
+def _unseparated(rest: bytes) -> bytes:
+    """An entry shown outside its hidden ranking: whether the next team is close is the
+    ranking's business, so ``separable_from_next`` (the entry's last key) reads false."""
+    if rest.endswith(_SEPARABLE_TAIL):
+        return rest[: -len(_SEPARABLE_TAIL)] + b'"separable_from_next":false}'
+    return rest
+
+
 def _build(phase: Phase) -> EncodedBoard:
     frozen = frozen_leaderboard_of(phase)
     if frozen is not None:
@@ -235,7 +246,7 @@ def leaderboard_json(*, phase: Phase, user, accepts_gzip: bool = False) -> Body:
         board = encoded_board(phase=phase)
         frozen_at = board.frozen_at
         own = [
-            _rank_prefix(None) + board.body[entry.rest : entry.end]
+            _rank_prefix(None) + _unseparated(board.body[entry.rest : entry.end])
             for entry in board.entries
             if entry.team_id == viewer_team_id
         ]

@@ -378,6 +378,8 @@ def leaderboard_for_viewer(*, phase: Phase, user) -> Leaderboard:
         entries = [entry for entry in entries if entry.team_id == viewer_team_id]
         for entry in entries:
             entry.rank = None
+            # Whether the next team is close belongs to the hidden ranking too.
+            entry.separable_from_next = False
     return Leaderboard(
         phase=phase,
         entries=entries,

@@ -251,11 +251,31 @@ def interval_fields(replicates: np.ndarray | None) -> dict[str, float | None]:
 
 
 def separable_flags(replicates: Sequence[np.ndarray | None]) -> list[bool]:
-    """For a ranked list: is each entry separable from the next one (False on the last)."""
-    flags = []
-    for k, current in enumerate(replicates):
-        following = replicates[k + 1] if k + 1 < len(replicates) else None
-        flags.append(
-            current is not None and following is not None and separable(current, following)
-        )
+    """For a ranked list: is each entry separable from the next one (False on the last).
+
+    One percentile call over the stacked differences of neighbours (a board of 1,000 teams
+    at B = 1,000 in milliseconds); equal to :func:`separable` pair by pair.
+    """
+    n = len(replicates)
+    flags = [False] * n
+    pairs = [
+        k
+        for k in range(n - 1)
+        if replicates[k] is not None
+        and replicates[k + 1] is not None
+        and len(replicates[k]) > 0
+        and np.shape(replicates[k]) == np.shape(replicates[k + 1])
+    ]
+    if not pairs:
+        return flags
+    by_length: dict[int, list[int]] = {}
+    for k in pairs:
+        by_length.setdefault(len(replicates[k]), []).append(k)
+    tail = (1.0 - LEVEL) / 2.0 * 100.0
+    for group in by_length.values():
+        upper = np.array([replicates[k] for k in group], dtype=np.float64)
+        lower = np.array([replicates[k + 1] for k in group], dtype=np.float64)
+        low, high = np.percentile(upper - lower, [tail, 100.0 - tail], axis=1)
+        for k, lo, hi in zip(group, low.tolist(), high.tolist(), strict=True):
+            flags[k] = bool(lo > 0.0 or hi < 0.0)
     return flags

@@ -106,3 +106,16 @@ def test_submissions_scored_before_intervals_show_none(board, api, alice, alice_
     )
     entry = api.get(f"/api/v1/phases/{board.phase.pk}/leaderboard/").json()["entries"][0]
     assert (entry["ci_low"], entry["ci_high"], entry["separable_from_next"]) == (None, None, False)
+
+
+def test_a_hidden_ranking_does_not_tell_a_team_whether_the_next_one_is_close(
+    board, alice_api, alice, alice_team, charlie, charlie_team
+):
+    board.upload(alice, board.noisy(wrong=0.05, seed=2))
+    board.upload(charlie, random_matrix(len(board.truth), seed=3))
+    board.phase.leaderboard_visibility = "private"
+    board.phase.save(update_fields=["leaderboard_visibility"])
+    body = alice_api.get(f"/api/v1/phases/{board.phase.pk}/leaderboard/").json()
+    assert body["ranking_hidden"] is True
+    assert [(e["team"], e["separable_from_next"]) for e in body["entries"]] == [("Alpha", False)]
+    assert body["entries"][0]["ci_low"] is not None

@@ -315,3 +315,22 @@ def test_detection_split_scores_equal_scoring_the_split_alone(seed, replicates):
         np.testing.assert_allclose(
             split_reps, _detection_reference(records, rows, indices), rtol=0, atol=TOL
         )
+
+
+def test_the_board_flags_equal_the_pairwise_test():
+    rng = np.random.default_rng(0)
+    # Neighbours 2m, 2m+1 share a mean (not separable); 2m+1, 2m+2 are far apart.
+    vectors = [rng.normal(0.9 - 0.02 * (k // 2), 0.003, 1000) for k in range(40)]
+    vectors[7] = None
+    vectors[20] = vectors[19].copy()
+    vectors[30] = rng.normal(0.4, 0.01, 500)  # another length: never compared
+    expected = [
+        a is not None and b is not None and len(a) == len(b) and bootstrap.separable(a, b)
+        for a, b in zip(vectors, [*vectors[1:], None], strict=True)
+    ]
+    flags = bootstrap.separable_flags(vectors)
+    assert flags == expected
+    assert flags[19] is False
+    assert flags[-1] is False
+    assert any(flags)
+    assert not all(flags[:-1])
