@@ -28,14 +28,24 @@ def phase_bootstrap_seed(phase: Phase) -> int:
 
 
 def evaluate_file(
-    *, phase: Phase, labels: Any, source: bytes | BinaryIO, max_bytes: int | None
+    *,
+    phase: Phase,
+    labels: Any,
+    source: bytes | BinaryIO,
+    max_bytes: int | None,
+    protocol: str | None = None,
 ) -> scoring.Evaluation:
-    """Score and bootstrap one file against ``labels``; raises SubmissionInvalid."""
+    """Score and bootstrap one file against ``labels``; raises SubmissionInvalid.
+
+    ``protocol``: the detection conventions (None: the track's default). The ``act``
+    protocol gets no interval (see evalserver.scoring.detection.evaluate).
+    """
     return scoring.evaluate(
         phase.track,
         labels,
         source,
         max_bytes=max_bytes,
+        protocol=protocol,
         replicates=BOOTSTRAP_REPLICATES,
         seed=phase_bootstrap_seed(phase),
     )

@@ -36,7 +36,7 @@ import numpy as np
 
 from .archive import read_submission_bytes
 from .bootstrap import macro_f1_replicates, resample_counts
-from .errors import LabelsInvalid, SubmissionInvalid
+from .errors import LabelsInvalid, SubmissionInvalid, refuse_public_list
 from .splits import SPLITS, read_splits, split_seed
 
 TRACK = "classification"
@@ -319,6 +319,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     names = tuple(class_names)
     column = {name: c for c, name in enumerate(names)}
     records = _json_records(data, "the labels file")
+    refuse_public_list(records)
     objects = [r for r in records if isinstance(r, dict)]
     if objects and not any("label" in r for r in objects) and any("tubes" in r for r in objects):
         # A detection file without per-clip labels: one message, not one per record.

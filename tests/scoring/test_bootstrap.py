@@ -334,3 +334,20 @@ def test_the_board_flags_equal_the_pairwise_test():
     assert flags[-1] is False
     assert any(flags)
     assert not all(flags[:-1])
+
+
+def test_the_act_protocol_gets_no_interval_and_refuses_split_labels():
+    case = random_case(21, max_clips=5)
+    while len(case.records) < 2:
+        case = random_case(len(case.records) + 300, max_clips=5)
+    labels = detection.load_labels(case.labels(), list(SMALL_CLASSES))
+    scores, reps, splits = detection.evaluate(
+        labels, case.csv(), protocol="act", replicates=20, seed=1
+    )
+    assert scores == detection.score(labels, case.csv(), protocol="act")
+    assert reps is None
+    assert splits is None
+    names = ["public"] + ["private"] * (len(case.records) - 1)
+    split = detection.load_labels(_with_splits(case.labels(), names), list(SMALL_CLASSES))
+    with pytest.raises(ValueError, match="act detection protocol does not support"):
+        detection.evaluate(split, case.csv(), protocol="act")

@@ -24,9 +24,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from evalserver import scoring
-from evalserver.scoring import bootstrap
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
 from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
+
+# evalserver.scoring.detection.PROTOCOLS (a test keeps them equal).
+DETECTION_PROTOCOLS = ("voc", "act")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -100,6 +102,16 @@ class Command(BaseCommand):
             help="class_map.json (name -> id); default: the 26 TinyVIRAT-v2 classes",
         )
         parser.add_argument(
+            "--protocol",
+            # Literal, not imported: the detection module pulls numpy in at start-up.
+            choices=DETECTION_PROTOCOLS,
+            default=None,
+            help=(
+                "detection only: the evaluation conventions, voc (default) or act "
+                "(those of the ACT evaluation code; see the README)"
+            ),
+        )
+        parser.add_argument(
             "--bootstrap",
             type=int,
             default=0,
@@ -136,6 +148,9 @@ class Command(BaseCommand):
         max_bytes: int | None = options["max_bytes"]
         if max_bytes is not None and max_bytes <= 0:
             raise _Stop(["--max-bytes must be a positive number of bytes"])
+        protocol: str | None = options["protocol"]
+        if protocol is not None and track != "detection":
+            raise _Stop(["--protocol applies to --track detection only"])
         replicates: int = options["bootstrap"]
         if not 0 <= replicates <= MAX_REPLICATES:
             raise _Stop([f"--bootstrap must be between 0 and {MAX_REPLICATES}"])
@@ -162,7 +177,13 @@ class Command(BaseCommand):
         try:
             with submission_path.open("rb") as fh:
                 evaluation = scoring.evaluate(
-                    track, labels, fh, max_bytes=max_bytes, replicates=replicates, seed=seed
+                    track,
+                    labels,
+                    fh,
+                    max_bytes=max_bytes,
+                    protocol=protocol,
+                    replicates=replicates,
+                    seed=seed,
                 )
         except SubmissionInvalid as exc:
             raise _Stop(exc.errors, EXIT_INVALID_SUBMISSION) from None
@@ -190,6 +211,8 @@ def _seed(text: str) -> int:
             raise _Stop(
                 [f"--seed must be an integer or CHALLENGE/PHASE (slugs), not {text!r}"]
             ) from None
+        from evalserver.scoring import bootstrap  # numpy: loaded only when asked for
+
         return bootstrap.phase_seed(text)
     if value < 0:
         raise _Stop(["--seed must not be negative"])
@@ -199,6 +222,8 @@ def _seed(text: str) -> int:
 def _with_interval(scores: dict, reps: Any, replicates: int) -> dict:
     if not replicates:
         return dict(scores)
+    from evalserver.scoring import bootstrap
+
     return {**scores, **bootstrap.interval_fields(reps)}
 
 
