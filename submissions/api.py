@@ -16,7 +16,7 @@ from submissions.serializers import (
     SubmissionCheckResultSerializer,
     SubmissionCheckSerializer,
     SubmissionCreateRequestSerializer,
-    SubmissionSelectRequestSerializer,
+    SubmissionSelectSerializer,
     SubmissionSerializer,
 )
 
@@ -113,11 +113,11 @@ class SubmissionDetailView(APIView):
             "private split."
         ),
         parameters=[OpenApiParameter("submission_id", int, OpenApiParameter.PATH)],
-        request=SubmissionSelectRequestSerializer,
+        request=SubmissionSelectSerializer,
         responses={200: SubmissionSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def patch(self, request, submission_id: int):
-        data = SubmissionSelectRequestSerializer(data=request.data)
+        data = SubmissionSelectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         submission = selectors.submission_get_for_user(
             user=request.user, submission_id=submission_id

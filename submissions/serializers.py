@@ -121,7 +121,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return [str(error) for error in (submission.errors or [])]
 
 
-class SubmissionSelectRequestSerializer(serializers.Serializer):
+class SubmissionSelectSerializer(serializers.Serializer):
     selected = serializers.BooleanField(
         help_text="true: count this submission as one of the team's final ones; false: not."
     )

@@ -294,6 +294,13 @@ def challenge_import(*, path: Path) -> ImportReport:
             problems += [
                 f"{spec.labels_path.name} (phase {spec.slug}): {err}" for err in exc.errors
             ]
+            continue
+        if prepared[spec.slug].split and spec.values.get("detection_protocol") == "act":
+            # Split scores reweight voc's ranked detections; act's AP cannot be (issue 13).
+            problems.append(
+                f"phase {spec.slug}: labels with a public/private split need "
+                "detection_protocol voc; the act protocol cannot score a split"
+            )
     if problems:
         raise ChallengeDefinitionInvalid(problems)
     downloads.downloads_refuse_labels(

@@ -55,3 +55,26 @@ def test_split_labels_make_a_split_phase_and_mixed_ones_are_refused(folder):  # 
     _split_test_labels(folder, [None] * 5)
     _import(folder)
     assert not Phase.objects.get(slug="test").labels_split
+
+
+def test_an_act_detection_phase_refuses_split_labels(tmp_path):
+    from tests.detection.test_protocol import _folder, _problems
+
+    records = [
+        {
+            "id": f"{i:05d}",
+            "dim": [20, 100, 100],
+            "tubes": [{"label": "Talking", "start": 0, "end": 1, "boxes": [[1, 1, 9, 9]] * 2}],
+            "split": "public" if i % 2 else "private",
+        }
+        for i in range(4)
+    ]
+    path = _folder(tmp_path, records, extra="    detection_protocol: act\n")
+    assert "phase det: labels with a public/private split need detection_protocol voc" in _problems(
+        path
+    )
+    _folder(tmp_path, records, extra="    detection_protocol: voc\n")
+    from tests.detection.test_protocol import _import as import_
+
+    import_(tmp_path / "challenge.yaml")
+    assert Phase.objects.get(slug="det").labels_split
