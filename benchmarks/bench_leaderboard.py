@@ -70,6 +70,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--in-process-only", action="store_true", help="skip the HTTP measurements (gunicorn)"
+    )
+    parser.add_argument(
         "--database-url",
         default="postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard",
     )
@@ -100,6 +103,7 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     phase, expected = _fill(args.teams, args.per_team)
+    _fill_intervals(phase)
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -108,6 +112,8 @@ def main() -> int:
         cursor.execute("VACUUM ANALYZE")
     _explain(phase)
     _time_query(phase)
+    if args.in_process_only:
+        return 0
 
     port = free_port()
     gunicorn = subprocess.Popen(
@@ -240,6 +246,50 @@ def _fill(n_teams: int, per_team: int):
     return phase, expected
 
 
+def _fill_intervals(phase) -> None:
+    """Bootstrap data as the worker stores it (issue 13), for every finished submission:
+    public and private replicate vectors (B = 1,000) and intervals; the phase is split."""
+    import numpy as np
+
+    from evalserver.scoring import bootstrap
+    from submissions.models import Submission, SubmissionEvaluation
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(SEED)
+    finished = list(
+        Submission.objects.filter(phase=phase, status=Submission.Status.FINISHED).values_list(
+            "pk", "primary_score"
+        )
+    )
+    updates, evaluations = [], []
+    for pk, score in finished:
+        public = rng.normal(score, 0.01, bootstrap.DEFAULT_REPLICATES)
+        private_score = float(min(1.0, max(0.0, score + rng.normal(0, 0.02))))
+        private = rng.normal(private_score, 0.012, bootstrap.DEFAULT_REPLICATES)
+        low, high = bootstrap.percentile_interval(public)
+        updates.append(Submission(pk=pk, ci_low=low, ci_high=high))
+        private_low, private_high = bootstrap.percentile_interval(private)
+        evaluations.append(
+            SubmissionEvaluation(
+                submission_id=pk,
+                replicates=bootstrap.replicates_to_bytes(public),
+                private_scores={"primary_metric": "macro_f1", "macro_f1": private_score},
+                private_primary_score=private_score,
+                private_ci_low=private_low,
+                private_ci_high=private_high,
+                private_replicates=bootstrap.replicates_to_bytes(private),
+            )
+        )
+    Submission.objects.bulk_update(updates, ["ci_low", "ci_high"], batch_size=2000)
+    SubmissionEvaluation.objects.bulk_create(evaluations, batch_size=1000)
+    phase.labels_split = True
+    phase.save(update_fields=["labels_split"])
+    print(
+        f"filled bootstrap data of {len(finished)} submissions "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
 def _explain(phase) -> None:
     from django.db import connection
 
@@ -253,6 +303,8 @@ def _explain(phase) -> None:
         phase=connection.ops.quote_name(Phase._meta.db_table),
         team=connection.ops.quote_name(Team._meta.db_table),
         scores_text="s.scores::text",
+        replicates="e.replicates",
+        evaluation_join="LEFT JOIN submissions_submissionevaluation e ON e.submission_id = r.id",
     )
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE) " + sql, [phase.pk, Submission.Status.FINISHED])
@@ -277,8 +329,10 @@ def _time_query(phase) -> None:
     from django.db import connection
 
     from evalserver.challenges.models import Phase
-    from leaderboard import encoded
+    from leaderboard import encoded, intervals
+    from leaderboard.final import final_board_entries
     from leaderboard.selectors import leaderboard_ranking, leaderboard_ranking_rows
+    from leaderboard.services import leaderboard_changed
 
     print(
         "ranking selector in-process, score JSON decoded (page, CSV): "
@@ -289,6 +343,29 @@ def _time_query(phase) -> None:
         + _timed(lambda: leaderboard_ranking_rows(phase=phase))
     )
 
+    # What separability (issue 13) adds to a board build, in one run: the ranking read with
+    # the replicate vectors and the flags worked out, against the same read once the flags
+    # of this board version are remembered (the vectors are then not selected).
+    leaderboard_changed(phase_ids=[phase.pk])
+
+    def fresh():
+        return Phase.objects.select_related("challenge", "leaderboard_version").get(pk=phase.pk)
+
+    def separability_cold():
+        intervals.clear()
+        leaderboard_ranking_rows(phase=fresh())
+
+    remembered = fresh()
+    leaderboard_ranking_rows(phase=remembered)
+    print(
+        "ranking as text with separability worked out (first build of a version): "
+        + _timed(separability_cold)
+    )
+    print(
+        "ranking as text, separability remembered (no replicate vectors read): "
+        + _timed(lambda: leaderboard_ranking_rows(phase=remembered))
+    )
+
     def build():
         encoded.clear_board_cache()
         fresh = Phase.objects.select_related(
@@ -296,7 +373,20 @@ def _time_query(phase) -> None:
         ).get(pk=phase.pk)
         encoded.encoded_board(phase=fresh)
 
-    print("API board built in-process (phase, ranking, JSON bytes): " + _timed(build))
+    print(
+        "API board built in-process (phase, ranking with separability, JSON bytes): "
+        + _timed(build)
+    )
+
+    def build_final():
+        encoded.clear_board_cache()
+        fresh = Phase.objects.select_related("challenge", "leaderboard_version").get(pk=phase.pk)
+        final_board_entries(phase=fresh)
+
+    print(
+        "final (private-split) board built in-process (selections, ranking, separability): "
+        + _timed(build_final)
+    )
     connection.close()
 
 

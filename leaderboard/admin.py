@@ -14,7 +14,12 @@ from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.errors import DomainError
 from leaderboard.exports import write_leaderboard_csv, write_submissions_csv
 from leaderboard.models import FrozenLeaderboard
-from leaderboard.services import leaderboard_freeze, leaderboard_reveal, leaderboard_unfreeze
+from leaderboard.services import (
+    final_board_publish,
+    leaderboard_freeze,
+    leaderboard_reveal,
+    leaderboard_unfreeze,
+)
 
 
 def _csv_response(*, phase, kind: str, writer) -> HttpResponse:
@@ -89,12 +94,24 @@ def reveal_leaderboard(modeladmin, request, queryset):
     )
 
 
+@admin.action(description="Publish the final (private-split) board, after the deadline")
+def publish_final_board(modeladmin, request, queryset):
+    _for_each_phase(
+        modeladmin,
+        request,
+        queryset,
+        final_board_publish,
+        "Published the final (private-split) board of {phase}.",
+    )
+
+
 PHASE_ADMIN_ACTIONS = (
     export_leaderboard_csv,
     export_submissions_csv,
     freeze_leaderboard,
     unfreeze_leaderboard,
     reveal_leaderboard,
+    publish_final_board,
 )
 
 

@@ -2,12 +2,17 @@
 
 from django.urls import path
 
-from leaderboard.api import PhaseLeaderboardView
+from leaderboard.api import PhaseLeaderboardView, PublishFinalBoardView
 
 urlpatterns = [
     path(
         "phases/<int:phase_id>/leaderboard/",
         PhaseLeaderboardView.as_view(),
         name="api-phase-leaderboard",
+    ),
+    path(
+        "phases/<int:phase_id>/leaderboard/publish/",
+        PublishFinalBoardView.as_view(),
+        name="api-phase-leaderboard-publish",
     ),
 ]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from evalserver.challenges.models import Phase
+from leaderboard import final, intervals
 from leaderboard.models import LeaderboardVersion
 from leaderboard.selectors import (
     HIDDEN_RANKING_DETAIL,
@@ -78,6 +79,8 @@ _cache_lock = threading.Lock()
 def clear_board_cache() -> None:
     with _cache_lock:
         _cache.clear()
+    intervals.clear()
+    final.clear()
 
 
 def _board_key(phase: Phase) -> tuple:
@@ -97,6 +100,8 @@ def _board_key(phase: Phase) -> tuple:
         tuple(phase.challenge.class_names),
         frozen.pk if frozen is not None else None,
         frozen.frozen_at if frozen is not None else None,
+        # The head says which split a split phase's board is (issue 13).
+        phase.labels_split,
     )
 
 
@@ -109,6 +114,8 @@ def _head(phase: Phase, *, frozen_at: str | None, ranking_hidden: bool) -> str:
             "class_names": list(phase.challenge.class_names),
             "frozen_at": frozen_at,
             "ranking_hidden": ranking_hidden,
+            # A split phase's running board is the public split's; null without a split.
+            "split": "public" if phase.labels_split else None,
         }
     )
     return head[:-1] + ',"entries":['
@@ -125,6 +132,9 @@ def _entry_rest(entry, scores_json: str) -> bytes:
             "primary_score": entry.primary_score,
             "is_baseline": entry.is_baseline,
             "submission_count": entry.submission_count,
+            "ci_low": entry.ci_low,
+            "ci_high": entry.ci_high,
+            "separable_from_next": entry.separable_from_next,
         }
     )
     return f'{before[1:-1]},"scores":{scores_json},{after[1:]}'.encode()
@@ -132,6 +142,17 @@ def _entry_rest(entry, scores_json: str) -> bytes:
 
 def _rank_prefix(rank: int | None) -> bytes:
     return b'{"rank":' + (b"null" if rank is None else str(rank).encode()) + b","
+
+
+_SEPARABLE_TAIL = b'"separable_from_next":true}'
+
+
+def _unseparated(rest: bytes) -> bytes:
+    """An entry shown outside its hidden ranking: whether the next team is close is the
+    ranking's business, so ``separable_from_next`` (the entry's last key) reads false."""
+    if rest.endswith(_SEPARABLE_TAIL):
+        return rest[: -len(_SEPARABLE_TAIL)] + b'"separable_from_next":false}'
+    return rest
 
 
 def _build(phase: Phase) -> EncodedBoard:
@@ -225,7 +246,7 @@ def leaderboard_json(*, phase: Phase, user, accepts_gzip: bool = False) -> Body:
         board = encoded_board(phase=phase)
         frozen_at = board.frozen_at
         own = [
-            _rank_prefix(None) + board.body[entry.rest : entry.end]
+            _rank_prefix(None) + _unseparated(board.body[entry.rest : entry.end])
             for entry in board.entries
             if entry.team_id == viewer_team_id
         ]

@@ -29,8 +29,9 @@ from django.utils.dateparse import parse_datetime
 from evalserver.challenges.models import Phase
 from evalserver.errors import NotFound
 from evalserver.teams.models import Team
+from leaderboard import intervals
 from leaderboard.models import FrozenLeaderboard
-from submissions.models import Submission
+from submissions.models import Submission, SubmissionEvaluation
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ class LeaderboardEntry:
     submitted_at: dt.datetime
     is_baseline: bool
     submission_count: int | None
+    # The 95% bootstrap interval of primary_score, and whether the difference to the next
+    # entry's score has a 95% interval excluding 0 (leaderboard.intervals).
+    ci_low: float | None = None
+    ci_high: float | None = None
+    separable_from_next: bool = False
 
     def metric(self, key: str) -> float | None:
         value = self.scores.get(key)
@@ -116,6 +122,9 @@ class LeaderboardEntry:
             "primary_score": self.primary_score,
             "is_baseline": self.is_baseline,
             "submission_count": self.submission_count,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "separable_from_next": self.separable_from_next,
         }
 
     @classmethod
@@ -131,6 +140,10 @@ class LeaderboardEntry:
             submitted_at=parse_datetime(data["submitted_at"]),
             is_baseline=data["is_baseline"],
             submission_count=data.get("submission_count"),
+            # Boards frozen before intervals existed have none.
+            ci_low=data.get("ci_low"),
+            ci_high=data.get("ci_high"),
+            separable_from_next=bool(data.get("separable_from_next", False)),
         )
 
 
@@ -178,10 +191,12 @@ ranked AS (
 )
 SELECT r.id, r.team_id, r.primary_score, r.created_at, r.is_baseline,
        r.team_submission_count, r.leaderboard_rank, r.board_position, s.method_name,
-       {scores_text} AS scores_json, t.name AS team_name
+       {scores_text} AS scores_json, t.name AS team_name, s.ci_low, s.ci_high,
+       {replicates} AS replicates
 FROM ranked r
 JOIN {submission} s ON s.id = r.id
 JOIN {team} t ON t.id = r.team_id
+{evaluation_join}
 """
 
 
@@ -199,6 +214,9 @@ class RankingRow:
     submitted_at: dt.datetime
     is_baseline: bool
     submission_count: int | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    separable_from_next: bool = False
 
     def entry(self) -> LeaderboardEntry:
         return LeaderboardEntry(
@@ -212,17 +230,31 @@ class RankingRow:
             submitted_at=self.submitted_at,
             is_baseline=self.is_baseline,
             submission_count=self.submission_count,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            separable_from_next=self.separable_from_next,
         )
 
 
 def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
-    """The live ranking of a phase, best first, baselines placed by their score. One query."""
+    """The live ranking of a phase, best first, baselines placed by their score. One query.
+
+    Each row carries its bootstrap interval and whether it is separable from the next row;
+    the replicate vectors that decide the latter are read only when this process has not
+    worked it out for the phase's current board version yet.
+    """
+    known_flags = intervals.cached_flags(phase)
+    quote = connection.ops.quote_name
     sql = _RANKING_SQL.format(
-        submission=connection.ops.quote_name(Submission._meta.db_table),
-        phase=connection.ops.quote_name(Phase._meta.db_table),
-        team=connection.ops.quote_name(Team._meta.db_table),
+        submission=quote(Submission._meta.db_table),
+        phase=quote(Phase._meta.db_table),
+        team=quote(Team._meta.db_table),
         # jsonb on PostgreSQL; SQLite keeps JSON as text already.
         scores_text="s.scores::text" if connection.vendor == "postgresql" else "s.scores",
+        replicates="NULL" if known_flags is not None else "e.replicates",
+        evaluation_join=""
+        if known_flags is not None
+        else f"LEFT JOIN {quote(SubmissionEvaluation._meta.db_table)} e ON e.submission_id = r.id",
     )
     # A raw model query, so the database's boolean and datetime values come back converted
     # the same way on PostgreSQL and SQLite. ``scores`` itself is not selected: never read
@@ -231,6 +263,7 @@ def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
         Submission.objects.raw(sql, [phase.pk, Submission.Status.FINISHED]),
         key=lambda row: row.board_position,
     )
+    flags = intervals.board_flags(phase, [(row.id, row.replicates) for row in rows], known_flags)
     return [
         RankingRow(
             rank=row.leaderboard_rank,
@@ -244,8 +277,11 @@ def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
             submitted_at=row.created_at,
             is_baseline=row.is_baseline,
             submission_count=None if row.is_baseline else row.team_submission_count,
+            ci_low=row.ci_low,
+            ci_high=row.ci_high,
+            separable_from_next=flag,
         )
-        for row in rows
+        for row, flag in zip(rows, flags, strict=True)
     ]
 
 
@@ -342,6 +378,8 @@ def leaderboard_for_viewer(*, phase: Phase, user) -> Leaderboard:
         entries = [entry for entry in entries if entry.team_id == viewer_team_id]
         for entry in entries:
             entry.rank = None
+            # Whether the next team is close belongs to the hidden ranking too.
+            entry.separable_from_next = False
     return Leaderboard(
         phase=phase,
         entries=entries,

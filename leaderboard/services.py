@@ -110,3 +110,32 @@ def leaderboard_reveal(*, phase: Phase, actor) -> Phase:
     phase.updated_at = now
     logger.info("leaderboard of %s revealed by %s", phase, actor)
     return phase
+
+
+def final_board_publish(*, phase: Phase, actor) -> Phase:
+    """Publish a split phase's final (private-split) board to everyone; after ``ends_at`` only.
+
+    Until then no participant sees a private-split score by any route. Publishing twice is
+    refused, so the first moment stays on record.
+    """
+    _require_organizer(phase=phase, actor=actor)
+    if not phase.labels_split:
+        raise ValidationFailed(
+            f"The phase {phase} has no private split (its labels carry no 'split'); "
+            "there is no final board to publish."
+        )
+    now = timezone.now()
+    if now < phase.ends_at:
+        raise ValidationFailed(
+            f"The phase {phase} ends at {phase.ends_at.isoformat()}; its final board can be "
+            "published only after the deadline, once selections are frozen."
+        )
+    updated = Phase.objects.filter(pk=phase.pk, final_board_published_at__isnull=True).update(
+        final_board_published_at=now, updated_at=now
+    )
+    if not updated:
+        raise Conflict(f"The final board of {phase} has been published already.")
+    phase.final_board_published_at = now
+    phase.updated_at = now
+    logger.info("final board of %s published by %s", phase, actor)
+    return phase

@@ -16,6 +16,7 @@ from submissions.serializers import (
     SubmissionCheckResultSerializer,
     SubmissionCheckSerializer,
     SubmissionCreateRequestSerializer,
+    SubmissionSelectSerializer,
     SubmissionSerializer,
 )
 
@@ -94,6 +95,36 @@ class SubmissionDetailView(APIView):
         responses={200: SubmissionSerializer, **error_responses(401, 404)},
     )
     def get(self, request, submission_id: int):
+        submission = selectors.submission_get_for_user(
+            user=request.user, submission_id=submission_id
+        )
+        return Response(SubmissionSerializer(submission).data)
+
+    @extend_schema(
+        operation_id="submissions_select",
+        summary="Mark a finished submission as final (or not)",
+        description=(
+            "Members of the submitting team only. At most the phase's "
+            "`max_final_submissions` per team: one more is refused with 409 and a `detail` "
+            "naming the ones marked. 403 after the phase's `ends_at` (selections freeze "
+            "there); 400 on a phase that counts every submission; 409 for a submission "
+            "that is not finished. A team that marks none is ranked on the final board by "
+            "its best public-split submissions, up to the limit. 400 on a phase without a "
+            "private split."
+        ),
+        parameters=[OpenApiParameter("submission_id", int, OpenApiParameter.PATH)],
+        request=SubmissionSelectSerializer,
+        responses={200: SubmissionSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, submission_id: int):
+        data = SubmissionSelectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = selectors.submission_get_for_user(
+            user=request.user, submission_id=submission_id
+        )
+        services.submission_select(
+            user=request.user, submission=submission, selected=data.validated_data["selected"]
+        )
         submission = selectors.submission_get_for_user(
             user=request.user, submission_id=submission_id
         )

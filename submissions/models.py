@@ -52,6 +52,15 @@ class Submission(models.Model):
     is_disqualified = models.BooleanField(default=False)
     is_baseline = models.BooleanField(default=False)
 
+    # Final ranking (issue 13). The 95% bootstrap interval of ``primary_score`` (for a phase
+    # whose labels are split: of the public split, like ``scores``); the replicate vector and
+    # everything about the private split live in SubmissionEvaluation, which no participant
+    # route reads.
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    # Marked by its team as one of its final submissions (Phase.max_final_submissions).
+    selected = models.BooleanField(default=False)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -96,3 +105,29 @@ class SubmissionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.submission_id}"
+
+
+class SubmissionEvaluation(models.Model):
+    """What the bootstrap and a split phase add to a finished submission (issue 13).
+
+    Kept apart from Submission so that lists and boards never load the replicate vectors
+    (8 kB each) and no serializer of a participant's route can reach the private split.
+    """
+
+    submission = models.OneToOneField(
+        Submission, on_delete=models.CASCADE, primary_key=True, related_name="evaluation"
+    )
+    # The primary metric on each of the phase's resamples (little-endian float64), for the
+    # scores in ``Submission.scores``: all clips, or the public split of a split phase.
+    replicates = models.BinaryField(null=True, blank=True)
+    # Split phases only: the private split's score JSON, primary score, interval, replicates.
+    private_scores = models.JSONField(null=True, blank=True)
+    private_primary_score = models.FloatField(null=True, blank=True)
+    private_ci_low = models.FloatField(null=True, blank=True)
+    private_ci_high = models.FloatField(null=True, blank=True)
+    private_replicates = models.BinaryField(null=True, blank=True)
+    # Split phases only: the score JSON on every clip, for organizers.
+    all_scores = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Evaluation of submission {self.submission_id}"

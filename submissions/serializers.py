@@ -53,6 +53,20 @@ class SubmissionSerializer(serializers.ModelSerializer):
     errors = serializers.SerializerMethodField(
         help_text="Why the file was refused or failed, when `status` is `failed`; else []."
     )
+    ci_low = serializers.SerializerMethodField(
+        help_text=(
+            "Lower end of the 95% bootstrap interval of primary_score once finished "
+            "(on a split phase, of the public split like the scores); else null."
+        )
+    )
+    ci_high = serializers.SerializerMethodField(help_text="Upper end of that interval.")
+    selected = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "Marked by the team as one of its final submissions "
+            '(`PATCH` with `{"selected": true|false}`).'
+        ),
+    )
 
     class Meta:
         model = Submission
@@ -62,6 +76,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "scores",
             "errors",
             "primary_score",
+            "ci_low",
+            "ci_high",
+            "selected",
             "phase",
             "challenge",
             "team",
@@ -92,8 +109,22 @@ class SubmissionSerializer(serializers.ModelSerializer):
             return None
         return submission.primary_score
 
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_ci_low(self, submission: Submission) -> float | None:
+        return submission.ci_low if submission.status == Submission.Status.FINISHED else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_ci_high(self, submission: Submission) -> float | None:
+        return submission.ci_high if submission.status == Submission.Status.FINISHED else None
+
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_errors(self, submission: Submission) -> list[str]:
         if submission.status != Submission.Status.FAILED:
             return []
         return [str(error) for error in (submission.errors or [])]
+
+
+class SubmissionSelectSerializer(serializers.Serializer):
+    selected = serializers.BooleanField(
+        help_text="true: count this submission as one of the team's final ones; false: not."
+    )

@@ -36,7 +36,7 @@ from evalserver.scoring.archive import is_archive
 from evalserver.scoring.errors import SubmissionInvalid, SubmissionTooLarge
 from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
-from submissions import notify, queue
+from submissions import evaluations, notify, queue
 from submissions.models import Submission, SubmissionEvent, submission_upload_to
 
 logger = logging.getLogger(__name__)
@@ -294,9 +294,12 @@ def _fail(submission_id: int, *, errors: list[str], from_status: str, **detail: 
         errors=errors,
         scores=None,
         primary_score=None,
+        ci_low=None,
+        ci_high=None,
         finished_at=timezone.now(),
     )
     if done:
+        evaluations.clear_evaluation(submission_ids=[submission_id])
         _event(submission_id, "failed", errors=errors[:5], **detail)
     return bool(done)
 
@@ -375,7 +378,7 @@ def _decompressed_cap(phase: Phase) -> int | None:
     return None
 
 
-def _score_file(submission: Submission) -> dict:
+def _score_file(submission: Submission) -> scoring.Evaluation:
     phase = submission.phase
     labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
@@ -383,7 +386,9 @@ def _score_file(submission: Submission) -> dict:
     protocol = phase.detection_protocol if phase.track == Phase.Track.DETECTION else None
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
-            return scoring.score(phase.track, labels, fh, max_bytes=cap, protocol=protocol)
+            return evaluations.evaluate_file(
+                phase=phase, labels=labels, source=fh, max_bytes=cap, protocol=protocol
+            )
         except SubmissionTooLarge as exc:
             # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
             # counts, not the upload.
@@ -424,7 +429,7 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
         if delay:
             time.sleep(delay / 1000)
         try:
-            scores = _score_file(submission)
+            evaluation = _score_file(submission)
         except SubmissionInvalid as exc:
             _fail(submission_id, errors=exc.errors, from_status=Status.RUNNING, reason="invalid")
             return "failed"
@@ -447,18 +452,19 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             ):
                 notify.notify_submission_server_error(submission_id=submission_id)
             return "failed"
-        primary = scores.get(scores.get("primary_metric", ""))
+        fields, evaluation_fields = evaluations.stored_fields(evaluation)
+        scores, primary = fields["scores"], fields["primary_score"]
         with transaction.atomic():
             saved = Submission.objects.filter(
                 pk=submission_id, status=Status.RUNNING, attempts=attempt
             ).update(
                 status=Status.FINISHED,
-                scores=scores,
-                primary_score=primary,
                 errors=[],
                 finished_at=timezone.now(),
+                **fields,
             )
             if saved:
+                evaluations.save_evaluation(submission_id=submission_id, fields=evaluation_fields)
                 leaderboard_changed(phase_ids=[submission.phase_id])
                 # In the same transaction: whoever sees it finished sees the event too.
                 _event(
@@ -471,6 +477,78 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
         if not saved:
             return "superseded"
         return "finished"
+
+
+# --- Final submissions (issue 13) -------------------------------------------------------------
+
+
+def submission_select(
+    *, user, submission: Submission, selected: bool, now: dt.datetime | None = None
+) -> Submission:
+    """Mark (or unmark) one of the caller's team's finished submissions as final.
+
+    At most ``phase.max_final_submissions`` per team: enforced under the team row's lock,
+    so two requests at once cannot both take the last place. Refused after ``ends_at``
+    (selections freeze there) and on a phase that counts every submission.
+    """
+    phase = submission.phase
+    now = now or timezone.now()
+    if not Membership.objects.filter(user=user, team_id=submission.team_id).exists():
+        raise PermissionDenied(
+            "Only members of the submitting team can choose its final submissions."
+        )
+    limit = phase.max_final_submissions
+    if not phase.labels_split:
+        raise ValidationFailed(
+            "This phase has no private split: its board ranks every submission, so there "
+            "is nothing to select."
+        )
+    if limit is None:
+        raise ValidationFailed(
+            "This phase counts every submission on the final board; there is nothing to select."
+        )
+    if now >= phase.ends_at:
+        raise PermissionDenied(
+            f"Final submissions froze when the phase ended ({_utc(phase.ends_at)})."
+        )
+    with transaction.atomic():
+        # The team row is the lock every selection of this team queues behind.
+        Team.objects.select_for_update().filter(pk=submission.team_id).first()
+        current = (
+            Submission.objects.filter(pk=submission.pk)
+            .values("status", "selected", "is_baseline")
+            .first()
+        )
+        if current is None:
+            raise Conflict(f"Submission {submission.pk} no longer exists.")
+        if current["selected"] == selected:
+            submission.selected = selected
+            return submission
+        if selected:
+            if current["status"] != Status.FINISHED or current["is_baseline"]:
+                raise Conflict(
+                    f"Submission {submission.pk} is {current['status']}; only finished "
+                    "submissions can be marked final."
+                )
+            others = list(
+                Submission.objects.filter(team_id=submission.team_id, phase=phase, selected=True)
+                .exclude(pk=submission.pk)
+                .order_by("created_at", "id")
+                .values_list("pk", flat=True)
+            )
+            if len(others) >= limit:
+                listed = ", ".join(str(pk) for pk in others)
+                raise Conflict(
+                    f"Your team has already marked {len(others)} submission"
+                    f"{'' if len(others) == 1 else 's'} as final ({listed}); this phase allows "
+                    f"{limit}. Unmark one first."
+                )
+        Submission.objects.filter(pk=submission.pk).update(selected=selected)
+        # The final board reads selections: a new board version.
+        leaderboard_changed(phase_ids=[phase.pk])
+        _event(submission.pk, "selected" if selected else "unselected", actor=user)
+    submission.selected = selected
+    return submission
 
 
 # --- Organizer actions -----------------------------------------------------------------------
@@ -496,6 +574,8 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
             status=Status.QUEUED,
             scores=None,
             primary_score=None,
+            ci_low=None,
+            ci_high=None,
             errors=[],
             attempts=0,
             worker="",
@@ -509,6 +589,7 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
                 f"Submission {submission.pk} is {submission.status}; "
                 "only finished, failed or cancelled submissions can be re-run."
             )
+        evaluations.clear_evaluation(submission_ids=[submission.pk])
         if previous == Status.FINISHED:
             leaderboard_changed(phase_ids=[submission.phase_id])
         _event(submission.pk, "rerun", actor=actor, previous_status=previous)

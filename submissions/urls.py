@@ -13,4 +13,9 @@ urlpatterns = [
         name="submission-status",
     ),
     path("submissions/<int:submission_id>/file/", views.submission_file, name="submission-file"),
+    path(
+        "submissions/<int:submission_id>/select/",
+        views.submission_select_view,
+        name="submission-select",
+    ),
 ]

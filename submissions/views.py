@@ -8,6 +8,8 @@ everyone else gets a 404, as if it did not exist.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, JsonResponse
@@ -32,7 +34,7 @@ from submissions.selectors import (
     submission_list_for_user,
     submission_upload_caps,
 )
-from submissions.services import submission_create, submission_quota
+from submissions.services import submission_create, submission_quota, submission_select
 
 # The phase page shows this many of the team's latest submissions; the list page has all.
 RECENT_ON_PHASE_PAGE = 10
@@ -233,6 +235,7 @@ def submission_list(request, phase_id: int):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     team = team_for_user(user=request.user, challenge=phase.challenge)
+    is_organizer = phase.challenge.is_organizer(request.user)
     return render(
         request,
         "web/submission_list.html",
@@ -241,9 +244,42 @@ def submission_list(request, phase_id: int):
             "challenge": phase.challenge,
             "team": team,
             "submissions": submission_list_for_user(user=request.user, phase=phase),
-            "is_organizer": phase.challenge.is_organizer(request.user),
+            "is_organizer": is_organizer,
+            "selection": _selection(phase, team) if team is not None and not is_organizer else None,
         },
     )
+
+
+def _selection(phase: Phase, team) -> dict | None:
+    """What the team's list needs to show and change its final submissions (issue 13)."""
+    from leaderboard.final import team_final_submission_ids
+
+    if phase.max_final_submissions is None or not phase.labels_split:
+        return None
+    return {
+        "limit": phase.max_final_submissions,
+        "final_ids": team_final_submission_ids(phase=phase, team_id=team.pk),
+        "open": timezone.now() < phase.ends_at,
+    }
+
+
+@login_required
+@require_POST
+def submission_select_view(request, submission_id: int):
+    """The toggle of the team's submission list: mark or unmark a final submission."""
+    submission = _visible_submission(request, submission_id)
+    selected = request.POST.get("selected") == "1"
+    try:
+        submission_select(user=request.user, submission=submission, selected=selected)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Submission {submission.pk} is {'now' if selected else 'no longer'} "
+            "one of your final submissions.",
+        )
+    return redirect("submission-list", phase_id=submission.phase_id)
 
 
 def submission_detail(request, submission_id: int):

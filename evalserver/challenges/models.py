@@ -106,6 +106,15 @@ class Phase(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     leaderboard_revealed_at = models.DateTimeField(null=True, blank=True)
+    # Final ranking (issue 13). How many finished submissions a team may mark as final;
+    # None: every submission counts (the running board's rule).
+    max_final_submissions = models.PositiveIntegerField(null=True, blank=True, default=2)
+    # True when every hidden label record carries a "split" (public or private): the
+    # running board then ranks by the public split, the final board by the private one.
+    labels_split = models.BooleanField(default=False)
+    # When an organizer published the final (private-split) board; until then no
+    # participant sees a private-split score.
+    final_board_published_at = models.DateTimeField(null=True, blank=True)
     # Detection phases only: which evaluation conventions score the submissions.
     detection_protocol = models.CharField(
         max_length=8, choices=DetectionProtocol.choices, default=DetectionProtocol.VOC

@@ -43,6 +43,8 @@ class _PreparedLabels:
     n_items: int
     raw_suffix: str
     compact_key: str
+    # Every record carries a public/private "split" (issue 13).
+    split: bool = False
 
     def raw_name(self, phase: Phase) -> str:
         return f"phase-{phase.pk}/labels-{self.sha256[:12]}{self.raw_suffix}"
@@ -85,6 +87,7 @@ def _prepare_labels(
         n_items=_n_items(labels),
         raw_suffix=_suffix(filename),
         compact_key=compact_key,
+        split=getattr(labels, "split", getattr(labels, "clip_split", None)) is not None,
     )
 
 
@@ -93,6 +96,7 @@ def _labels_unchanged(phase: Phase, prepared: _PreparedLabels) -> bool:
         phase.labels_sha256 == prepared.sha256
         and phase.labels_compact_file.name == prepared.compact_name(phase)
         and phase.n_items == prepared.n_items
+        and phase.labels_split == prepared.split
     )
 
 
@@ -115,12 +119,14 @@ def _store_labels(*, phase: Phase, prepared: _PreparedLabels, written: list[str]
     phase.labels_compact_file.name = compact_name
     phase.labels_sha256 = prepared.sha256
     phase.n_items = prepared.n_items
+    phase.labels_split = prepared.split
     phase.save(
         update_fields=[
             "labels_file",
             "labels_compact_file",
             "labels_sha256",
             "n_items",
+            "labels_split",
             "updated_at",
         ]
     )
@@ -239,6 +245,7 @@ PHASE_SETTINGS = (
     "max_upload_bytes",
     "leaderboard_visibility",
     "order",
+    "max_final_submissions",
     "detection_protocol",
 )
 
@@ -287,6 +294,13 @@ def challenge_import(*, path: Path) -> ImportReport:
             problems += [
                 f"{spec.labels_path.name} (phase {spec.slug}): {err}" for err in exc.errors
             ]
+            continue
+        if prepared[spec.slug].split and spec.values.get("detection_protocol") == "act":
+            # Split scores reweight voc's ranked detections; act's AP cannot be (issue 13).
+            problems.append(
+                f"phase {spec.slug}: labels with a public/private split need "
+                "detection_protocol voc; the act protocol cannot score a split"
+            )
     if problems:
         raise ChallengeDefinitionInvalid(problems)
     downloads.downloads_refuse_labels(

@@ -37,6 +37,8 @@ PHASE_OPTIONAL = (
     "leaderboard",
     "is_open",
     "max_upload_bytes",
+    # Final ranking (issue 13): how many submissions a team may mark final; null = all count.
+    "max_final_submissions",
     "detection_protocol",
     "downloads",
 )
@@ -368,6 +370,10 @@ def load_definition(path: Path) -> ChallengeDefinition:
                 values[key] = check.integer(raw, key, where, nullable=True)
         if "max_upload_bytes" in raw:
             values["max_upload_bytes"] = check.integer(raw, "max_upload_bytes", where)
+        if "max_final_submissions" in raw:
+            values["max_final_submissions"] = check.integer(
+                raw, "max_final_submissions", where, nullable=True
+            )
         if "leaderboard" in raw:
             values["leaderboard_visibility"] = check.choice(raw, "leaderboard", where, LEADERBOARDS)
         if "is_open" in raw:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
@@ -16,10 +17,12 @@ from .errors import LabelsInvalid, ScoringError, SubmissionInvalid, SubmissionTo
 
 __all__ = [
     "TRACKS",
+    "Evaluation",
     "LabelsInvalid",
     "ScoringError",
     "SubmissionInvalid",
     "SubmissionTooLarge",
+    "evaluate",
     "labels_from_bytes",
     "load_labels",
     "score",
@@ -82,3 +85,44 @@ def score(
     if track != "detection":
         raise ValueError(f"a protocol applies to the detection track only, not to {track!r}")
     return module.score(labels, source, max_bytes=limit, protocol=protocol)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A submission's score JSON and its primary metric on each of the phase's resamples."""
+
+    scores: dict
+    # None when no bootstrap was asked for; else shape (replicates,), float64.
+    replicates: Any
+    # Phases whose labels are split: {"public": (scores, replicates), "private": (...)},
+    # each scored on its split's clips alone and resampled within it; else None.
+    splits: dict[str, tuple[dict, Any]] | None = None
+
+
+def evaluate(
+    track: str,
+    labels: Any,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int | None = None,
+    protocol: str | None = None,
+    replicates: int = 0,
+    seed: int = 0,
+) -> Evaluation:
+    """Score a submission and bootstrap its primary metric: the one entry point for both.
+
+    ``replicates`` resamples of the clips drawn from ``seed`` (see :mod:`.bootstrap`; the
+    worker seeds with ``bootstrap.phase_seed``); 0 skips the bootstrap. Raises
+    SubmissionInvalid like :func:`score`.
+    """
+    module = track_module(track)
+    limit = module.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    options: dict[str, Any] = {}
+    if protocol is not None:
+        if track != "detection":
+            raise ValueError(f"a protocol applies to the detection track only, not to {track!r}")
+        options["protocol"] = protocol
+    scores, reps, splits = module.evaluate(
+        labels, source, max_bytes=limit, replicates=replicates, seed=seed, **options
+    )
+    return Evaluation(scores=scores, replicates=reps, splits=splits)

@@ -33,13 +33,23 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from .archive import open_submission, seekable
+from .bootstrap import (
+    RankedDetections,
+    resample_counts,
+    video_map_replicates,
+    weighted_class_ap,
+)
 from .detection_2022 import looks_like_2022, read_zip
 from .detection_act import evaluate_act
 from .detection_csv import HEADER, _Problems, read_rows
 from .detection_labels import DetectionLabels, load_labels
-from .detection_metrics import evaluate, group_tubes
+from .detection_metrics import evaluate as match_and_rank
+from .detection_metrics import group_tubes
 from .errors import SubmissionInvalid
+from .splits import SPLITS, split_seed
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -47,6 +57,7 @@ __all__ = [
     "HEADER",
     "PROTOCOLS",
     "DetectionLabels",
+    "evaluate",
     "load_labels",
     "score",
 ]
@@ -85,7 +96,28 @@ def score(
     50 are listed, followed by ``... and N more problems``. ``protocol`` is ``voc`` or
     ``act`` (see the module docstring).
     """
+    return evaluate(labels, source, max_bytes=max_bytes, protocol=protocol)[0]
+
+
+def evaluate(
+    labels: DetectionLabels,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    protocol: str = DEFAULT_PROTOCOL,
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[dict[str, Any], np.ndarray | None, dict[str, tuple[dict, np.ndarray | None]] | None]:
+    """Scores and video-mAP per resample (None unless ``replicates`` > 0), on every clip
+    and, when the labels are split, on each split (resampled within the split).
+
+    The bootstrap and the splits reweight the ``voc`` protocol's ranked detections; the
+    ``act`` protocol's trapezoidal AP cannot be reweighted exactly, so it gets no interval
+    and refuses split labels (rather than ever showing all-clips scores as public ones).
+    """
     check_protocol(protocol)
+    if protocol == "act" and labels.clip_split is not None:
+        raise ValueError("the act detection protocol does not support labels with a split")
     warnings: list[str] = []
     with seekable(source, max_bytes=max_bytes) as upload:
         if looks_like_2022(upload):
@@ -100,7 +132,7 @@ def score(
     del rows
     if problems:
         raise SubmissionInvalid(problems.messages())
-    result = evaluate_act(labels, tubes) if protocol == "act" else evaluate(labels, tubes)
+    result = evaluate_act(labels, tubes) if protocol == "act" else match_and_rank(labels, tubes)
     per_class = [
         {
             "class_id": c,
@@ -113,7 +145,7 @@ def score(
         for c, name in enumerate(labels.class_names)
     ]
     over_all = protocol == "act"
-    return {
+    scores = {
         "track": "detection",
         "primary_metric": "video_map",
         "protocol": protocol,
@@ -124,3 +156,85 @@ def score(
         # Only when there is something to say (the 2022 layout's dropped boxes).
         **({"warnings": warnings} if warnings else {}),
     }
+    reps = None
+    if replicates > 0 and protocol == "voc":
+        ranked = RankedDetections(
+            n_classes=labels.n_classes,
+            det_class=result.video_ranked_class,
+            det_clip=result.video_ranked_clip,
+            det_tp=result.video_ranked_tp,
+            gt_class=labels.tube_class,
+            gt_clip=labels.tube_clip,
+        )
+        counts = resample_counts(labels.n_items, replicates=replicates, seed=seed)
+        reps = video_map_replicates(ranked, counts)
+    if labels.clip_split is None:
+        return scores, reps, None
+    splits = {
+        name: _split_scored(labels, result, code, replicates=replicates, seed=seed)
+        for code, name in enumerate(SPLITS)
+    }
+    return scores, reps, splits
+
+
+def _split_scored(
+    labels: DetectionLabels, result: Any, code: int, *, replicates: int, seed: int
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Scores on the clips of one split: the same matching, other clips weighted 0."""
+    in_split = labels.clip_split == code
+    weight = in_split.astype(np.float64)
+    n_classes = labels.n_classes
+    tube_in = in_split[labels.tube_clip]
+    gt_tubes = np.bincount(labels.tube_class[tube_in], minlength=n_classes)
+    lengths = labels.tube_end - labels.tube_start + 1
+    gt_boxes = np.bincount(
+        labels.tube_class[tube_in], weights=lengths[tube_in], minlength=n_classes
+    ).astype(np.int64)
+    frame_ap = weighted_class_ap(
+        result.frame_ranked_class,
+        result.frame_ranked_tp,
+        weight[result.frame_ranked_clip],
+        gt_boxes,
+    )
+    video_ap = weighted_class_ap(
+        result.video_ranked_class,
+        result.video_ranked_tp,
+        weight[result.video_ranked_clip],
+        gt_tubes,
+    )
+    scores = {
+        "track": "detection",
+        "primary_metric": "video_map",
+        "protocol": "voc",
+        "frame_map": _mean(frame_ap),
+        "video_map": _mean(video_ap),
+        "n_items": int(in_split.sum()),
+        "per_class": [
+            {
+                "class_id": c,
+                "name": name,
+                "frame_ap": frame_ap[c],
+                "video_ap": video_ap[c],
+                "support": int(gt_tubes[c]),
+                "n_gt_boxes": int(gt_boxes[c]),
+            }
+            for c, name in enumerate(labels.class_names)
+        ],
+    }
+    if replicates <= 0:
+        return scores, None
+    # Resample within the split: clip indices of the split, renumbered 0..n_split-1.
+    clips = np.flatnonzero(in_split)
+    renumber = np.full(labels.n_items, -1, dtype=np.int64)
+    renumber[clips] = np.arange(len(clips))
+    dets = in_split[result.video_ranked_clip]
+    ranked = RankedDetections(
+        n_classes=n_classes,
+        det_class=result.video_ranked_class[dets],
+        det_clip=renumber[result.video_ranked_clip[dets]],
+        det_tp=result.video_ranked_tp[dets],
+        gt_class=labels.tube_class[tube_in],
+        gt_clip=renumber[labels.tube_clip[tube_in]],
+    )
+    counts = resample_counts(len(clips), replicates=replicates, seed=split_seed(seed, SPLITS[code]))
+    return scores, video_map_replicates(ranked, counts)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LabelsInvalid, refuse_public_list
+from .splits import SPLITS, read_splits
 
 # Enough to fix a file in a few rounds without burying the reader.
 MAX_REPORTED_PROBLEMS = 50
@@ -64,6 +65,8 @@ class DetectionLabels:
     box_tube: np.ndarray  # (boxes,) int64 owning tube
     box_frame: np.ndarray  # (boxes,) int64 frame index
     boxes: np.ndarray  # (boxes, 4) float64 x1, y1, x2, y2
+    # (clips,) uint8: 0 public, 1 private (see .splits); None when the labels have no split.
+    clip_split: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
@@ -82,8 +85,11 @@ class DetectionLabels:
     def to_bytes(self) -> bytes:
         """A compact npz blob (no pickles) for storing next to the phase."""
         buf = io.BytesIO()
+        # Optional, so blobs stored before splits existed still read.
+        extra = {} if self.clip_split is None else {"clip_split": self.clip_split}
         np.savez(
             buf,
+            **extra,
             format_version=np.array(_FORMAT_VERSION),
             class_names=np.array(self.class_names, dtype=str),
             clip_ids=self.clip_ids,
@@ -105,6 +111,7 @@ class DetectionLabels:
             with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
                 version = int(npz["format_version"])
                 arrays = {name: npz[name] for name in _ARRAYS}
+                clip_split = npz["clip_split"] if "clip_split" in npz.files else None
         except (OSError, ValueError, KeyError, EOFError) as exc:
             raise LabelsInvalid([f"stored detection labels are unreadable: {exc}"]) from None
         if version != _FORMAT_VERSION:
@@ -115,6 +122,7 @@ class DetectionLabels:
             class_names=tuple(str(n) for n in arrays.pop("class_names")),
             clip_ids=arrays.pop("clip_ids").astype(str),
             **{k: v.astype(np.float64 if k == "boxes" else np.int64) for k, v in arrays.items()},
+            clip_split=None if clip_split is None else clip_split.astype(np.uint8),
         )
         n_tubes = len(labels.tube_clip)
         n_boxes = int((labels.tube_end - labels.tube_start + 1).sum()) if n_tubes else 0
@@ -126,6 +134,13 @@ class DetectionLabels:
             and labels.boxes.shape == (n_boxes, 4)
             and len(labels.box_tube) == n_boxes
             and len(labels.box_frame) == n_boxes
+            and (
+                labels.clip_split is None
+                or (
+                    labels.clip_split.shape == (labels.n_items,)
+                    and int(labels.clip_split.max(initial=0)) < len(SPLITS)
+                )
+            )
         )
         if not consistent:
             raise LabelsInvalid(["stored detection labels are inconsistent; re-import the phase"])
@@ -219,6 +234,8 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
     class_ids = {name: i for i, name in enumerate(class_names)}
 
     problems: list[str] = []
+    # Aligned with the records; when any record is unusable the file is refused anyway.
+    clip_split = read_splits(records, problems)
     clip_ids: list[str] = []
     dims: list[tuple[int, int, int]] = []
     seen: dict[str, int] = {}
@@ -311,4 +328,5 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         box_tube=box_tube,
         box_frame=box_frame,
         boxes=(np.concatenate(tube_boxes) if tube_boxes else np.empty((0, 4), dtype=np.float64)),
+        clip_split=clip_split,
     )

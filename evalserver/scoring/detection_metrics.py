@@ -239,6 +239,15 @@ class DetectionResult:
     video_ap: list[float | None]
     gt_tubes: np.ndarray  # per class
     gt_boxes: np.ndarray  # per class
+    # The predicted tubes as video-AP ranks them, with their clip and true-positive flag:
+    # what the bootstrap (``bootstrap.video_map_replicates``) reweights per resample.
+    video_ranked_class: np.ndarray | None = None
+    video_ranked_clip: np.ndarray | None = None
+    video_ranked_tp: np.ndarray | None = None
+    # The same for box rows as frame-AP ranks them (for scoring a split of the clips).
+    frame_ranked_class: np.ndarray | None = None
+    frame_ranked_clip: np.ndarray | None = None
+    frame_ranked_tp: np.ndarray | None = None
 
 
 def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
@@ -314,11 +323,28 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
 
     ranked = _rank(pred.row_class, pred.row_score)
     targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
-    frame_ap = _per_class_ap(pred.row_class[ranked], _first_claims(targets), gt_boxes)
+    frame_tp = _first_claims(targets)
+    frame_class = pred.row_class[ranked]
+    frame_ap = _per_class_ap(frame_class, frame_tp, gt_boxes)
+    # A file row's clip is its tube's: rows are indexed by file position in ``order``.
+    row_tube = np.empty(pred.n_rows, dtype=np.int64)
+    row_tube[pred.order] = pred.row_key // max_frames
+    frame_clip = pred.tube_clip[row_tube[ranked]]
 
     ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
     targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
-    video_ap = _per_class_ap(pred.tube_class[ranked], _first_claims(targets), gt_tubes)
+    video_tp = _first_claims(targets)
+    video_class = pred.tube_class[ranked]
+    video_ap = _per_class_ap(video_class, video_tp, gt_tubes)
     return DetectionResult(
-        frame_ap=frame_ap, video_ap=video_ap, gt_tubes=gt_tubes, gt_boxes=gt_boxes
+        frame_ap=frame_ap,
+        video_ap=video_ap,
+        gt_tubes=gt_tubes,
+        gt_boxes=gt_boxes,
+        video_ranked_class=video_class,
+        video_ranked_clip=pred.tube_clip[ranked],
+        video_ranked_tp=video_tp,
+        frame_ranked_class=frame_class,
+        frame_ranked_clip=frame_clip,
+        frame_ranked_tp=frame_tp,
     )

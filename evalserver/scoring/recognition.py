@@ -35,7 +35,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .archive import read_submission_bytes
+from .bootstrap import macro_f1_replicates, resample_counts
 from .errors import LabelsInvalid, SubmissionInvalid, refuse_public_list
+from .splits import SPLITS, read_splits, split_seed
 
 TRACK = "classification"
 DEFAULT_MAX_BYTES = 64 << 20
@@ -148,6 +150,8 @@ class RecognitionLabels:
     class_names: tuple[str, ...]
     ids: np.ndarray
     Y: np.ndarray
+    # Per clip: 0 public, 1 private (see .splits); None when the labels have no split.
+    split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.class_names)
@@ -164,6 +168,12 @@ class RecognitionLabels:
         y = np.ascontiguousarray(y, dtype=np.uint8)
         ids.setflags(write=False)
         y.setflags(write=False)
+        if self.split is not None:
+            split = np.ascontiguousarray(self.split, dtype=np.uint8).reshape(-1)
+            if len(split) != len(ids) or split.max(initial=0) >= len(SPLITS):
+                raise ValueError("split must hold one code per clip, 0 (public) or 1 (private)")
+            split.setflags(write=False)
+            object.__setattr__(self, "split", split)
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "Y", y)
@@ -188,12 +198,15 @@ class RecognitionLabels:
     def to_bytes(self) -> bytes:
         """A compact npz (bit-packed ``Y``) that :meth:`from_bytes` reads without pickle."""
         buf = io.BytesIO()
+        # The split is an optional member: blobs stored before splits existed still read.
+        extra = {} if self.split is None else {"split": self.split}
         np.savez_compressed(
             buf,
             format=np.array(_LABELS_FORMAT),
             class_names=np.array(self.class_names, dtype=np.str_),
             ids=self.ids,
             y_bits=np.packbits(self.Y, axis=1),
+            **extra,
         )
         return buf.getvalue()
 
@@ -207,7 +220,8 @@ class RecognitionLabels:
                 names = tuple(npz["class_names"].tolist())
                 ids = npz["ids"]
                 y = np.unpackbits(npz["y_bits"], axis=1, count=len(names))
-            return cls(class_names=names, ids=ids, Y=y)
+                split = npz["split"] if "split" in npz.files else None
+            return cls(class_names=names, ids=ids, Y=y, split=split)
         except LabelsInvalid:
             raise
         except (
@@ -318,6 +332,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
         )
     problems: list[str] = []
     ids = _record_ids(records, problems)
+    split = read_splits(records, problems)
     rows: list[int] = []
     cols: list[int] = []
     for n, (rec, cid) in enumerate(zip(records, ids, strict=True), 1):
@@ -342,7 +357,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
         raise LabelsInvalid(_capped(problems))
     y = np.zeros((len(records), len(names)), dtype=np.uint8)
     y[rows, cols] = 1
-    return RecognitionLabels(class_names=names, ids=np.array(ids, dtype=np.str_), Y=y)
+    return RecognitionLabels(class_names=names, ids=np.array(ids, dtype=np.str_), Y=y, split=split)
 
 
 def load_clip_ids(data: bytes) -> list[str]:
@@ -776,6 +791,51 @@ def score(
     labels: RecognitionLabels, source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> dict:
     """Validate ``answer.txt`` (plain, gzip or zipped) and score it against ``labels``."""
+    return evaluate(labels, source, max_bytes=max_bytes)[0]
+
+
+Scored = tuple[dict, np.ndarray | None]
+
+
+def evaluate(
+    labels: RecognitionLabels,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    replicates: int = 0,
+    seed: int = 0,
+) -> tuple[dict, np.ndarray | None, dict[str, Scored] | None]:
+    """Scores and macro F1 per resample (None unless ``replicates`` > 0), on every clip
+    and, when the labels are split, on each split (resampled within the split)."""
     predictions = validate(labels, source, max_bytes=max_bytes)
     # Both matrices hold only 0 and 1 (checked on the way in), so a bool view is exact.
-    return _metrics(labels.Y.view(np.bool_), predictions.view(np.bool_), labels.class_names)
+    truth, pred = labels.Y.view(np.bool_), predictions.view(np.bool_)
+    scores, reps = _scored(truth, pred, labels.class_names, replicates=replicates, seed=seed)
+    if labels.split is None:
+        return scores, reps, None
+    splits = {}
+    for code, name in enumerate(SPLITS):
+        rows = np.flatnonzero(labels.split == code)
+        splits[name] = _scored(
+            truth[rows],
+            pred[rows],
+            labels.class_names,
+            replicates=replicates,
+            seed=split_seed(seed, name),
+        )
+    return scores, reps, splits
+
+
+def _scored(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    replicates: int,
+    seed: int | list[int],
+) -> Scored:
+    scores = _metrics(truth, pred, class_names)
+    if replicates <= 0:
+        return scores, None
+    counts = resample_counts(len(truth), replicates=replicates, seed=seed)
+    return scores, macro_f1_replicates(truth, pred, counts)

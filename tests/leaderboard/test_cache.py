@@ -59,6 +59,7 @@ def decoded_body(phase, user) -> dict:
         "class_names": board.class_names,
         "frozen_at": board.frozen_at.isoformat() if board.frozen_at else None,
         "ranking_hidden": board.ranking_hidden,
+        "split": "public" if phase.labels_split else None,
         "entries": [entry.as_json() for entry in board.entries],
     }
     if board.detail:

@@ -112,6 +112,21 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--bootstrap",
+            type=int,
+            default=0,
+            metavar="B",
+            help="add ci_low/ci_high: the 95%% percentile interval of the primary metric over "
+            "B resamples of the clips (the server uses 1000); default 0: none",
+        )
+        parser.add_argument(
+            "--seed",
+            default="0",
+            metavar="S",
+            help="the resamples' seed: an integer, or CHALLENGE/PHASE for the seed the server "
+            "uses for that phase (so the interval matches the board's); default 0",
+        )
+        parser.add_argument(
             "--max-bytes",
             type=int,
             default=None,
@@ -136,6 +151,10 @@ class Command(BaseCommand):
         protocol: str | None = options["protocol"]
         if protocol is not None and track != "detection":
             raise _Stop(["--protocol applies to --track detection only"])
+        replicates: int = options["bootstrap"]
+        if not 0 <= replicates <= MAX_REPLICATES:
+            raise _Stop([f"--bootstrap must be between 0 and {MAX_REPLICATES}"])
+        seed = _seed(options["seed"])
 
         class_names: list[str] = list(TINYVIRAT_V2_CLASSES)
         if options["class_map"] is not None:
@@ -157,13 +176,55 @@ class Command(BaseCommand):
         _check_readable(submission_path)
         try:
             with submission_path.open("rb") as fh:
-                result = scoring.score(track, labels, fh, max_bytes=max_bytes, protocol=protocol)
+                evaluation = scoring.evaluate(
+                    track,
+                    labels,
+                    fh,
+                    max_bytes=max_bytes,
+                    protocol=protocol,
+                    replicates=replicates,
+                    seed=seed,
+                )
         except SubmissionInvalid as exc:
             raise _Stop(exc.errors, EXIT_INVALID_SUBMISSION) from None
         except OSError as exc:
             raise _Stop([f"cannot read submission {submission_path}: {exc}"]) from None
+        result = _with_interval(evaluation.scores, evaluation.replicates, replicates)
+        if evaluation.splits is not None:
+            # Labels with a public/private split: each split's scores (organizers' files).
+            result["splits"] = {
+                name: _with_interval(scores, reps, replicates)
+                for name, (scores, reps) in evaluation.splits.items()
+            }
         # allow_nan=False: a NaN would make invalid JSON; better to fail loudly.
         self.stdout.write(json.dumps(result, indent=2, allow_nan=False))
+
+
+MAX_REPLICATES = 100_000
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        if "/" not in text:
+            raise _Stop(
+                [f"--seed must be an integer or CHALLENGE/PHASE (slugs), not {text!r}"]
+            ) from None
+        from evalserver.scoring import bootstrap  # numpy: loaded only when asked for
+
+        return bootstrap.phase_seed(text)
+    if value < 0:
+        raise _Stop(["--seed must not be negative"])
+    return value
+
+
+def _with_interval(scores: dict, reps: Any, replicates: int) -> dict:
+    if not replicates:
+        return dict(scores)
+    from evalserver.scoring import bootstrap
+
+    return {**scores, **bootstrap.interval_fields(reps)}
 
 
 def _check_readable(path: Path) -> None:
