@@ -24,3 +24,9 @@ def _schedule_sweeper(sender, **kwargs):
     sender.add_periodic_task(
         interval, sender.signature("submissions.sweep", expires=interval), name="sweep"
     )
+    # Label-fix previews whose worker died (evalserver.console): handed out again.
+    sender.add_periodic_task(
+        interval,
+        sender.signature("console.sweep_rescores", expires=interval),
+        name="sweep-rescores",
+    )

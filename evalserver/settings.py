@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "submissions",
     "leaderboard",
     "evalserver.web",
+    # The organizer console (issue 15): pages and API, label fixes with a rank diff.
+    "evalserver.console",
 ]
 
 MIDDLEWARE = [

@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from evalserver import scoring
-from evalserver.challenges.models import Phase
+from evalserver.challenges.models import Phase, is_banned
 from evalserver.challenges.selectors import phase_has_labels, phase_labels
 from evalserver.errors import (
     Conflict,
@@ -192,6 +192,10 @@ def submission_create(
     """
     now = timezone.now()
     team = _team_of(user=user, phase=phase)
+    if is_banned(challenge_id=phase.challenge_id, user=user):
+        raise PermissionDenied(
+            "The organizers of this challenge have banned you from taking part in it."
+        )
     _check_open(phase=phase, now=now)
     size = upload.size or 0
     if size == 0:
@@ -350,9 +354,10 @@ def _decompressed_cap(phase: Phase) -> int | None:
     return None
 
 
-def _score_file(submission: Submission) -> dict:
+def _score_file(submission: Submission, labels=None) -> dict:
     phase = submission.phase
-    labels = phase_labels(phase=phase)
+    if labels is None:
+        labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
@@ -371,6 +376,23 @@ def _score_file(submission: Submission) -> dict:
                     ]
                 ) from None
             raise
+
+
+def submission_scores_against(*, submission: Submission, labels) -> dict:
+    """Score a stored submission against ``labels`` exactly as the worker does.
+
+    The one entry point for scoring a submission's file: the worker (with the phase's
+    labels) and the console's label-fix preview (with candidate labels) both come here, so
+    whatever the score JSON gains is recomputed by a preview too. Raises
+    ``SubmissionInvalid`` listing the problems.
+    """
+    return _score_file(submission, labels)
+
+
+def primary_score_of(scores: dict) -> float | None:
+    """The number the leaderboard ranks by, copied out of the score JSON."""
+    value = scores.get(scores.get("primary_metric", ""))
+    return value if isinstance(value, int | float) else None
 
 
 def _is_running(submission_id: int) -> bool:
@@ -420,10 +442,16 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             ):
                 notify.notify_submission_server_error(submission_id=submission_id)
             return "failed"
-        primary = scores.get(scores.get("primary_metric", ""))
+        primary = primary_score_of(scores)
         with transaction.atomic():
+            # Only while the phase still has the labels it was scored against: an organizer's
+            # label fix applied meanwhile (the console's rescore) leaves the submission
+            # running, and the sweeper hands it back to be scored against the new labels.
             saved = Submission.objects.filter(
-                pk=submission_id, status=Status.RUNNING, attempts=attempt
+                pk=submission_id,
+                status=Status.RUNNING,
+                attempts=attempt,
+                phase__labels_sha256=submission.phase.labels_sha256,
             ).update(
                 status=Status.FINISHED,
                 scores=scores,
@@ -433,16 +461,44 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             )
             if saved:
                 leaderboard_changed(phase_ids=[submission.phase_id])
-        if not saved:
+        # Not saved: the labels changed under us (requeued now), or a label fix applied by
+        # the console put it back in the queue while we scored; its own message may have
+        # found our lock held, so it is handed out once more below. Otherwise superseded.
+        if (
+            not saved
+            and not _requeue_after_label_change(submission_id, attempt=attempt)
+            and not Submission.objects.filter(pk=submission_id, status=Status.QUEUED).exists()
+        ):
             return "superseded"
-        _event(
-            submission_id,
-            "finished",
-            attempt=attempt,
-            primary_metric=scores.get("primary_metric"),
-            primary_score=primary,
-        )
-        return "finished"
+        if saved:
+            _event(
+                submission_id,
+                "finished",
+                attempt=attempt,
+                primary_metric=scores.get("primary_metric"),
+                primary_score=primary,
+            )
+            return "finished"
+    # Requeued because the labels changed: handed out again outside the scoring lock, so
+    # the next delivery can take it at once (a duplicate message finds it claimed).
+    queue.enqueue_scoring(submission_id)
+    return "requeued"
+
+
+def _requeue_after_label_change(submission_id: int, *, attempt: int) -> bool:
+    """Back to the queue when the labels changed under a running scoring (not its fault)."""
+    done = Submission.objects.filter(
+        pk=submission_id, status=Status.RUNNING, attempts=attempt
+    ).update(
+        status=Status.QUEUED,
+        attempts=F("attempts") - 1,
+        worker="",
+        enqueued_at=None,
+        started_at=None,
+    )
+    if done:
+        _event(submission_id, "requeued", reason="labels_changed", attempt=attempt)
+    return bool(done)
 
 
 # --- Organizer actions -----------------------------------------------------------------------
@@ -453,7 +509,14 @@ def _require_organizer(*, submission: Submission, actor) -> None:
         raise PermissionDenied("Only the challenge's organizers can do this.")
 
 
-def submission_rerun(*, submission: Submission, actor) -> Submission:
+def _why(reason: str) -> dict[str, str]:
+    # An organizer's reason is kept in the audit trail (and shown to the team where it
+    # concerns them); the admin's actions give none.
+    reason = reason.strip()
+    return {"reason": reason} if reason else {}
+
+
+def submission_rerun(*, submission: Submission, actor, reason: str = "") -> Submission:
     """Score a finished, failed or cancelled submission again (e.g. after a label fix)."""
     _require_organizer(submission=submission, actor=actor)
     with transaction.atomic():
@@ -483,13 +546,13 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
             )
         if previous == Status.FINISHED:
             leaderboard_changed(phase_ids=[submission.phase_id])
-        _event(submission.pk, "rerun", actor=actor, previous_status=previous)
+        _event(submission.pk, "rerun", actor=actor, previous_status=previous, **_why(reason))
         transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
     submission.refresh_from_db()
     return submission
 
 
-def submission_cancel(*, submission: Submission, actor) -> Submission:
+def submission_cancel(*, submission: Submission, actor, reason: str = "") -> Submission:
     """Take a queued submission out of the queue; it no longer counts against limits."""
     _require_organizer(submission=submission, actor=actor)
     with transaction.atomic():
@@ -502,7 +565,7 @@ def submission_cancel(*, submission: Submission, actor) -> Submission:
                 f"Submission {submission.pk} is {submission.status}; "
                 "only queued submissions can be cancelled."
             )
-        _event(submission.pk, "cancelled", actor=actor)
+        _event(submission.pk, "cancelled", actor=actor, **_why(reason))
     submission.refresh_from_db()
     return submission
 
@@ -514,6 +577,7 @@ def submission_set_flags(
     hidden: bool | None = None,
     disqualified: bool | None = None,
     baseline: bool | None = None,
+    reason: str = "",
 ) -> Submission:
     """Hide, disqualify or mark as baseline; records only the flags that changed."""
     _require_organizer(submission=submission, actor=actor)
@@ -532,7 +596,7 @@ def submission_set_flags(
             # A finished submission's save also makes a new leaderboard version
             # (leaderboard.signals).
             locked.save(update_fields=list(changes))
-            _event(submission.pk, "flags", actor=actor, changes=changes)
+            _event(submission.pk, "flags", actor=actor, changes=changes, **_why(reason))
     submission.refresh_from_db()
     return submission
 

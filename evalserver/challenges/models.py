@@ -139,3 +139,34 @@ class Phase(models.Model):
             self.leaderboard_visibility == self.Visibility.PUBLIC
             or self.leaderboard_revealed_at is not None
         )
+
+
+class ChallengeBan(models.Model):
+    """A user an organizer has banned from a challenge: they can no longer upload to it,
+    create or join a team of it. Their team's submissions stay (the console flags them)."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="challenge_bans"
+    )
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["challenge", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "user"], name="one_ban_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned from {self.challenge}"
+
+
+def is_banned(*, challenge_id: int, user) -> bool:
+    """Whether ``user`` is banned from the challenge (anonymous users are not)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return ChallengeBan.objects.filter(challenge_id=challenge_id, user_id=user.pk).exists()
