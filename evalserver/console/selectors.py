@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass, field
 
-from evalserver.challenges.models import Phase
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import Lower
+
+from evalserver.challenges.models import Challenge, ChallengeBan, Phase
+from evalserver.challenges.organizers import challenges_organized_by
 from evalserver.console.models import Rescore, RescoreResult
-from evalserver.errors import NotFound
+from evalserver.errors import NotFound, ValidationFailed
+from evalserver.teams.models import Membership, Team
 from leaderboard.selectors import leaderboard_ranking
-from submissions.models import Submission
+from submissions.models import Submission, SubmissionEvent
 
 DEFAULT_TOP_N = 10
 
@@ -203,3 +209,266 @@ def rescore_diff(*, rescore: Rescore, top_n: int = DEFAULT_TOP_N) -> RankDiff:
         pending_submission_ids=sorted(pending),
         failing_submission_ids=sorted(failing),
     )
+
+
+# --- Challenges, submissions, teams ------------------------------------------------------------
+
+
+def organizer_challenges(*, user) -> QuerySet[Challenge]:
+    return challenges_organized_by(user=user).order_by("-created_at", "slug")
+
+
+def organizer_challenge(*, slug: str, user) -> Challenge:
+    """The challenge, for its organizers (and superusers); 404 for anyone else."""
+    challenge = Challenge.objects.filter(slug=slug).first()
+    if challenge is None or not challenge.is_organizer(user):
+        raise NotFound("No such challenge.")
+    return challenge
+
+
+def organizer_phase(*, phase_id, user) -> Phase:
+    try:
+        phase = Phase.objects.select_related("challenge").filter(pk=int(phase_id)).first()
+    except (TypeError, ValueError):
+        phase = None
+    if phase is None or not phase.challenge.is_organizer(user):
+        raise NotFound("No such phase.")
+    return phase
+
+
+FLAGS = ("hidden", "disqualified", "baseline", "banned")
+
+
+@dataclass(frozen=True)
+class SubmissionFilters:
+    phase_id: int | None = None
+    status: str = ""
+    team: str = ""  # a team id, or part of a team name
+    flag: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None  # inclusive
+
+    @classmethod
+    def parse(cls, params) -> SubmissionFilters:
+        """From query parameters; raises ValidationFailed naming the bad one."""
+        problems: dict[str, list[str]] = {}
+
+        def whole(name: str) -> int | None:
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            if not raw.isdigit():
+                problems[name] = ["Must be a whole number."]
+                return None
+            return int(raw)
+
+        def day(name: str) -> dt.date | None:
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            try:
+                return dt.date.fromisoformat(raw)
+            except ValueError:
+                problems[name] = ["Must be a date, YYYY-MM-DD."]
+                return None
+
+        status = (params.get("status") or "").strip()
+        if status and status not in Submission.Status.values:
+            problems["status"] = [f"One of {', '.join(Submission.Status.values)}."]
+        flag = (params.get("flag") or "").strip()
+        if flag and flag not in FLAGS:
+            problems["flag"] = [f"One of {', '.join(FLAGS)}."]
+        filters = cls(
+            phase_id=whole("phase"),
+            status=status if "status" not in problems else "",
+            team=(params.get("team") or "").strip()[:100],
+            flag=flag if "flag" not in problems else "",
+            since=day("since"),
+            until=day("until"),
+        )
+        if problems:
+            error = ValidationFailed(
+                "Some filters are invalid: " + ", ".join(sorted(problems)) + "."
+            )
+            error.field_errors = problems
+            raise error
+        return filters
+
+
+def console_submissions(*, challenge: Challenge, filters: SubmissionFilters) -> QuerySet:
+    """The challenge's submissions an organizer filters, newest first."""
+    rows = (
+        Submission.objects.filter(phase__challenge=challenge)
+        .select_related("team", "phase", "submitted_by")
+        .defer("scores")
+        .order_by("-created_at", "-id")
+    )
+    if filters.phase_id is not None:
+        rows = rows.filter(phase_id=filters.phase_id)
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.team:
+        if filters.team.isdigit():
+            rows = rows.filter(team_id=int(filters.team))
+        else:
+            rows = rows.filter(team__name__icontains=filters.team)
+    if filters.flag == "hidden":
+        rows = rows.filter(is_hidden=True)
+    elif filters.flag == "disqualified":
+        rows = rows.filter(is_disqualified=True)
+    elif filters.flag == "baseline":
+        rows = rows.filter(is_baseline=True)
+    elif filters.flag == "banned":
+        rows = rows.filter(team_id__in=banned_team_ids(challenge=challenge))
+    if filters.since:
+        rows = rows.filter(created_at__gte=_day_start(filters.since))
+    if filters.until:
+        rows = rows.filter(created_at__lt=_day_start(filters.until + dt.timedelta(days=1)))
+    return rows
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def banned_team_ids(*, challenge: Challenge) -> set[int]:
+    """Teams a user still banned was in when banned: their submissions stay, flagged."""
+    return set(_banned_by_team(challenge=challenge))
+
+
+def _banned_by_team(*, challenge: Challenge) -> dict[int, list[str]]:
+    from evalserver.console.models import AuditEntry
+
+    bans = {
+        ban.user_id: ban.user.get_username()
+        for ban in ChallengeBan.objects.filter(challenge=challenge).select_related("user")
+    }
+    teams: dict[int, list[str]] = {}
+    for detail in AuditEntry.objects.filter(challenge=challenge, action="user_banned").values_list(
+        "detail", flat=True
+    ):
+        team_id, user_id = detail.get("team_id"), detail.get("user_id")
+        if team_id and user_id in bans:
+            teams.setdefault(team_id, []).append(bans[user_id])
+    return teams
+
+
+def submission_for_organizer(*, submission_id, user) -> Submission:
+    try:
+        submission = (
+            Submission.objects.select_related("team", "phase__challenge", "submitted_by")
+            .filter(pk=int(submission_id))
+            .first()
+        )
+    except (TypeError, ValueError):
+        submission = None
+    if submission is None or not submission.phase.challenge.is_organizer(user):
+        raise NotFound("No such submission.")
+    return submission
+
+
+def submission_audit(*, submission: Submission) -> list[SubmissionEvent]:
+    return list(submission.events.select_related("actor").order_by("created_at", "id"))
+
+
+@dataclass
+class TeamRow:
+    team: Team
+    members: list[Membership]
+    submissions: int
+    finished: int
+    last_activity: dt.datetime | None
+    banned_users: list[str]
+
+
+def console_teams(*, challenge: Challenge) -> list[TeamRow]:
+    """Every team with its members, submission counts and last activity. Three queries."""
+    teams = list(
+        Team.objects.filter(challenge=challenge)
+        .annotate(
+            n_submissions=Count("submissions"),
+            n_finished=Count(
+                "submissions", filter=Q(submissions__status=Submission.Status.FINISHED)
+            ),
+            last_submission=Max("submissions__created_at"),
+        )
+        .order_by(Lower("name"))
+    )
+    members: dict[int, list[Membership]] = {}
+    for membership in (
+        Membership.objects.filter(challenge=challenge)
+        .select_related("user")
+        .order_by("joined_at", "id")
+    ):
+        members.setdefault(membership.team_id, []).append(membership)
+    banned = _banned_by_team(challenge=challenge)
+    rows = []
+    for team in teams:
+        joined = [m.joined_at for m in members.get(team.pk, [])]
+        moments = [m for m in [team.last_submission, *joined] if m is not None]
+        rows.append(
+            TeamRow(
+                team=team,
+                members=members.get(team.pk, []),
+                submissions=team.n_submissions,
+                finished=team.n_finished,
+                last_activity=max(moments) if moments else None,
+                banned_users=sorted(set(banned.get(team.pk, []))),
+            )
+        )
+    return rows
+
+
+def challenge_bans(*, challenge: Challenge) -> list[ChallengeBan]:
+    return list(
+        ChallengeBan.objects.filter(challenge=challenge).select_related("user", "created_by")
+    )
+
+
+def audit_entries(*, challenge: Challenge, limit: int = 200) -> list:
+    from evalserver.console.models import AuditEntry
+
+    return list(
+        AuditEntry.objects.filter(challenge=challenge).select_related("actor", "phase")[:limit]
+    )
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    # Team and user names are chosen by participants: a leading formula character is
+    # defused with an apostrophe, as in leaderboard.exports.
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def write_teams_csv(*, challenge: Challenge, out) -> int:
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "team_id",
+            "team",
+            "members",
+            "emails",
+            "submissions",
+            "finished",
+            "last_activity",
+            "banned",
+        ]
+    )
+    rows = console_teams(challenge=challenge)
+    for row in rows:
+        writer.writerow(
+            [
+                row.team.pk,
+                _cell(row.team.name),
+                _cell(" ".join(m.user.get_username() for m in row.members)),
+                _cell(" ".join(m.user.email for m in row.members if m.user.email)),
+                row.submissions,
+                row.finished,
+                row.last_activity.isoformat() if row.last_activity else "",
+                _cell(" ".join(row.banned_users)),
+            ]
+        )
+    return len(rows)

@@ -59,3 +59,167 @@ class RescoreSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField(allow_null=True)
     diff = RescoreDiffSerializer(allow_null=True, help_text="Once `ready` (and after), else null.")
+
+
+# --- Phases ----------------------------------------------------------------------------------
+
+
+class OrganizerPhaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    challenge = serializers.CharField(source="challenge.slug", read_only=True)
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    track = serializers.CharField(read_only=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    is_open = serializers.BooleanField(help_text="The organizers' switch.")
+    is_open_now = serializers.BooleanField(read_only=True, help_text="Switch on and inside dates.")
+    max_submissions_per_day = serializers.IntegerField(allow_null=True, min_value=0)
+    max_submissions_total = serializers.IntegerField(allow_null=True, min_value=0)
+    max_upload_bytes = serializers.IntegerField(min_value=1)
+    leaderboard_visibility = serializers.ChoiceField(choices=["public", "private"])
+    has_labels = serializers.SerializerMethodField()
+    n_items = serializers.IntegerField(read_only=True)
+
+    def get_has_labels(self, phase) -> bool:
+        return bool(phase.labels_sha256)
+
+
+class PhaseUpdateSerializer(OrganizerPhaseSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Kept in the audit trail."
+    )
+
+
+class RequiredReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Kept in the audit trail.")
+
+
+class LabelsUploadSerializer(serializers.Serializer):
+    labels = serializers.FileField(allow_empty_file=True, help_text="The hidden label file.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class LabelsCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = serializers.ListField(child=serializers.CharField())
+    n_items = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    needs_rescore = serializers.BooleanField(
+        help_text="The phase has scored submissions: replace its labels with a rescore preview."
+    )
+    saved = serializers.BooleanField()
+
+
+# --- Submissions ----------------------------------------------------------------------------
+
+
+class OrganizerSubmissionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    phase = serializers.IntegerField(source="phase_id")
+    team = serializers.CharField(source="team.name")
+    team_id = serializers.IntegerField()
+    submitted_by = serializers.CharField(source="submitted_by.username", allow_null=True)
+    submitted_at = serializers.DateTimeField(source="created_at")
+    status = serializers.CharField()
+    primary_score = serializers.FloatField(allow_null=True)
+    method_name = serializers.CharField()
+    original_filename = serializers.CharField()
+    is_hidden = serializers.BooleanField()
+    is_disqualified = serializers.BooleanField()
+    is_baseline = serializers.BooleanField()
+    attempts = serializers.IntegerField()
+
+
+class BulkActionRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=[
+            "rerun",
+            "cancel",
+            "hide",
+            "unhide",
+            "disqualify",
+            "requalify",
+            "baseline",
+            "unbaseline",
+        ]
+    )
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=500)
+    reason = serializers.CharField(
+        max_length=2000, help_text="Kept in each submission's audit trail; the team sees it."
+    )
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="submission_id")
+    ok = serializers.BooleanField()
+    status = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class SubmissionEventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    reason = serializers.SerializerMethodField()
+    detail = serializers.JSONField()
+
+    def get_reason(self, event) -> str:
+        return (event.detail or {}).get("reason", "")
+
+
+# --- Teams, bans, audit ---------------------------------------------------------------------
+
+
+class TeamMemberSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+
+
+class OrganizerTeamSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="team.pk")
+    name = serializers.CharField(source="team.name")
+    created_at = serializers.DateTimeField(source="team.created_at")
+    members = TeamMemberSerializer(many=True)
+    submissions = serializers.IntegerField()
+    finished = serializers.IntegerField()
+    last_activity = serializers.DateTimeField(allow_null=True)
+    banned_users = serializers.ListField(
+        child=serializers.CharField(), help_text="Members banned from the challenge since."
+    )
+
+
+class BanRequestSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    reason = serializers.CharField(max_length=2000, help_text="Kept in the audit trail.")
+
+
+class BanSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    action = serializers.CharField()
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    phase = serializers.IntegerField(source="phase_id", allow_null=True)
+    reason = serializers.CharField()
+    detail = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class ChallengeSummarySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    is_published = serializers.BooleanField()
+    phases = OrganizerPhaseSerializer(many=True, source="phases.all")
