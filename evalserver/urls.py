@@ -12,6 +12,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include("evalserver.api_urls")),
+    path("", include("evalserver.console.urls")),
     path("", include("leaderboard.urls")),
     path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),

@@ -472,3 +472,19 @@ def write_teams_csv(*, challenge: Challenge, out) -> int:
             ]
         )
     return len(rows)
+
+
+def phase_counts(*, challenge: Challenge) -> list[tuple[Phase, dict[str, int]]]:
+    """Each phase with its submissions per status. Two queries."""
+    counts: dict[int, dict[str, int]] = {}
+    for phase_id, status, n in (
+        Submission.objects.filter(phase__challenge=challenge)
+        .values_list("phase_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts.setdefault(phase_id, {})[status] = n
+    return [
+        (phase, {s: counts.get(phase.pk, {}).get(s, 0) for s in Submission.Status.values})
+        for phase in challenge.phases.all()
+    ]

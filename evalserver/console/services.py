@@ -600,10 +600,15 @@ class LabelsCheck:
     saved: bool = False
 
 
+def phase_needs_rescore(*, phase: Phase) -> bool:
+    """Whether new labels for ``phase`` must go through a rescore preview."""
+    return _targets(phase.pk).exists()
+
+
 def phase_labels_check(*, phase: Phase, actor, data: bytes) -> LabelsCheck:
     """The import's checks on a label file, without storing anything."""
     require_organizer(phase=phase, user=actor)
-    needs = _targets(phase.pk).exists()
+    needs = phase_needs_rescore(phase=phase)
     if not data:
         return LabelsCheck(False, ["the file is empty"], 0, "", needs)
     try:
