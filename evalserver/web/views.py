@@ -45,7 +45,9 @@ from evalserver.teams.services import (
     team_remove_member,
 )
 from evalserver.web.forms import SignUpForm, TeamCreateForm, TeamJoinForm
+from evalserver.web.queue_charts import scoring_time_svg, submissions_per_hour_svg
 from submissions.models import Submission
+from submissions.stats import queue_over_time
 
 # The dashboard raises the alarm when work has waited this long with no worker activity.
 QUEUE_STUCK_AFTER = dt.timedelta(minutes=5)
@@ -409,6 +411,7 @@ def challenge_dashboard(request, slug: str):
             }
         )
     worker_quiet = last_activity is None or now - last_activity > WORKER_QUIET_AFTER
+    queue_hours = queue_over_time(challenge=challenge, now=now)
     return render(
         request,
         "web/dashboard.html",
@@ -422,5 +425,9 @@ def challenge_dashboard(request, slug: str):
             "inprocess": settings.EVALSERVER_INPROCESS_TASKS,
             "status_choices": status.choices,
             "admin_challenge_url": _admin_url("challenges_challenge_change", challenge.pk),
+            # The queue over time (issue 15): uploads per hour, scoring time percentiles.
+            "queue_hours": queue_hours,
+            "uploads_chart": submissions_per_hour_svg(hours=queue_hours),
+            "times_chart": scoring_time_svg(hours=queue_hours),
         },
     )

@@ -100,6 +100,10 @@ def test_an_organizer_runs_the_challenge_from_the_console(
     _visit(page, shot, "teams")
     page.get_by_role("link", name="Audit trail", exact=True).click()
     _visit(page, shot, "audit")
+    page.get_by_role("link", name="Dashboard", exact=True).click()
+    expect(page.locator("[data-chart=uploads] svg")).to_be_visible()
+    expect(page.locator("[data-chart=scoring-times] svg")).to_be_visible()
+    _visit(page, shot, "dashboard")
     assert csp_violations == []
 
 
