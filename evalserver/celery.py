@@ -30,3 +30,9 @@ def _schedule_sweeper(sender, **kwargs):
         sender.signature("console.sweep_rescores", expires=interval),
         name="sweep-rescores",
     )
+    # Announcement mail whose mail server was down: tried again when due.
+    sender.add_periodic_task(
+        interval,
+        sender.signature("announcements.sweep_mail", expires=interval),
+        name="sweep-announcement-mail",
+    )

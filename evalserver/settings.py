@@ -54,8 +54,10 @@ INSTALLED_APPS = [
     "submissions",
     "leaderboard",
     "evalserver.web",
-    # The organizer console (issue 15): pages and API, label fixes with a rank diff.
+    # The organizer console (issue 15): pages and API, label fixes with a rank diff, and
+    # announcements shown on the challenge page and mailed to participants.
     "evalserver.console",
+    "evalserver.announcements",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ urlpatterns = [
     ),
     path("api/v1/", include("evalserver.api_urls")),
     path("", include("evalserver.console.urls")),
+    path("", include("evalserver.announcements.urls")),
     path("", include("leaderboard.urls")),
     path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),

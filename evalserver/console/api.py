@@ -12,10 +12,14 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalserver.announcements.selectors import announcements_of
+from evalserver.announcements.services import announcement_post
 from evalserver.api import error_responses
 from evalserver.console import selectors, services
 from evalserver.console.models import Rescore
 from evalserver.console.serializers import (
+    AnnouncementRequestSerializer,
+    AnnouncementSerializer,
     AuditEntrySerializer,
     BanRequestSerializer,
     BanSerializer,
@@ -502,3 +506,38 @@ class AuditView(APIView):
         challenge = selectors.organizer_challenge(slug=slug, user=request.user)
         entries = selectors.audit_entries(challenge=challenge)
         return Response(AuditEntrySerializer(entries, many=True).data)
+
+
+class AnnouncementsView(APIView):
+    @extend_schema(
+        operation_id="organizer_announcements",
+        summary="A challenge's announcements, newest first",
+        parameters=[_SLUG],
+        responses={200: AnnouncementSerializer(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request, slug: str):
+        challenge = selectors.organizer_challenge(slug=slug, user=request.user)
+        return Response(
+            AnnouncementSerializer(announcements_of(challenge=challenge, limit=200), many=True).data
+        )
+
+    @extend_schema(
+        operation_id="organizer_announcement_post",
+        summary="Post an announcement (Markdown), optionally mailed to every participant",
+        description=(
+            "Shown on the challenge page at once; the mail goes out in batches on the workers, "
+            "and a mail server that is down is retried later (the post never fails for it)."
+        ),
+        parameters=[_SLUG],
+        request=AnnouncementRequestSerializer,
+        responses={201: AnnouncementSerializer, **error_responses(400, 401, 404)},
+    )
+    def post(self, request, slug: str):
+        challenge = selectors.organizer_challenge(slug=slug, user=request.user)
+        data = AnnouncementRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        announcement = announcement_post(
+            challenge=challenge, actor=request.user, **data.validated_data
+        )
+        announcement.refresh_from_db()
+        return Response(AnnouncementSerializer(announcement).data, status=status.HTTP_201_CREATED)

@@ -92,4 +92,9 @@ urlpatterns += [
     path(
         "organizer/challenges/<slug:slug>/audit/", api.AuditView.as_view(), name="api-v1-org-audit"
     ),
+    path(
+        "organizer/challenges/<slug:slug>/announcements/",
+        api.AnnouncementsView.as_view(),
+        name="api-v1-org-announcements",
+    ),
 ]

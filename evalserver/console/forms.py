@@ -75,6 +75,21 @@ class BulkActionForm(forms.Form):
         self.fields["ids"].choices = [(v, v) for v in self.data.getlist("ids") if v.isdigit()]
 
 
+class AnnouncementForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=20_000,
+        label="Message",
+        help_text="Markdown: **bold**, *italic*, [links](https://...), lists, `code`.",
+    )
+    mail = forms.BooleanField(
+        required=False,
+        label="Also mail it to every participant",
+        help_text="Members of the challenge's teams, except those who opted out.",
+    )
+
+
 class ReasonForm(forms.Form):
     reason = ReasonField()
 

@@ -223,3 +223,20 @@ class ChallengeSummarySerializer(serializers.Serializer):
     title = serializers.CharField()
     is_published = serializers.BooleanField()
     phases = OrganizerPhaseSerializer(many=True, source="phases.all")
+
+
+class AnnouncementRequestSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=20_000, help_text="Markdown; rendered safely.")
+    mail = serializers.BooleanField(default=False, help_text="Also mail every participant.")
+
+
+class AnnouncementSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    body_html = serializers.CharField(help_text="The sanitised HTML shown on the challenge page.")
+    created_at = serializers.DateTimeField()
+    mail = serializers.ChoiceField(choices=["none", "pending", "sent", "failed"])
+    mail_sent = serializers.IntegerField()
+    mail_error = serializers.CharField()

@@ -40,4 +40,9 @@ urlpatterns = [
         name="console-user-action",
     ),
     path("console/<slug:slug>/audit/", views.audit_page, name="console-audit"),
+    path(
+        "console/<slug:slug>/announcements/",
+        views.announcements_page,
+        name="console-announcements",
+    ),
 ]

@@ -18,8 +18,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from evalserver.announcements.selectors import announcements_of
+from evalserver.announcements.services import announcement_post
 from evalserver.console import selectors, services
 from evalserver.console.forms import (
+    AnnouncementForm,
     BulkActionForm,
     LabelsForm,
     OptionalReasonForm,
@@ -404,6 +407,46 @@ def user_action(request, challenge, user_id: int, verb: str):
         name = request.POST.get("username", "The user")[:150]
         messages.success(request, f"{name} {done}.")
     return redirect("console-teams", slug=challenge.slug)
+
+
+@organizer_page
+def announcements_page(request, challenge):
+    form = AnnouncementForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                announcement_post(
+                    challenge=challenge,
+                    actor=request.user,
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                    mail=form.cleaned_data["mail"],
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    "Posted"
+                    + (
+                        " and being mailed to the participants."
+                        if form.cleaned_data["mail"]
+                        else "."
+                    ),
+                )
+                return redirect("console-announcements", slug=challenge.slug)
+        status = 400
+    return render(
+        request,
+        "console/announcements.html",
+        {
+            **_nav(challenge, "announcements"),
+            "form": form,
+            "announcements": announcements_of(challenge=challenge, limit=50),
+        },
+        status=status,
+    )
 
 
 @organizer_page

@@ -32,6 +32,7 @@ from evalserver.accounts.services import (
     token_rotate,
     user_create,
 )
+from evalserver.announcements.selectors import announcements_of
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
@@ -104,6 +105,8 @@ def challenge_detail(request, slug: str):
             "rows": rows,
             "team": team_for_user(user=request.user, challenge=challenge),
             "is_organizer": challenge.is_organizer(request.user),
+            # The organizers' latest announcements (evalserver.announcements).
+            "announcements": announcements_of(challenge=challenge),
         },
     )
 
