@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from evalserver import scoring
 from evalserver.challenges.models import Phase, is_banned
+from evalserver.challenges.registration import PENDING_MESSAGE, team_is_pending
 from evalserver.challenges.selectors import phase_has_labels, phase_labels
 from evalserver.errors import (
     Conflict,
@@ -196,6 +197,8 @@ def submission_create(
         raise PermissionDenied(
             "The organizers of this challenge have banned you from taking part in it."
         )
+    if team_is_pending(team=team, challenge=phase.challenge):
+        raise PermissionDenied(PENDING_MESSAGE)
     _check_open(phase=phase, now=now)
     size = upload.size or 0
     if size == 0:

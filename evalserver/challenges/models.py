@@ -53,6 +53,18 @@ class Challenge(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Registration(models.TextChoices):
+        OPEN = "open", "Open: anyone signed in may take part"
+        APPROVAL = "approval", "Approval: organizers approve each team before it can upload"
+        DOMAINS = "domains", "Email domains: confirmed addresses at the listed domains only"
+
+    # Who may take part (evalserver.challenges.registration).
+    registration = models.CharField(
+        max_length=10, choices=Registration.choices, default=Registration.OPEN
+    )
+    # Lower-case domains ("example.org"); a user's address must end in "@" + one of them.
+    allowed_email_domains = models.JSONField(default=list, blank=True)
+
     class Meta:
         ordering = ["-created_at", "slug"]
 

@@ -33,6 +33,7 @@ from evalserver.console.serializers import (
     OrganizerTeamSerializer,
     PhaseUpdateSerializer,
     ReasonSerializer,
+    RegistrationSerializer,
     RequiredReasonSerializer,
     RescoreCreateRequestSerializer,
     RescoreSerializer,
@@ -541,3 +542,45 @@ class AnnouncementsView(APIView):
         )
         announcement.refresh_from_db()
         return Response(AnnouncementSerializer(announcement).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizerChallengeView(APIView):
+    @extend_schema(
+        operation_id="organizer_challenge_registration",
+        summary="Set who may take part: open, approval, or confirmed addresses at some domains",
+        parameters=[_SLUG],
+        request=RegistrationSerializer,
+        responses={200: ChallengeSummarySerializer, **error_responses(400, 401, 404)},
+    )
+    def patch(self, request, slug: str):
+        challenge = selectors.organizer_challenge(slug=slug, user=request.user)
+        data = RegistrationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        challenge = services.challenge_registration_update(
+            challenge=challenge, actor=request.user, **data.validated_data
+        )
+        return Response(ChallengeSummarySerializer(challenge).data)
+
+
+class TeamApproveView(APIView):
+    @extend_schema(
+        operation_id="organizer_team_approve",
+        summary="Approve a team (registration `approval`): it can upload from now on",
+        parameters=[_SLUG, OpenApiParameter("team_id", int, OpenApiParameter.PATH)],
+        request=ReasonSerializer,
+        responses={200: OrganizerTeamSerializer, **error_responses(401, 404)},
+    )
+    def post(self, request, slug: str, team_id: int):
+        challenge = selectors.organizer_challenge(slug=slug, user=request.user)
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.team_approve(
+            challenge=challenge,
+            actor=request.user,
+            team_id=team_id,
+            reason=data.validated_data.get("reason", ""),
+        )
+        row = next(r for r in selectors.console_teams(challenge=challenge) if r.team.pk == team_id)
+        for membership in row.members:
+            membership.user_id = membership.user.pk
+        return Response(OrganizerTeamSerializer(row).data)

@@ -97,4 +97,14 @@ urlpatterns += [
         api.AnnouncementsView.as_view(),
         name="api-v1-org-announcements",
     ),
+    path(
+        "organizer/challenges/<slug:slug>/",
+        api.OrganizerChallengeView.as_view(),
+        name="api-v1-org-challenge",
+    ),
+    path(
+        "organizer/challenges/<slug:slug>/teams/<int:team_id>/approve/",
+        api.TeamApproveView.as_view(),
+        name="api-v1-org-team-approve",
+    ),
 ]

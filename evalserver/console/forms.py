@@ -2,7 +2,7 @@
 
 from django import forms
 
-from evalserver.challenges.models import Phase
+from evalserver.challenges.models import Challenge, Phase
 from evalserver.console.services import BULK_ACTIONS
 
 _UTC_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
@@ -88,6 +88,18 @@ class AnnouncementForm(forms.Form):
         label="Also mail it to every participant",
         help_text="Members of the challenge's teams, except those who opted out.",
     )
+
+
+class RegistrationForm(forms.Form):
+    registration = forms.ChoiceField(
+        choices=Challenge.Registration.choices, widget=forms.RadioSelect, label="Who may take part"
+    )
+    allowed_email_domains = forms.CharField(
+        required=False,
+        label="Email domains",
+        help_text="For registration by domain: e.g. example.org, lab.example.edu",
+    )
+    reason = ReasonField(required=False)
 
 
 class ReasonForm(forms.Form):

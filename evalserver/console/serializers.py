@@ -194,6 +194,9 @@ class OrganizerTeamSerializer(serializers.Serializer):
     banned_users = serializers.ListField(
         child=serializers.CharField(), help_text="Members banned from the challenge since."
     )
+    approved_at = serializers.DateTimeField(
+        source="team.approved_at", allow_null=True, help_text="null: waiting for approval."
+    )
 
 
 class BanRequestSerializer(serializers.Serializer):
@@ -222,6 +225,8 @@ class ChallengeSummarySerializer(serializers.Serializer):
     slug = serializers.CharField()
     title = serializers.CharField()
     is_published = serializers.BooleanField()
+    registration = serializers.CharField(help_text="open, approval or domains")
+    allowed_email_domains = serializers.ListField(child=serializers.CharField())
     phases = OrganizerPhaseSerializer(many=True, source="phases.all")
 
 
@@ -240,3 +245,11 @@ class AnnouncementSerializer(serializers.Serializer):
     mail = serializers.ChoiceField(choices=["none", "pending", "sent", "failed"])
     mail_sent = serializers.IntegerField()
     mail_error = serializers.CharField()
+
+
+class RegistrationSerializer(serializers.Serializer):
+    registration = serializers.ChoiceField(choices=["open", "approval", "domains"])
+    allowed_email_domains = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, default=list
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)

@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from evalserver import scoring
 from evalserver.accounts.models import User
-from evalserver.challenges.models import ChallengeBan, Phase
+from evalserver.challenges.models import Challenge, ChallengeBan, Phase
+from evalserver.challenges.registration import clean_domains
 from evalserver.challenges.services import (
     StoredLabels,
     labels_discard_candidate,
@@ -38,7 +39,7 @@ from evalserver.console import locks
 from evalserver.console.models import AuditEntry, Rescore, RescoreResult
 from evalserver.errors import Conflict, DomainError, NotFound, ValidationFailed
 from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
-from evalserver.teams.models import Membership
+from evalserver.teams.models import Membership, Team
 from leaderboard.services import leaderboard_changed
 from submissions import queue
 from submissions.models import Submission, SubmissionEvent
@@ -815,3 +816,64 @@ def user_unban(*, challenge, actor, user_id: int, reason: str) -> None:
         reason=reason,
         user_id=user_id,
     )
+
+
+# --- Who may take part ---------------------------------------------------------------------
+
+
+def challenge_registration_update(
+    *, challenge, actor, registration: str, allowed_email_domains, reason: str = ""
+):
+    """Set the registration mode and the email-domain allow-list, with an audit entry."""
+    if not challenge.is_organizer(actor):
+        raise NotFound("No such challenge.")
+    if registration not in Challenge.Registration.values:
+        raise ValidationFailed(
+            f"registration must be one of {', '.join(Challenge.Registration.values)}."
+        )
+    domains = clean_domains(allowed_email_domains)
+    if registration == Challenge.Registration.DOMAINS and not domains:
+        raise ValidationFailed("List at least one email domain for registration by domain.")
+    with transaction.atomic():
+        locked = Challenge.objects.select_for_update().get(pk=challenge.pk)
+        changes = {}
+        if locked.registration != registration:
+            changes["registration"] = [locked.registration, registration]
+        if list(locked.allowed_email_domains or []) != domains:
+            changes["allowed_email_domains"] = [locked.allowed_email_domains, domains]
+        if changes:
+            locked.registration = registration
+            locked.allowed_email_domains = domains
+            locked.save(update_fields=["registration", "allowed_email_domains", "updated_at"])
+            _audit(
+                challenge_id=challenge.pk,
+                actor=actor,
+                action="registration_updated",
+                reason=reason,
+                changes=changes,
+            )
+    challenge.refresh_from_db()
+    return challenge
+
+
+def team_approve(*, challenge, actor, team_id: int, reason: str = "") -> Team:
+    """Let a pending team upload (registration "approval"); a no-op for an approved one."""
+    if not challenge.is_organizer(actor):
+        raise NotFound("No such challenge.")
+    team = Team.objects.filter(challenge=challenge, pk=team_id).first()
+    if team is None:
+        raise NotFound("No such team.")
+    updated = Team.objects.filter(pk=team.pk, approved_at__isnull=True).update(
+        approved_at=timezone.now()
+    )
+    if updated:
+        _audit(
+            challenge_id=challenge.pk,
+            actor=actor,
+            action="team_approved",
+            reason=reason,
+            team=team.name,
+            team_id=team.pk,
+        )
+    team.refresh_from_db()
+    return team

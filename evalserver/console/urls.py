@@ -35,6 +35,11 @@ urlpatterns = [
     path("console/<slug:slug>/teams/", views.teams_page, name="console-teams"),
     path("console/<slug:slug>/teams.csv", views.teams_csv, name="console-teams-csv"),
     path(
+        "console/<slug:slug>/teams/<int:team_id>/approve/",
+        views.team_approve,
+        name="console-team-approve",
+    ),
+    path(
         "console/<slug:slug>/users/<int:user_id>/<str:verb>/",
         views.user_action,
         name="console-user-action",

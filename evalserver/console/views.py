@@ -28,6 +28,7 @@ from evalserver.console.forms import (
     OptionalReasonForm,
     PhaseSettingsForm,
     ReasonForm,
+    RegistrationForm,
     SubmissionFilterForm,
 )
 from evalserver.console.models import Rescore
@@ -76,6 +77,24 @@ def index(request):
 def overview(request, challenge):
     from evalserver.web.views import phase_state
 
+    registration_form = None
+    if request.method == "POST":
+        registration_form = RegistrationForm(request.POST)
+        if registration_form.is_valid():
+            try:
+                services.challenge_registration_update(
+                    challenge=challenge,
+                    actor=request.user,
+                    registration=registration_form.cleaned_data["registration"],
+                    allowed_email_domains=registration_form.cleaned_data["allowed_email_domains"],
+                    reason=registration_form.cleaned_data.get("reason", ""),
+                )
+            except DomainError as exc:
+                registration_form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Saved who may take part.")
+                return redirect("console-overview", slug=challenge.slug)
+
     now = timezone.now()
     phases = [
         {"phase": phase, "state": phase_state(phase, now), "counts": counts}
@@ -89,7 +108,15 @@ def overview(request, challenge):
             "phases": phases,
             "audit": selectors.audit_entries(challenge=challenge, limit=8),
             "reason_form": OptionalReasonForm(),
+            "registration_form": registration_form
+            or RegistrationForm(
+                initial={
+                    "registration": challenge.registration,
+                    "allowed_email_domains": ", ".join(challenge.allowed_email_domains or []),
+                }
+            ),
         },
+        status=400 if registration_form is not None else 200,
     )
 
 
@@ -447,6 +474,18 @@ def announcements_page(request, challenge):
         },
         status=status,
     )
+
+
+@require_POST
+@organizer_page
+def team_approve(request, challenge, team_id: int):
+    form = OptionalReasonForm(request.POST)
+    reason = form.cleaned_data.get("reason", "") if form.is_valid() else ""
+    team = services.team_approve(
+        challenge=challenge, actor=request.user, team_id=team_id, reason=reason
+    )
+    messages.success(request, f"{team.name} is approved: it can upload.")
+    return redirect("console-teams", slug=challenge.slug)
 
 
 @organizer_page

@@ -34,6 +34,7 @@ from evalserver.accounts.services import (
 )
 from evalserver.announcements.selectors import announcements_of
 from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.registration import registration_refusal, team_is_pending
 from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
 from evalserver.teams.models import Team
@@ -119,6 +120,12 @@ def team_page(request, slug: str):
     challenge = _published_challenge(slug)
     team = team_for_user(user=request.user, challenge=challenge)
     context = {"challenge": challenge, "team": team}
+    if team is None and request.user.is_authenticated:
+        context["registration_refusal"] = registration_refusal(
+            challenge=challenge, user=request.user
+        )
+    if team is not None:
+        context["team_pending"] = team_is_pending(team=team, challenge=challenge)
     if team is None:
         context["create_form"] = TeamCreateForm(prefix="create")
         context["join_form"] = TeamJoinForm(
