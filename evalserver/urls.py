@@ -12,6 +12,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include("evalserver.api_urls")),
+    # /healthz, /readyz, /metrics for operators and their probes.
+    path("", include("evalserver.ops.urls")),
     path("", include("evalserver.console.urls")),
     path("", include("evalserver.announcements.urls")),
     path("", include("leaderboard.urls")),

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .archive import read_submission_bytes
-from .errors import LabelsInvalid, SubmissionInvalid
+from .errors import LabelsInvalid, SubmissionInvalid, refuse_public_list
 
 TRACK = "classification"
 DEFAULT_MAX_BYTES = 64 << 20
@@ -305,6 +305,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     names = tuple(class_names)
     column = {name: c for c, name in enumerate(names)}
     records = _json_records(data, "the labels file")
+    refuse_public_list(records)
     objects = [r for r in records if isinstance(r, dict)]
     if objects and not any("label" in r for r in objects) and any("tubes" in r for r in objects):
         # A detection file without per-clip labels: one message, not one per record.

@@ -18,7 +18,8 @@ from tests.clients import logged_in
 from tests.factories import ChallengeFactory, MembershipFactory, TeamFactory, UserFactory
 
 # The real-worker fixtures of the pipeline suite, for the preview's worker-death test.
-from tests.pipeline.conftest import labelled_phase, redis_server, start_worker  # noqa: F401
+from tests.pipeline.conftest import labelled_phase  # noqa: F401
+from tests.processes import celery_processes, redis_server, start_worker  # noqa: F401
 from tests.recognition_data import answer_bytes, labels_json, phase_with_labels, random_matrix
 
 N = 60

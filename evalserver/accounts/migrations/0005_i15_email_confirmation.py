@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_user_username_ci_unique'),
+        ('accounts', '0005_i11a_cache_table_always'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('challenges', '0001_initial'),
+        ('challenges', '0002_i14_downloads'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
