@@ -98,6 +98,12 @@ def test_an_organizer_runs_the_challenge_from_the_console(
 
     page.get_by_role("link", name="Teams", exact=True).click()
     _visit(page, shot, "teams")
+    page.get_by_role("link", name="Announcements", exact=True).click()
+    page.get_by_label("Title").fill("Labels corrected")
+    page.get_by_label("Message").fill("We fixed **12** labels; the board was re-scored.")
+    page.get_by_role("button", name="Post").click()
+    expect(page.locator("[data-announcement] strong")).to_have_text("12")
+    _visit(page, shot, "announcements")
     page.get_by_role("link", name="Audit trail", exact=True).click()
     _visit(page, shot, "audit")
     page.get_by_role("link", name="Dashboard", exact=True).click()

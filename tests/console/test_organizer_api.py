@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from evalserver.announcements.models import Announcement
 from evalserver.challenges.models import ChallengeBan
 from evalserver.console.models import AuditEntry
 from evalserver.teams.models import Membership, Team
@@ -59,6 +60,18 @@ def _calls(board, alice):
         ("get", f"/api/v1/organizer/challenges/{slug}/teams.csv", None),
         ("get", f"/api/v1/organizer/challenges/{slug}/bans/", None),
         ("get", f"/api/v1/organizer/challenges/{slug}/audit/", None),
+        ("get", f"/api/v1/organizer/challenges/{slug}/announcements/", None),
+        (
+            "post",
+            f"/api/v1/organizer/challenges/{slug}/announcements/",
+            {"title": "t", "body": "b"},
+        ),
+        ("patch", f"/api/v1/organizer/challenges/{slug}/", {"registration": "approval"}),
+        (
+            "post",
+            f"/api/v1/organizer/challenges/{slug}/teams/{sub.team_id}/approve/",
+            {"reason": "ok"},
+        ),
         (
             "post",
             f"/api/v1/organizer/challenges/{slug}/members/{alice.pk}/remove/",
@@ -100,6 +113,8 @@ def _state(board):
         Membership.objects.count(),
         ChallengeBan.objects.count(),
         AuditEntry.objects.count(),
+        Announcement.objects.count(),
+        type(phase.challenge).objects.get(pk=phase.challenge_id).registration,
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from evalserver.announcements.models import Announcement
 from evalserver.challenges.models import ChallengeBan
 from evalserver.console.models import AuditEntry, Rescore
 from evalserver.teams.models import Membership
@@ -36,6 +37,7 @@ def _pages(board) -> list[str]:
         f"/console/{slug}/teams/",
         f"/console/{slug}/teams.csv",
         f"/console/{slug}/audit/",
+        f"/console/{slug}/announcements/",
     ]
 
 
@@ -54,6 +56,10 @@ def _posts(board, alice) -> list[tuple[str, dict]]:
         ),
         (f"/console/{slug}/users/{alice.pk}/ban/", {"reason": "x"}),
         (f"/console/{slug}/users/{alice.pk}/remove/", {"reason": "x"}),
+        (f"/console/{slug}/announcements/", {"title": "t", "body": "b"}),
+        (f"/console/{slug}/", {"registration": "approval"}),
+        (f"/console/{slug}/teams/{board.submissions['dave'].team_id}/approve/", {}),
+        (f"/console/{slug}/rescores/{Rescore.objects.first().pk}/discard/", {}),
     ]
 
 
@@ -67,6 +73,8 @@ def _state(board):
         Membership.objects.count(),
         ChallengeBan.objects.count(),
         AuditEntry.objects.count(),
+        Announcement.objects.count(),
+        type(board.phase.challenge).objects.get(pk=board.phase.challenge_id).registration,
     )
 
 
@@ -210,3 +218,32 @@ def test_teams_page_remove_and_ban(board, organizer_web, alice, bob):
     assert "banned: alice" in page
     csv_text = organizer_web.get(f"/console/{slug}/teams.csv").content.decode()
     assert csv_text.splitlines()[0].startswith("team_id,team,members")
+
+
+def test_list_pages_take_as_many_queries_for_many_rows_as_for_few(
+    board, organizer_web, challenge, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import SubmissionFactory, TeamFactory, UserFactory
+
+    slug = challenge.slug
+    urls = [f"/console/{slug}/submissions/", f"/console/{slug}/teams/", f"/console/{slug}/"]
+
+    def counts() -> list[int]:
+        found = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as ctx:
+                assert organizer_web.get(url).status_code == 200
+            found.append(len(ctx.captured_queries))
+        return found
+
+    few = counts()
+    for i in range(12):
+        team = TeamFactory(challenge=challenge, name=f"Extra {i}")
+        Membership.objects.create(
+            team=team, user=UserFactory(username=f"x{i}"), challenge=challenge, role="owner"
+        )
+        SubmissionFactory(phase=board.phase, team=team, status="finished", primary_score=0.1)
+    assert counts() == few
