@@ -64,6 +64,8 @@ def _top_n(request) -> int:
 
 
 def rescore_json(rescore: Rescore, *, top_n: int = selectors.DEFAULT_TOP_N) -> dict:
+    if services.rescore_resume_if_stalled(rescore=rescore):
+        rescore.refresh_from_db()
     done, total = selectors.rescore_progress(rescore=rescore)
     diff = None
     if rescore.status == Rescore.Status.READY:

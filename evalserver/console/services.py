@@ -465,19 +465,35 @@ def rescore_discard(*, rescore: Rescore, actor) -> Rescore:
 # --- The sweeper ---------------------------------------------------------------------------
 
 
-def rescores_sweep(*, now=None) -> int:
+def rescore_resume_if_stalled(*, rescore: Rescore) -> bool:
+    """Without a broker there is no beat to sweep previews: one left running by a web process
+    that restarted is handed out again when someone looks at it (the page or the API)."""
+    if not settings.EVALSERVER_INPROCESS_TASKS or rescore.status != Status.RUNNING:
+        return False
+    return rescores_sweep(rescore_ids=[rescore.pk]) > 0
+
+
+def rescores_sweep(*, now=None, rescore_ids: list[int] | None = None) -> int:
     """Hand out again every running preview no live process holds (its worker died, or the
     broker lost or never got the message). Returns how many were handed out."""
     now = now or timezone.now()
     interval = settings.EVALSERVER_SWEEP_INTERVAL
-    running = list(Rescore.objects.filter(status=Status.RUNNING).values_list("pk", "enqueued_at"))
+    running = Rescore.objects.filter(status=Status.RUNNING)
+    if rescore_ids is not None:
+        running = running.filter(pk__in=rescore_ids)
+    running = list(running.values_list("pk", "enqueued_at"))
     held = locks.rescore_locks_held([pk for pk, _ in running])
     count = 0
     for pk, enqueued_at in running:
         if pk in held:
             continue
-        # Just handed out: its worker may not have taken it yet.
-        if enqueued_at is not None and (now - enqueued_at).total_seconds() < interval:
+        # Just handed out: its worker may not have taken it yet. Without a broker, what this
+        # process handed out lives in this process's threads (held locks), so anything
+        # handed out before this process started is orphaned at once.
+        recent = enqueued_at is not None and (now - enqueued_at).total_seconds() < interval
+        if settings.EVALSERVER_INPROCESS_TASKS and enqueued_at is not None:
+            recent = recent and enqueued_at >= queue.process_started_at()
+        if recent:
             continue
         if rescore_enqueue(pk):
             count += 1

@@ -251,6 +251,8 @@ def rescore_page(request, challenge, rescore_id: int):
     rescore = selectors.rescore_get_for_organizer(rescore_id=rescore_id, user=request.user)
     if rescore.phase.challenge_id != challenge.pk:
         raise NotFound("No such rescore.")
+    if services.rescore_resume_if_stalled(rescore=rescore):
+        rescore.refresh_from_db()
     done, total = selectors.rescore_progress(rescore=rescore)
     try:
         top_n = max(1, min(1000, int(request.GET.get("top", selectors.DEFAULT_TOP_N))))

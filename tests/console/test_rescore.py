@@ -339,3 +339,23 @@ def test_running_submissions_are_requeued_at_apply_and_a_stale_save_is_refused(
         expected_macro_f1(board.fixed, board.predictions["dave"])
     )
     assert "requeued" in list(running.events.values_list("action", flat=True))
+
+
+def test_without_a_broker_a_preview_left_by_a_restarted_process_resumes_when_looked_at(
+    board, organizer, organizer_api, inprocess_sync
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from evalserver.console.services import rescore_start
+
+    rescore = rescore_start(phase=board.phase, actor=organizer, data=board.fixed_labels)
+    # Handed out to a web process that has since restarted: nothing is running it.
+    Rescore.objects.filter(pk=rescore.pk).update(
+        enqueued_at=timezone.now() - dt.timedelta(days=1), attempts=1, worker="web:old:1:x"
+    )
+    with inprocess_sync():
+        body = organizer_api.get(f"/api/v1/rescores/{rescore.pk}/").json()
+    assert body["status"] == "ready"
+    assert body["scored"] == {"done": 3, "total": 3}
