@@ -463,34 +463,40 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             )
             return "failed"
         except Exception:
-            logger.exception("Scoring submission %s failed on the server side", submission_id)
-            if _fail(
-                submission_id,
-                errors=[SERVER_ERROR_MESSAGE],
-                from_status=Status.RUNNING,
-                reason="server_error",
-            ):
-                notify.notify_submission_server_error(submission_id=submission_id)
-            return "failed"
-        primary = primary_score_of(scores)
-        with transaction.atomic():
-            # Only while the phase still has the labels it was scored against: an organizer's
-            # label fix applied meanwhile (the console's rescore) leaves the submission
-            # running, and the sweeper hands it back to be scored against the new labels.
-            saved = Submission.objects.filter(
-                pk=submission_id,
-                status=Status.RUNNING,
-                attempts=attempt,
-                phase__labels_sha256=submission.phase.labels_sha256,
-            ).update(
-                status=Status.FINISHED,
-                scores=scores,
-                primary_score=primary,
-                errors=[],
-                finished_at=timezone.now(),
-            )
-            if saved:
-                leaderboard_changed(phase_ids=[submission.phase_id])
+            if _labels_changed_since(submission):
+                # The labels were replaced while we scored, and their old files deleted
+                # once the new ones committed: not the file's fault. Back to the queue below.
+                scores = None
+            else:
+                logger.exception("Scoring submission %s failed on the server side", submission_id)
+                if _fail(
+                    submission_id,
+                    errors=[SERVER_ERROR_MESSAGE],
+                    from_status=Status.RUNNING,
+                    reason="server_error",
+                ):
+                    notify.notify_submission_server_error(submission_id=submission_id)
+                return "failed"
+        saved = 0
+        if scores is not None:
+            primary = primary_score_of(scores)
+            with transaction.atomic():
+                # Only while the phase still has the labels it was scored against: labels
+                # replaced meanwhile (import_challenge, the console) send it back to the queue.
+                saved = Submission.objects.filter(
+                    pk=submission_id,
+                    status=Status.RUNNING,
+                    attempts=attempt,
+                    phase__labels_sha256=submission.phase.labels_sha256,
+                ).update(
+                    status=Status.FINISHED,
+                    scores=scores,
+                    primary_score=primary,
+                    errors=[],
+                    finished_at=timezone.now(),
+                )
+                if saved:
+                    leaderboard_changed(phase_ids=[submission.phase_id])
         # Not saved: the labels changed under us (requeued now), or a label fix applied by
         # the console put it back in the queue while we scored; its own message may have
         # found our lock held, so it is handed out once more below. Otherwise superseded.
@@ -513,6 +519,13 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
     # the next delivery can take it at once (a duplicate message finds it claimed).
     queue.enqueue_scoring(submission_id)
     return "requeued"
+
+
+def _labels_changed_since(submission: Submission) -> bool:
+    """Whether the phase's labels are no longer the ones ``submission`` was claimed with."""
+    return not Phase.objects.filter(
+        pk=submission.phase_id, labels_sha256=submission.phase.labels_sha256
+    ).exists()
 
 
 def _requeue_after_label_change(submission_id: int, *, attempt: int) -> bool:
