@@ -1,8 +1,6 @@
-from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils import timezone
 
 EMAIL_TAKEN_MESSAGE = "An account with this email address already exists."
 USERNAME_TAKEN_MESSAGE = "This username is already taken."
@@ -32,20 +30,3 @@ class User(AbstractUser):
                 violation_error_message=USERNAME_TAKEN_MESSAGE,
             ),
         ]
-
-
-class EmailConfirmation(models.Model):
-    """A user proved they read mail at ``email`` (a link sent there was opened).
-
-    Kept apart from the address itself: changing the address makes it unconfirmed, since
-    ``email`` no longer matches. Challenges limited to email domains ask for it.
-    """
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_confirmation"
-    )
-    email = models.EmailField()
-    confirmed_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"{self.email} confirmed"

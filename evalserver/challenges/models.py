@@ -231,3 +231,21 @@ def is_banned(*, challenge_id: int, user) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return ChallengeBan.objects.filter(challenge_id=challenge_id, user_id=user.pk).exists()
+
+
+class EmailConfirmation(models.Model):
+    """A user proved they read mail at ``email`` (a link sent there was opened).
+
+    Kept apart from the address itself: changing the address makes it unconfirmed, since
+    ``email`` no longer matches. Challenges limited to email domains ask for it
+    (evalserver.challenges.registration).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_confirmation"
+    )
+    email = models.EmailField()
+    confirmed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.email} confirmed"

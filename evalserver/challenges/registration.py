@@ -16,8 +16,7 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.urls import reverse
 
-from evalserver.accounts.models import EmailConfirmation
-from evalserver.challenges.models import Challenge
+from evalserver.challenges.models import Challenge, EmailConfirmation
 from evalserver.errors import PermissionDenied, ValidationFailed
 
 CONFIRM_SALT = "evalserver.email-confirmation"

@@ -8,8 +8,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from evalserver.accounts.models import EmailConfirmation
-from evalserver.challenges.models import Challenge
+from evalserver.challenges.models import Challenge, EmailConfirmation
 from evalserver.console.models import AuditEntry
 from evalserver.teams.models import Team
 from tests.recognition_data import answer_bytes, labelled_truth
