@@ -18,12 +18,12 @@ from evalserver.api import error_responses
 from evalserver.console import selectors, services
 from evalserver.console.models import Rescore
 from evalserver.console.serializers import (
-    AnnouncementRequestSerializer,
+    AnnouncementCreateSerializer,
     AnnouncementSerializer,
     AuditEntrySerializer,
-    BanRequestSerializer,
+    BanCreateSerializer,
     BanSerializer,
-    BulkActionRequestSerializer,
+    BulkActionSerializer,
     BulkOutcomeSerializer,
     ChallengeSummarySerializer,
     LabelsCheckSerializer,
@@ -35,7 +35,7 @@ from evalserver.console.serializers import (
     ReasonSerializer,
     RegistrationSerializer,
     RequiredReasonSerializer,
-    RescoreCreateRequestSerializer,
+    RescoreCreateSerializer,
     RescoreSerializer,
     SubmissionEventSerializer,
 )
@@ -109,12 +109,12 @@ class PhaseRescoresView(APIView):
             "`GET /api/v1/rescores/{id}/`."
         ),
         parameters=[_PHASE_ID],
-        request={"multipart/form-data": RescoreCreateRequestSerializer},
+        request={"multipart/form-data": RescoreCreateSerializer},
         responses={201: RescoreSerializer, **error_responses(400, 401, 404)},
     )
     def post(self, request, phase_id: int):
         phase = organizer_phase(phase_id=phase_id, user=request.user)
-        data = RescoreCreateRequestSerializer(data=request.data)
+        data = RescoreCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["labels"]
         rescore = services.rescore_start(
@@ -352,12 +352,12 @@ class SubmissionActionsView(APIView):
             "lists each id with `ok` and why not."
         ),
         parameters=[_SLUG],
-        request=BulkActionRequestSerializer,
+        request=BulkActionSerializer,
         responses={200: BulkOutcomeSerializer(many=True), **error_responses(400, 401, 404)},
     )
     def post(self, request, slug: str):
         challenge = selectors.organizer_challenge(slug=slug, user=request.user)
-        data = BulkActionRequestSerializer(data=request.data)
+        data = BulkActionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcomes = services.submissions_bulk_action(
             challenge=challenge,
@@ -461,12 +461,12 @@ class BansView(APIView):
             "challenge; their team's submissions stay, flagged `banned`."
         ),
         parameters=[_SLUG],
-        request=BanRequestSerializer,
+        request=BanCreateSerializer,
         responses={201: BanSerializer, **error_responses(400, 401, 404, 409)},
     )
     def post(self, request, slug: str):
         challenge = selectors.organizer_challenge(slug=slug, user=request.user)
-        data = BanRequestSerializer(data=request.data)
+        data = BanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ban = services.user_ban(
             challenge=challenge,
@@ -532,12 +532,12 @@ class AnnouncementsView(APIView):
             "and a mail server that is down is retried later (the post never fails for it)."
         ),
         parameters=[_SLUG],
-        request=AnnouncementRequestSerializer,
+        request=AnnouncementCreateSerializer,
         responses={201: AnnouncementSerializer, **error_responses(400, 401, 404)},
     )
     def post(self, request, slug: str):
         challenge = selectors.organizer_challenge(slug=slug, user=request.user)
-        data = AnnouncementRequestSerializer(data=request.data)
+        data = AnnouncementCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         announcement = announcement_post(
             challenge=challenge, actor=request.user, **data.validated_data

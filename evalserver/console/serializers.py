@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 
-class RescoreCreateRequestSerializer(serializers.Serializer):
+class RescoreCreateSerializer(serializers.Serializer):
     labels = serializers.FileField(
         allow_empty_file=True,
         help_text="The corrected hidden label file, in the format the phase was imported with.",
@@ -135,7 +135,7 @@ class OrganizerSubmissionSerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
 
 
-class BulkActionRequestSerializer(serializers.Serializer):
+class BulkActionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(
         choices=[
             "rerun",
@@ -199,7 +199,7 @@ class OrganizerTeamSerializer(serializers.Serializer):
     )
 
 
-class BanRequestSerializer(serializers.Serializer):
+class BanCreateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     reason = serializers.CharField(max_length=2000, help_text="Kept in the audit trail.")
 
@@ -230,7 +230,7 @@ class ChallengeSummarySerializer(serializers.Serializer):
     phases = OrganizerPhaseSerializer(many=True, source="phases.all")
 
 
-class AnnouncementRequestSerializer(serializers.Serializer):
+class AnnouncementCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(max_length=20_000, help_text="Markdown; rendered safely.")
     mail = serializers.BooleanField(default=False, help_text="Also mail every participant.")
