@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("evalserver.teams.api_urls")),
     path("", include("submissions.api_urls")),
     path("", include("leaderboard.api_urls")),
+    path("", include("evalserver.console.api_urls")),
 ]

@@ -55,6 +55,18 @@ def _schedule_sweeper(sender, **kwargs):
 
     from submissions import queue
 
+    interval = settings.EVALSERVER_SWEEP_INTERVAL
+    sender.add_periodic_task(interval, sender.signature(queue.SWEEP_TASK), name="sweep")
+    # Cheap sweeps of their own rows, sent to the workers and expiring before the next run (so
+    # they never pile up behind a stopped worker): label-fix previews whose worker died
+    # (evalserver.console), and announcement mail whose mail server was down.
     sender.add_periodic_task(
-        settings.EVALSERVER_SWEEP_INTERVAL, sender.signature(queue.SWEEP_TASK), name="sweep"
+        interval,
+        sender.signature("console.sweep_rescores", expires=interval),
+        name="sweep-rescores",
+    )
+    sender.add_periodic_task(
+        interval,
+        sender.signature("announcements.sweep_mail", expires=interval),
+        name="sweep-announcement-mail",
     )

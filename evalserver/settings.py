@@ -56,6 +56,10 @@ INSTALLED_APPS = [
     "leaderboard",
     "evalserver.web",
     "evalserver.ops",
+    # The organizer console (issue 15): pages and API, label fixes with a rank diff, and
+    # announcements shown on the challenge page and mailed to participants.
+    "evalserver.console",
+    "evalserver.announcements",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", include("evalserver.api_urls")),
     # /healthz, /readyz, /metrics for operators and their probes.
     path("", include("evalserver.ops.urls")),
+    path("", include("evalserver.console.urls")),
+    path("", include("evalserver.announcements.urls")),
     path("", include("leaderboard.urls")),
     path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),

@@ -6,6 +6,7 @@ else gets NotFound, never "forbidden": we don't confirm that another team's id e
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -74,3 +75,50 @@ def submission_upload_caps(*, phase: Phase) -> UploadCaps:
         upload_bytes=min(phase.max_upload_bytes, settings.EVALSERVER_MAX_UPLOAD_BYTES),
         decompressed_bytes=submission_plain_max_bytes(phase=phase),
     )
+
+
+# The organizer actions a team is told about on its submission page, with their reason.
+TEAM_VISIBLE_ACTIONS = {"rerun", "cancelled", "flags", "rescored"}
+
+
+@dataclass(frozen=True)
+class TeamNotice:
+    created_at: dt.datetime
+    what: str
+    reason: str
+
+
+def _flag_words(changes: dict) -> list[str]:
+    words = []
+    for field_name, (_, new) in changes.items():
+        words.append(
+            {
+                ("is_disqualified", True): "disqualified",
+                ("is_disqualified", False): "disqualification lifted",
+                ("is_hidden", True): "hidden from the leaderboard",
+                ("is_hidden", False): "shown on the leaderboard again",
+                ("is_baseline", True): "marked as a baseline",
+                ("is_baseline", False): "no longer a baseline",
+            }.get((field_name, bool(new)), field_name)
+        )
+    return words
+
+
+def submission_team_notices(*, submission: Submission) -> list[TeamNotice]:
+    """What the organizers did to a team's submission and why, for the team's own page."""
+    notices = []
+    for event in submission.events.filter(action__in=TEAM_VISIBLE_ACTIONS).order_by(
+        "created_at", "id"
+    ):
+        detail = event.detail or {}
+        if event.action == "flags":
+            what = "; ".join(_flag_words(detail.get("changes") or {})).capitalize()
+        elif event.action == "rerun":
+            what = "Re-run by the organizers"
+        elif event.action == "cancelled":
+            what = "Cancelled by the organizers"
+        else:
+            what = "Re-scored against corrected labels"
+        if what:
+            notices.append(TeamNotice(event.created_at, what, detail.get("reason", "")))
+    return notices

@@ -21,7 +21,8 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from evalserver import scoring
-from evalserver.challenges.models import Phase
+from evalserver.challenges.models import Phase, is_banned
+from evalserver.challenges.registration import PENDING_MESSAGE, team_is_pending
 from evalserver.challenges.selectors import phase_has_labels, phase_labels
 from evalserver.errors import (
     Conflict,
@@ -216,6 +217,12 @@ def submission_create(
     """
     now = timezone.now()
     team = _team_of(user=user, phase=phase)
+    if is_banned(challenge_id=phase.challenge_id, user=user):
+        raise PermissionDenied(
+            "The organizers of this challenge have banned you from taking part in it."
+        )
+    if team_is_pending(team=team, challenge=phase.challenge):
+        raise PermissionDenied(PENDING_MESSAGE)
     _check_open(phase=phase, now=now)
     size = submission_check_size(phase=phase, upload=upload)
     _check_has_labels(phase=phase, team=team)
@@ -378,9 +385,10 @@ def _decompressed_cap(phase: Phase) -> int | None:
     return None
 
 
-def _score_file(submission: Submission) -> scoring.Evaluation:
+def _score_file(submission: Submission, labels=None) -> scoring.Evaluation:
     phase = submission.phase
-    labels = phase_labels(phase=phase)
+    if labels is None:
+        labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
     # The phase's detection conventions (voc or act); recognition has none.
     protocol = phase.detection_protocol if phase.track == Phase.Track.DETECTION else None
@@ -403,6 +411,26 @@ def _score_file(submission: Submission) -> scoring.Evaluation:
                     ]
                 ) from None
             raise
+
+
+def submission_scores_against(*, submission: Submission, labels) -> dict:
+    """Score a stored submission against ``labels`` exactly as the worker does.
+
+    The one entry point for scoring a submission's file: the worker (with the phase's
+    labels) and the console's label-fix preview (with candidate labels) both come here, so
+    whatever the score JSON gains is recomputed by a preview too. Raises
+    ``SubmissionInvalid`` listing the problems.
+    """
+    # The scores JSON only: the bootstrap replicates and split scores stay with the worker's
+    # save (a preview's apply stores these scores; see the README's label-fix notes).
+    fields, _ = evaluations.stored_fields(_score_file(submission, labels))
+    return fields["scores"]
+
+
+def primary_score_of(scores: dict) -> float | None:
+    """The number the leaderboard ranks by, copied out of the score JSON."""
+    value = scores.get(scores.get("primary_metric", ""))
+    return value if isinstance(value, int | float) else None
 
 
 def _is_running(submission_id: int) -> bool:
@@ -443,40 +471,89 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
             )
             return "failed"
         except Exception:
-            logger.exception("Scoring submission %s failed on the server side", submission_id)
-            if _fail(
-                submission_id,
-                errors=[SERVER_ERROR_MESSAGE],
-                from_status=Status.RUNNING,
-                reason="server_error",
-            ):
-                notify.notify_submission_server_error(submission_id=submission_id)
-            return "failed"
-        fields, evaluation_fields = evaluations.stored_fields(evaluation)
-        scores, primary = fields["scores"], fields["primary_score"]
-        with transaction.atomic():
-            saved = Submission.objects.filter(
-                pk=submission_id, status=Status.RUNNING, attempts=attempt
-            ).update(
-                status=Status.FINISHED,
-                errors=[],
-                finished_at=timezone.now(),
-                **fields,
-            )
-            if saved:
-                evaluations.save_evaluation(submission_id=submission_id, fields=evaluation_fields)
-                leaderboard_changed(phase_ids=[submission.phase_id])
-                # In the same transaction: whoever sees it finished sees the event too.
-                _event(
+            if _labels_changed_since(submission):
+                # The labels were replaced while we scored, and their old files deleted
+                # once the new ones committed: not the file's fault. Back to the queue below.
+                evaluation = None
+            else:
+                logger.exception("Scoring submission %s failed on the server side", submission_id)
+                if _fail(
                     submission_id,
-                    "finished",
-                    attempt=attempt,
-                    primary_metric=scores.get("primary_metric"),
-                    primary_score=primary,
+                    errors=[SERVER_ERROR_MESSAGE],
+                    from_status=Status.RUNNING,
+                    reason="server_error",
+                ):
+                    notify.notify_submission_server_error(submission_id=submission_id)
+                return "failed"
+        saved = 0
+        if evaluation is not None:
+            fields, evaluation_fields = evaluations.stored_fields(evaluation)
+            scores, primary = fields["scores"], fields["primary_score"]
+            with transaction.atomic():
+                # Only while the phase still has the labels it was scored against: labels
+                # replaced meanwhile (import_challenge, the console) send it back to the queue.
+                saved = Submission.objects.filter(
+                    pk=submission_id,
+                    status=Status.RUNNING,
+                    attempts=attempt,
+                    phase__labels_sha256=submission.phase.labels_sha256,
+                ).update(
+                    status=Status.FINISHED,
+                    errors=[],
+                    finished_at=timezone.now(),
+                    **fields,
                 )
-        if not saved:
+                if saved:
+                    evaluations.save_evaluation(
+                        submission_id=submission_id, fields=evaluation_fields
+                    )
+                    leaderboard_changed(phase_ids=[submission.phase_id])
+                    # In the same transaction: whoever sees it finished sees the event too.
+                    _event(
+                        submission_id,
+                        "finished",
+                        attempt=attempt,
+                        primary_metric=scores.get("primary_metric"),
+                        primary_score=primary,
+                    )
+        # Not saved: the labels changed under us (requeued now), or a label fix applied by
+        # the console put it back in the queue while we scored; its own message may have
+        # found our lock held, so it is handed out once more below. Otherwise superseded.
+        if (
+            not saved
+            and not _requeue_after_label_change(submission_id, attempt=attempt)
+            and not Submission.objects.filter(pk=submission_id, status=Status.QUEUED).exists()
+        ):
             return "superseded"
-        return "finished"
+        if saved:
+            return "finished"
+    # Requeued because the labels changed: handed out again outside the scoring lock, so
+    # the next delivery can take it at once (a duplicate message finds it claimed).
+    queue.enqueue_scoring(submission_id)
+    return "requeued"
+
+
+def _labels_changed_since(submission: Submission) -> bool:
+    """Whether the phase's labels are no longer the ones ``submission`` was claimed with."""
+    return not Phase.objects.filter(
+        pk=submission.phase_id, labels_sha256=submission.phase.labels_sha256
+    ).exists()
+
+
+def _requeue_after_label_change(submission_id: int, *, attempt: int) -> bool:
+    """Back to the queue when the labels changed under a running scoring (not its fault)."""
+    done = Submission.objects.filter(
+        pk=submission_id, status=Status.RUNNING, attempts=attempt
+    ).update(
+        status=Status.QUEUED,
+        attempts=F("attempts") - 1,
+        worker="",
+        enqueued_at=None,
+        started_at=None,
+    )
+    if done:
+        _event(submission_id, "requeued", reason="labels_changed", attempt=attempt)
+    return bool(done)
 
 
 # --- Final submissions (issue 13) -------------------------------------------------------------
@@ -559,7 +636,14 @@ def _require_organizer(*, submission: Submission, actor) -> None:
         raise PermissionDenied("Only the challenge's organizers can do this.")
 
 
-def submission_rerun(*, submission: Submission, actor) -> Submission:
+def _why(reason: str) -> dict[str, str]:
+    # An organizer's reason is kept in the audit trail (and shown to the team where it
+    # concerns them); the admin's actions give none.
+    reason = reason.strip()
+    return {"reason": reason} if reason else {}
+
+
+def submission_rerun(*, submission: Submission, actor, reason: str = "") -> Submission:
     """Score a finished, failed or cancelled submission again (e.g. after a label fix)."""
     _require_organizer(submission=submission, actor=actor)
     with transaction.atomic():
@@ -592,13 +676,13 @@ def submission_rerun(*, submission: Submission, actor) -> Submission:
         evaluations.clear_evaluation(submission_ids=[submission.pk])
         if previous == Status.FINISHED:
             leaderboard_changed(phase_ids=[submission.phase_id])
-        _event(submission.pk, "rerun", actor=actor, previous_status=previous)
+        _event(submission.pk, "rerun", actor=actor, previous_status=previous, **_why(reason))
         transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
     submission.refresh_from_db()
     return submission
 
 
-def submission_cancel(*, submission: Submission, actor) -> Submission:
+def submission_cancel(*, submission: Submission, actor, reason: str = "") -> Submission:
     """Take a queued submission out of the queue; it no longer counts against limits."""
     _require_organizer(submission=submission, actor=actor)
     with transaction.atomic():
@@ -611,7 +695,7 @@ def submission_cancel(*, submission: Submission, actor) -> Submission:
                 f"Submission {submission.pk} is {submission.status}; "
                 "only queued submissions can be cancelled."
             )
-        _event(submission.pk, "cancelled", actor=actor)
+        _event(submission.pk, "cancelled", actor=actor, **_why(reason))
     submission.refresh_from_db()
     return submission
 
@@ -623,6 +707,7 @@ def submission_set_flags(
     hidden: bool | None = None,
     disqualified: bool | None = None,
     baseline: bool | None = None,
+    reason: str = "",
 ) -> Submission:
     """Hide, disqualify or mark as baseline; records only the flags that changed."""
     _require_organizer(submission=submission, actor=actor)
@@ -641,7 +726,7 @@ def submission_set_flags(
             # A finished submission's save also makes a new leaderboard version
             # (leaderboard.signals).
             locked.save(update_fields=list(changes))
-            _event(submission.pk, "flags", actor=actor, changes=changes)
+            _event(submission.pk, "flags", actor=actor, changes=changes, **_why(reason))
     submission.refresh_from_db()
     return submission
 

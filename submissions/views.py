@@ -32,6 +32,7 @@ from submissions.models import Submission
 from submissions.selectors import (
     submission_get_for_user,
     submission_list_for_user,
+    submission_team_notices,
     submission_upload_caps,
 )
 from submissions.services import submission_create, submission_quota, submission_select
@@ -300,6 +301,8 @@ def submission_detail(request, submission_id: int):
             "per_class": per_class,
             "is_detection": phase.track == Phase.Track.DETECTION,
             "leaderboard_url": _leaderboard_url(phase),
+            # What the organizers did to it and why (a disqualification's reason, ...).
+            "notices": submission_team_notices(submission=submission),
         },
     )
 

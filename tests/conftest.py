@@ -173,3 +173,10 @@ def charlie_web(charlie):
 @pytest.fixture
 def organizer_web(organizer):
     return logged_in(organizer)
+
+
+def pytest_collection_modifyitems(config, items):
+    # Playwright's sync API leaves an asyncio loop on the main thread for the rest of the
+    # session, after which Django's async_to_sync (django-health-check's /readyz, the
+    # request-body limit) refuses to run there: the browser tests go last.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

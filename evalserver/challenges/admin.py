@@ -48,7 +48,14 @@ class ChallengeAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     filter_horizontal = ("organizers",)
     # The class list decides what the columns of every answer file mean and is checked
     # against the label files: it changes only through import_challenge.
-    readonly_fields = ("class_names", "created_at", "updated_at")
+    # Who may take part is set in the organizer console, which checks and audits it.
+    readonly_fields = (
+        "class_names",
+        "registration",
+        "allowed_email_domains",
+        "created_at",
+        "updated_at",
+    )
     inlines = [PhaseInline]
 
     def get_queryset(self, request):

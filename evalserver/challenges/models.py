@@ -53,6 +53,18 @@ class Challenge(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Registration(models.TextChoices):
+        OPEN = "open", "Open: anyone signed in may take part"
+        APPROVAL = "approval", "Approval: organizers approve each team before it can upload"
+        DOMAINS = "domains", "Email domains: confirmed addresses at the listed domains only"
+
+    # Who may take part (evalserver.challenges.registration).
+    registration = models.CharField(
+        max_length=10, choices=Registration.choices, default=Registration.OPEN
+    )
+    # Lower-case domains ("example.org"); a user's address must end in "@" + one of them.
+    allowed_email_domains = models.JSONField(default=list, blank=True)
+
     class Meta:
         ordering = ["-created_at", "slug"]
 
@@ -197,3 +209,52 @@ class Download(models.Model):
     def __str__(self) -> str:
         where = f"{self.challenge.slug}/{self.phase.slug}" if self.phase_id else self.challenge.slug
         return f"{where}: {self.name}"
+
+
+class ChallengeBan(models.Model):
+    """A user an organizer has banned from a challenge: they can no longer upload to it,
+    create or join a team of it. Their team's submissions stay (the console flags them)."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="challenge_bans"
+    )
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["challenge", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "user"], name="one_ban_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned from {self.challenge}"
+
+
+def is_banned(*, challenge_id: int, user) -> bool:
+    """Whether ``user`` is banned from the challenge (anonymous users are not)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return ChallengeBan.objects.filter(challenge_id=challenge_id, user_id=user.pk).exists()
+
+
+class EmailConfirmation(models.Model):
+    """A user proved they read mail at ``email`` (a link sent there was opened).
+
+    Kept apart from the address itself: changing the address makes it unconfirmed, since
+    ``email`` no longer matches. Challenges limited to email domains ask for it
+    (evalserver.challenges.registration).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_confirmation"
+    )
+    email = models.EmailField()
+    confirmed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.email} confirmed"

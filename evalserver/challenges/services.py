@@ -396,3 +396,89 @@ def _has_submissions(challenge: Challenge) -> bool:
     from submissions.models import Submission
 
     return Submission.objects.filter(phase__challenge=challenge).exists()
+
+
+# --- Label fixes (the organizer console's rescore preview) ---------------------------------
+
+
+@dataclass(frozen=True)
+class StoredLabels:
+    """A validated label file stored beside a phase's own labels, not yet in use."""
+
+    raw_name: str
+    compact_name: str
+    sha256: str
+    n_items: int
+
+
+def labels_store_candidate(*, phase: Phase, data: bytes, filename: str) -> StoredLabels:
+    """Validate a corrected label file with the import's checks and store it aside.
+
+    Raises ``LabelsInvalid`` listing every problem; nothing is stored then. The phase keeps
+    its labels: ``phase_swap_labels`` points it at these files later (or never).
+    """
+    prepared = _prepare_labels(
+        track=phase.track,
+        data=data,
+        class_names=phase.challenge.class_names,
+        filename=filename,
+    )
+    storage = _labels_storage()
+    raw_name = storage.save(
+        f"phase-{phase.pk}/candidate-{prepared.sha256[:12]}{prepared.raw_suffix}",
+        ContentFile(prepared.data),
+    )
+    try:
+        compact_name = storage.save(
+            f"phase-{phase.pk}/candidate-{prepared.compact_key[:12]}.npz",
+            ContentFile(prepared.compact),
+        )
+    except BaseException:
+        _delete_quietly([raw_name])
+        raise
+    return StoredLabels(
+        raw_name=raw_name,
+        compact_name=compact_name,
+        sha256=prepared.sha256,
+        n_items=prepared.n_items,
+    )
+
+
+def labels_load_candidate(*, phase: Phase, stored: StoredLabels):
+    """The scorer's form of a stored candidate (what ``phase_labels`` gives for the live)."""
+    with _labels_storage().open(stored.compact_name, "rb") as fh:
+        return scoring.labels_from_bytes(phase.track, fh.read())
+
+
+def labels_discard_candidate(*, stored: StoredLabels) -> None:
+    _delete_quietly([stored.raw_name, stored.compact_name])
+
+
+def phase_swap_labels(*, phase: Phase, stored: StoredLabels) -> None:
+    """Point ``phase`` at a stored candidate; call inside the caller's transaction.
+
+    The old files are deleted once the transaction commits, so the row never points at a
+    missing file, and a rolled-back swap leaves everything as it was.
+    """
+    old_names = [n for n in (phase.labels_file.name, phase.labels_compact_file.name) if n]
+    phase.labels_file.name = stored.raw_name
+    phase.labels_compact_file.name = stored.compact_name
+    phase.labels_sha256 = stored.sha256
+    phase.n_items = stored.n_items
+    phase.save(
+        update_fields=[
+            "labels_file",
+            "labels_compact_file",
+            "labels_sha256",
+            "n_items",
+            "updated_at",
+        ]
+    )
+    stale = [n for n in old_names if n not in (stored.raw_name, stored.compact_name)]
+    if stale:
+        transaction.on_commit(lambda: _delete_quietly(stale))
+
+
+def labels_item_count(labels: Any) -> int:
+    """How many items (clips, videos) a loaded label file holds."""
+    return _n_items(labels)

@@ -20,6 +20,9 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # When the organizers approved it; a challenge with registration "approval" takes uploads
+    # only from approved teams (set at creation elsewhere).
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["challenge", "name"]

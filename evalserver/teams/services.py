@@ -12,15 +12,23 @@ import secrets
 import unicodedata
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from evalserver.accounts.models import User
-from evalserver.challenges.models import Challenge
+from evalserver.challenges.models import Challenge, is_banned
+from evalserver.challenges.registration import check_may_take_part
 from evalserver.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from evalserver.teams.models import Membership, Team, new_invite_code
 
 TEAM_NAME_MAX_LENGTH = Team._meta.get_field("name").max_length
 
 _NO_TEAM = "No such team."
+BANNED_MESSAGE = "The organizers of this challenge have banned you from taking part in it."
+
+
+def _refuse_banned(*, user: User, challenge_id: int) -> None:
+    if is_banned(challenge_id=challenge_id, user=user):
+        raise PermissionDenied(BANNED_MESSAGE)
 
 
 _JOINERS = frozenset("\u200c\u200d")
@@ -71,13 +79,22 @@ def team_create(*, user: User, challenge: Challenge, name: str) -> Team:
     name = _clean_team_name(name)
     if not challenge.is_published:
         raise NotFound("No such challenge.")
+    _refuse_banned(user=user, challenge_id=challenge.pk)
+    check_may_take_part(challenge=challenge, user=user)
     if Membership.objects.filter(user=user, challenge=challenge).exists():
         raise _already_in_a_team(challenge)
     if Team.objects.filter(challenge=challenge, name__iexact=name).exists():
         raise Conflict(f"A team named {name!r} already exists in this challenge.")
     try:
         with transaction.atomic():
-            team = Team.objects.create(challenge=challenge, name=name, created_by=user)
+            # Approved at once unless the organizers approve teams themselves.
+            approved = challenge.registration != Challenge.Registration.APPROVAL
+            team = Team.objects.create(
+                challenge=challenge,
+                name=name,
+                created_by=user,
+                approved_at=timezone.now() if approved else None,
+            )
             Membership.objects.create(
                 team=team, user=user, challenge=challenge, role=Membership.Role.OWNER
             )
@@ -91,6 +108,8 @@ def team_create(*, user: User, challenge: Challenge, name: str) -> Team:
 
 def team_join(*, user: User, team: Team, invite_code: str) -> Membership:
     """Join ``team`` with its invite code."""
+    _refuse_banned(user=user, challenge_id=team.challenge_id)
+    check_may_take_part(challenge=team.challenge, user=user)
     with transaction.atomic():
         team = _lock_team(team)
         code = (invite_code or "").strip()

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from evalserver.web import views
+from evalserver.web import registration_views, views
 
 urlpatterns = [
     path("", views.challenge_list, name="challenge-list"),
@@ -24,6 +24,13 @@ urlpatterns = [
         "challenges/<slug:slug>/team/members/<int:user_id>/remove/",
         views.team_remove_member_view,
         name="team-remove-member",
+    ),
+    # Email confirmation, for challenges limited to email domains (issue 15).
+    path("account/confirm-email/", registration_views.confirm_email, name="confirm-email"),
+    path(
+        "account/confirm-email/<str:token>/",
+        registration_views.confirm_email_token,
+        name="confirm-email-token",
     ),
     # Accounts: Django's own views with our templates under templates/registration/.
     path("accounts/signup/", views.signup, name="signup"),

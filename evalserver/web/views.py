@@ -32,8 +32,10 @@ from evalserver.accounts.services import (
     token_rotate,
     user_create,
 )
+from evalserver.announcements.selectors import announcements_of
 from evalserver.challenges.downloads import downloads_for_page
 from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.registration import registration_refusal, team_is_pending
 from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
 from evalserver.teams.models import Team
@@ -46,7 +48,9 @@ from evalserver.teams.services import (
     team_remove_member,
 )
 from evalserver.web.forms import SignUpForm, TeamCreateForm, TeamJoinForm
+from evalserver.web.queue_charts import scoring_time_svg, submissions_per_hour_svg
 from submissions.models import Submission
+from submissions.stats import queue_over_time
 
 # The dashboard raises the alarm when work has waited this long with no worker activity.
 QUEUE_STUCK_AFTER = dt.timedelta(minutes=5)
@@ -107,6 +111,8 @@ def challenge_detail(request, slug: str):
             "rows": rows,
             "team": team_for_user(user=request.user, challenge=challenge),
             "is_organizer": challenge.is_organizer(request.user),
+            # The organizers' latest announcements (evalserver.announcements).
+            "announcements": announcements_of(challenge=challenge),
         },
     )
 
@@ -122,6 +128,12 @@ def team_page(request, slug: str):
     challenge = _published_challenge(slug)
     team = team_for_user(user=request.user, challenge=challenge)
     context = {"challenge": challenge, "team": team}
+    if team is None and request.user.is_authenticated:
+        context["registration_refusal"] = registration_refusal(
+            challenge=challenge, user=request.user
+        )
+    if team is not None:
+        context["team_pending"] = team_is_pending(team=team, challenge=challenge)
     if team is None:
         context["create_form"] = TeamCreateForm(prefix="create")
         context["join_form"] = TeamJoinForm(
@@ -430,6 +442,7 @@ def challenge_dashboard(request, slug: str):
             }
         )
     worker_quiet = last_activity is None or now - last_activity > WORKER_QUIET_AFTER
+    queue_hours = queue_over_time(challenge=challenge, now=now)
     return render(
         request,
         "web/dashboard.html",
@@ -443,5 +456,9 @@ def challenge_dashboard(request, slug: str):
             "inprocess": settings.EVALSERVER_INPROCESS_TASKS,
             "status_choices": status.choices,
             "admin_challenge_url": _admin_url("challenges_challenge_change", challenge.pk),
+            # The queue over time (issue 15): uploads per hour, scoring time percentiles.
+            "queue_hours": queue_hours,
+            "uploads_chart": submissions_per_hour_svg(hours=queue_hours),
+            "times_chart": scoring_time_svg(hours=queue_hours),
         },
     )
