@@ -1,8 +1,9 @@
-"""Real services for tests that need them somewhere other than loopback: a redis-server
-and an initdb PostgreSQL cluster listening on an address the test gives and started
-through a command prefix (``ip netns exec NS`` for the multi-host test), and moto's S3
-server. The loopback-only helpers and fixtures are in tests/processes.py; this module
-reuses its free_port and wait_until. Never the machine's own services.
+"""Real services a test starts and stops itself: redis-server, a PostgreSQL cluster made
+with initdb, and moto's S3 server. Never the machine's own services.
+
+Each listens on the address the test gives (127.0.0.1 by default, or an address inside a
+network namespace the test made), on a free port, with its files in the test's folder.
+Reusable by any test module (the ops, backup and multi-host tests use them).
 """
 
 from __future__ import annotations
@@ -14,9 +15,25 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.processes import free_port, wait_until
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], object], *, timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def port_answers(host: str, port: int) -> bool:
@@ -55,6 +72,10 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         return f"redis://{self.host}:{self.port}/{db}"
+
+    # The name the ops tests use for the same thing.
+    def url_for(self, db: int) -> str:
+        return self.url(db)
 
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
