@@ -350,6 +350,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "evalserver.schema_limits.limits_hook",
     ],
+    # A phase's board visibility and a board's split share the values public/private: one
+    # component name for both instead of a warning (manage.py check --deploy fails on it).
+    "ENUM_NAME_OVERRIDES": {"PublicPrivateEnum": ["public", "private"]},
 }
 
 # --- Login throttling (django-axes) -------------------------------------------------------

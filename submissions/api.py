@@ -122,9 +122,10 @@ class SubmissionDetailView(APIView):
         submission = selectors.submission_get_for_user(
             user=request.user, submission_id=submission_id
         )
-        services.submission_select(
-            user=request.user, submission=submission, selected=data.validated_data["selected"]
-        )
+        if "selected" in data.validated_data:
+            services.submission_select(
+                user=request.user, submission=submission, selected=data.validated_data["selected"]
+            )
         submission = selectors.submission_get_for_user(
             user=request.user, submission_id=submission_id
         )

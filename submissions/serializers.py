@@ -125,6 +125,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
 
 class SubmissionSelectSerializer(serializers.Serializer):
+    # Optional, as PATCH semantics say: a body without it changes nothing.
     selected = serializers.BooleanField(
-        help_text="true: count this submission as one of the team's final ones; false: not."
+        required=False,
+        help_text="true: count this submission as one of the team's final ones; false: not.",
     )
