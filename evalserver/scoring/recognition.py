@@ -22,7 +22,9 @@ id k-1).
 
 from __future__ import annotations
 
+import gc
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, BinaryIO
 
+import msgspec
 import numpy as np
 
 from .archive import read_submission_bytes
@@ -297,6 +300,68 @@ def _record_ids(records: list[Any], problems: list[str]) -> list[str | None]:
     return ids
 
 
+class _PlainRecord(msgspec.Struct, gc=False):
+    """The two keys the recognition track reads; msgspec skips every other one unread."""
+
+    id: str
+    label: list[str]
+
+
+_plain_decoder = msgspec.json.Decoder(list[_PlainRecord])
+
+
+def _plain_labels(
+    data: bytes, column: dict[str, int]
+) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """(ids, rows, cols) of a label file with no problem at all, read quickly; else None.
+
+    msgspec decodes the file straight into (id, label) records, and whole-list
+    operations (one regex over all ids joined, a set for duplicates, one dict lookup
+    per label) stand in for the record-by-record checks of :func:`load_labels`, which
+    build no message unless something is wrong. On any doubt (a record that is not an
+    object, lacks a key or has a value of another type, and anything msgspec reads
+    differently from the standard library: it refuses NaN and lone surrogates) this
+    returns None and the careful path re-reads the file with ``json``.
+    """
+    # A million small lists would set off the cyclic garbage collector over and over
+    # (several times the decoding itself); nothing built here can form a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        records = _plain_decoder.decode(
+            memoryview(data)[len(_BOM) :] if data.startswith(_BOM) else data
+        )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+    if not records:
+        return None
+    ids = [record.id for record in records]
+    labels = [record.label for record in records]
+    del records
+    # Whitespace and control characters are single characters: joining the ids creates
+    # no match that no single id has.
+    if min(map(len, ids)) == 0 or _BAD_ID_CHARS.search("".join(ids)):
+        return None
+    if len(set(ids)) != len(ids):
+        return None
+    lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    if not lengths.all():
+        return None
+    try:
+        # Only str keys are in ``column``: any other JSON value misses (or is unhashable).
+        cols = np.fromiter(
+            map(column.__getitem__, itertools.chain.from_iterable(labels)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+    except (KeyError, TypeError):
+        return None
+    return ids, np.repeat(np.arange(len(ids)), lengths), cols
+
+
 def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     """Read TinyVIRAT-v2 ground truth JSON; every problem is reported, by record.
 
@@ -304,6 +369,19 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     """
     names = tuple(class_names)
     column = {name: c for c, name in enumerate(names)}
+    plain = _plain_labels(data, column)
+    if plain is not None:
+        ids, rows, cols = plain
+        y = np.zeros((len(ids), len(names)), dtype=np.uint8)
+        y[rows, cols] = 1
+        return RecognitionLabels(class_names=names, ids=np.array(ids, dtype=np.str_), Y=y)
+    return _load_labels_carefully(data, names, column)
+
+
+def _load_labels_carefully(
+    data: bytes, names: tuple[str, ...], column: dict[str, int]
+) -> RecognitionLabels:
+    """:func:`load_labels` record by record, with the standard library's JSON reader."""
     records = _json_records(data, "the labels file")
     objects = [r for r in records if isinstance(r, dict)]
     if objects and not any("label" in r for r in objects) and any("tubes" in r for r in objects):
