@@ -9,14 +9,19 @@ The chart is kept the same way, per minute of its time axis.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.http import Http404
 from django.shortcuts import render
 from django.template.loader import get_template
 from django.utils import timezone, translation
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from evalserver.errors import NotFound
 from leaderboard.charts import best_score_over_time_svg
@@ -24,9 +29,11 @@ from leaderboard.encoded import board_memo
 from leaderboard.selectors import (
     Leaderboard,
     LeaderboardEntry,
+    RankingRow,
     best_score_history,
-    leaderboard_entries,
+    frozen_leaderboard_of,
     leaderboard_for_viewer,
+    leaderboard_ranking_rows,
     phase_for_leaderboard,
 )
 
@@ -54,29 +61,93 @@ def _render_rows(board: Leaderboard, entries: list[LeaderboardEntry], *, own: in
     ]
 
 
+# A rank moves whenever a team above changes places, the rest of a row only when its own
+# submission, team or scores do. Rows are rendered with this stand-in for the rank (random:
+# no team name or method can contain it) and kept by their content, so after a change only
+# the changed rows are rendered again and every other row just gets its new rank.
+_RANK = f"rank-{uuid.uuid4().hex}"
+ROW_CACHE_ENTRIES = 20_000
+_row_cache: OrderedDict[tuple, str] = OrderedDict()
+_row_lock = threading.Lock()
+
+
+def _unranked_row(board: Leaderboard, item: RankingRow | LeaderboardEntry, scores: str) -> str:
+    key = (
+        board.phase.pk,
+        translation.get_language(),
+        tuple(board.class_names),
+        item.team_id,
+        item.team,
+        item.submission_id,
+        item.method_name,
+        item.submitted_at,
+        item.is_baseline,
+        item.submission_count,
+        item.primary_score,
+        item.rank is None,
+        scores,
+    )
+    with _row_lock:
+        html = _row_cache.get(key)
+        if html is not None:
+            _row_cache.move_to_end(key)
+            return html
+    entry = item.entry() if isinstance(item, RankingRow) else copy.copy(item)
+    if entry.rank is not None:
+        entry.rank = _RANK  # type: ignore[assignment]
+    html = str(_render_rows(board, [entry], own=None)[0])
+    with _row_lock:
+        _row_cache[key] = html
+        while len(_row_cache) > ROW_CACHE_ENTRIES:
+            _row_cache.popitem(last=False)
+    return html
+
+
 @dataclass(frozen=True)
 class _RenderedBoard:
-    """The full board of one version: its entries and each one's row, not highlighted."""
+    """The full board of one version: its entries and each one's row, not highlighted.
 
-    entries: list[LeaderboardEntry]
+    ``entries`` are the ranking's rows (score JSON still text) or a frozen board's entries:
+    what the page needs of them is the team, its rank and, for the viewer's own, the rest.
+    """
+
+    entries: list
     frozen_at: dt.datetime | None
     rows: list[SafeString]
 
 
 def _rendered_board(phase) -> _RenderedBoard:
     def build() -> _RenderedBoard:
-        entries, frozen_at = leaderboard_entries(phase=phase)
+        frozen = frozen_leaderboard_of(phase)
+        if frozen is not None:
+            items: list = [LeaderboardEntry.from_json(item) for item in frozen.entries]
+            scores = [json.dumps(item.scores, sort_keys=True) for item in items]
+            frozen_at = frozen.frozen_at
+        else:
+            items = leaderboard_ranking_rows(phase=phase)
+            scores = [row.scores_json for row in items]
+            frozen_at = None
         board = Leaderboard(
             phase=phase,
-            entries=entries,
+            entries=[],
             frozen_at=frozen_at,
             ranking_hidden=False,
             viewer_team_id=None,
             viewer_is_organizer=False,
         )
-        return _RenderedBoard(entries, frozen_at, _render_rows(board, entries, own=None))
+        rows = [
+            mark_safe(  # noqa: S308 - our own template's output, only the rank put in
+                _unranked_row(board, item, text).replace(_RANK, str(item.rank))
+            )
+            for item, text in zip(items, scores, strict=True)
+        ]
+        return _RenderedBoard(items, frozen_at, rows)
 
     return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
+
+
+def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:
+    return item.entry() if isinstance(item, RankingRow) else item
 
 
 def phase_leaderboard(request, phase_id: int):
@@ -86,7 +157,7 @@ def phase_leaderboard(request, phase_id: int):
         raise Http404(exc.message) from None
     rendered: list[_RenderedBoard] = []
 
-    def full_board() -> tuple[list[LeaderboardEntry], dt.datetime | None]:
+    def full_board() -> tuple[list, dt.datetime | None]:
         rendered.append(_rendered_board(phase))
         return rendered[0].entries, rendered[0].frozen_at
 
@@ -96,7 +167,7 @@ def phase_leaderboard(request, phase_id: int):
         own = board.viewer_team_id
         cached = rendered[0]
         rows = [
-            _render_rows(board, [entry], own=own)[0] if entry.team_id == own else html
+            _render_rows(board, [_entry(entry)], own=own)[0] if entry.team_id == own else html
             for entry, html in zip(cached.entries, cached.rows, strict=True)
         ]
     else:
