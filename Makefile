@@ -16,13 +16,24 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 # The embedded default: SQLite and uploads under var/, scoring inside the web process.
-run: install
+# Only the runtime dependencies (the dev extras are for `make test`); prints the URL and
+# the demo accounts once the server answers.
+$(BIN)/.runtime: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+run: $(BIN)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python scripts/run_demo.py
 
-# Against the machine's PostgreSQL and Redis (started if they are not answering).
+# Installs the Debian packages the tests need (scripts/system-packages.txt: Chromium,
+# PostgreSQL, Redis, ...) when missing, then runs against the machine's PostgreSQL and
+# Redis (started if they are not answering).
 test: install
+	bash scripts/install-system-packages.sh
 	bash scripts/services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) EVALSERVER_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest $(PYTEST_ARGS)

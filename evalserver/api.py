@@ -14,7 +14,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from evalserver.accounts.services import LOGIN_LOCKED_MESSAGE
+from evalserver.accounts.services import login_locked_message
 from evalserver.errors import DomainError
 
 
@@ -58,23 +58,24 @@ def _summarise(errors: dict) -> str:
 
 
 def axes_lockout_response(request, original_response=None, credentials=None):
-    """What a locked-out login gets (``AXES_LOCKOUT_CALLABLE``): JSON 429 on the API, a
-    page elsewhere. 429 rather than axes' 403: the client did nothing forbidden, it must
-    wait."""
-    retry_after = str(int(float(settings.AXES_COOLOFF_TIME) * 3600))
+    """What a refused login gets (``AXES_LOCKOUT_CALLABLE``): JSON 429 on the API, a page
+    elsewhere. 429 rather than axes' 403: the client did nothing forbidden, it must wait.
+    Retry-After is the wait the login protection computed, else the full cool-off."""
+    retry_after = getattr(request, "login_retry_after", 0) or int(
+        float(settings.AXES_COOLOFF_TIME) * 3600
+    )
+    message = login_locked_message(retry_after)
     if _is_api(request):
-        response = JsonResponse(
-            {"detail": LOGIN_LOCKED_MESSAGE, "code": "login_locked"}, status=429
-        )
+        response = JsonResponse({"detail": message, "code": "login_locked"}, status=429)
     else:
         try:
             body = render_to_string(
-                "accounts/locked_out.html", {"message": LOGIN_LOCKED_MESSAGE}, request=request
+                "accounts/locked_out.html", {"message": message}, request=request
             )
             response = HttpResponse(body, status=429)
         except TemplateDoesNotExist:
-            response = HttpResponse(LOGIN_LOCKED_MESSAGE, status=429, content_type="text/plain")
-    response["Retry-After"] = retry_after
+            response = HttpResponse(message, status=429, content_type="text/plain")
+    response["Retry-After"] = str(retry_after)
     return response
 
 

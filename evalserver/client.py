@@ -174,6 +174,9 @@ class Client:
             fields["description"] = description
         return self.post_multipart(f"/api/v1/phases/{phase_id}/submissions/", fields, "file", file)
 
+    def validate(self, phase_id: int, file: Path) -> dict:
+        return self.post_multipart(f"/api/v1/phases/{phase_id}/validate/", {}, "file", file)
+
     def submission(self, submission_id: int) -> dict:
         return self.get(f"/api/v1/submissions/{submission_id}/")
 
@@ -250,6 +253,47 @@ def check_locally(file: Path, public_list: Path, n_classes: int) -> list[str]:
         raise LocalCheckFailed([f"{public_list}: {e}" for e in exc.errors]) from None
     with file.open("rb") as fh:
         return check_format(fh, clip_ids, n_classes)
+
+
+def convert_2022(zip_path: Path, labels_path: Path, out_path: Path, class_map: Path | None):
+    """The 2022 layout (a zip of <clip_id>/pred.pkl) as the detection CSV; returns warnings.
+
+    Reads with the server's own reader (safe unpickling, the same checks and order), so
+    the CSV scores exactly like the zip. Raises LocalCheckFailed listing the problems.
+    """
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise LocalCheckFailed(
+            ["convert-2022 needs numpy to read the pickles: pip install numpy"]
+        ) from None
+    import json
+
+    from evalserver.scoring import detection_2022
+    from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
+    from evalserver.scoring.errors import ScoringError
+
+    try:
+        class_names = (
+            parse_class_map(class_map.read_bytes()) if class_map else list(TINYVIRAT_V2_CLASSES)
+        )
+    except ScoringError as exc:
+        raise LocalCheckFailed([f"{class_map}: {e}" for e in exc.errors]) from None
+    try:
+        records = json.loads(labels_path.read_bytes().decode("utf-8-sig"))
+        if not isinstance(records, list):
+            raise ValueError("expected a JSON list of clip records")
+        clips = detection_2022.public_clips(records, class_names)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LocalCheckFailed([f"{labels_path}: {exc}"]) from None
+    try:
+        with zip_path.open("rb") as fh:
+            read = detection_2022.read_zip(fh, clips, max_bytes=8 << 30)
+    except ScoringError as exc:
+        raise LocalCheckFailed([f"{zip_path}: {e}" for e in exc.errors]) from None
+    with out_path.open("w", encoding="utf-8", newline="") as out:
+        detection_2022.write_csv(read.rows, clips, out)
+    return read.warnings
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -384,6 +428,27 @@ def _cmd_submit(client: Client, args, out: TextIO, err: TextIO) -> int:
     return _finish(client, submission["id"], args, out, err)
 
 
+def _cmd_validate(client: Client, args, out: TextIO, err: TextIO) -> int:
+    file = Path(args.file)
+    if not file.is_file():
+        print(f"error: {file} is not a file", file=err)
+        return EXIT_LOCAL
+    result = client.validate(args.phase, file)
+    if args.json:
+        print(json.dumps(result, indent=2), file=out)
+    elif result["valid"]:
+        print(
+            f"{file}: valid for phase {args.phase} ({result['n_items']} clips); "
+            "nothing was stored and no submission was used",
+            file=out,
+        )
+    else:
+        print(f"{file} would be refused by phase {args.phase}:", file=out)
+        for problem in result["errors"]:
+            print(f"  {problem}", file=out)
+    return EXIT_OK if result["valid"] else EXIT_REFUSED
+
+
 def _finish(client: Client, submission_id: int, args, out: TextIO, err: TextIO) -> int:
     submission = client.wait(
         submission_id, timeout=args.timeout, interval=args.poll_interval, out=err
@@ -419,6 +484,27 @@ def _cmd_leaderboard(client: Client, args, out: TextIO, err: TextIO) -> int:
         print(json.dumps(board, indent=2), file=out)
     else:
         print_leaderboard(board, out)
+    return EXIT_OK
+
+
+def _cmd_convert_2022(client: Client, args, out: TextIO, err: TextIO) -> int:
+    try:
+        warnings = convert_2022(
+            Path(args.zip),
+            Path(args.labels),
+            Path(args.output),
+            args.class_map and Path(args.class_map),
+        )
+    except LocalCheckFailed as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return EXIT_LOCAL
+    except OSError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_LOCAL
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
+    print(f"wrote {args.output}", file=out)
     return EXIT_OK
 
 
@@ -485,6 +571,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--description", default="")
     submit.set_defaults(handler=_cmd_submit)
 
+    validate = commands.add_parser(
+        "validate",
+        parents=[common],
+        help="check a file against a phase on the server, without submitting it "
+        "(no quota used, nothing stored)",
+    )
+    validate.add_argument("--phase", type=int, required=True, help="the phase id")
+    validate.add_argument("file", help="answer.txt (plain, .gz or .zip) or detections CSV")
+    validate.set_defaults(handler=_cmd_validate)
+
     status = commands.add_parser(
         "status", parents=[common, waiting], help="show a submission's status and scores"
     )
@@ -497,6 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     leaderboard.add_argument("--phase", type=int, required=True)
     leaderboard.set_defaults(handler=_cmd_leaderboard)
+
+    convert = commands.add_parser(
+        "convert-2022",
+        help="turn a TinyActions 2022 detection zip (<clip_id>/pred.pkl files) into the CSV",
+    )
+    convert.add_argument(
+        "--labels", required=True, help="the public clip list with each clip's dim"
+    )
+    convert.add_argument("zip", help="the zip of <clip_id>/pred.pkl files")
+    convert.add_argument("-o", "--output", required=True, help="the CSV to write")
+    convert.add_argument(
+        "--class-map", help="class_map.json (name -> id); default: the 26 TinyVIRAT-v2 classes"
+    )
+    convert.set_defaults(handler=_cmd_convert_2022, server=DEFAULT_SERVER, token=None)
     return parser
 
 

@@ -132,3 +132,22 @@ def env_redis_url(name: str) -> str | None:
     if not (db.isascii() and db.isdigit()):
         raise refuse(f"the database {db!r} is not a whole number")
     return value
+
+
+def env_networks(name: str, default: list[str]) -> list:
+    """A comma-separated list of IP networks in CIDR notation (``10.0.0.0/8,::1/128``).
+
+    A bare address is one host. Host bits set (``10.0.0.1/8``) are refused: they usually
+    mean a typo, and silently widening or narrowing who is let in is worse than stopping.
+    """
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name} has {item!r}, which is not a network in CIDR notation ({exc})"
+            ) from None
+    return networks

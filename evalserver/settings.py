@@ -15,6 +15,7 @@ from evalserver.env import (
     env_bool,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_redis_url,
     env_str,
@@ -54,9 +55,14 @@ INSTALLED_APPS = [
     "submissions",
     "leaderboard",
     "evalserver.web",
+    "evalserver.ops",
 ]
 
 MIDDLEWARE = [
+    # First: every later line of the request's log carries its id (evalserver.ops).
+    "evalserver.ops.middleware.RequestIdMiddleware",
+    # Request counts and latency by view for /metrics (django-prometheus), around the rest.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a request body (the CSRF check does): oversized ones get 413.
     "evalserver.middleware.RequestBodyLimitMiddleware",
@@ -73,6 +79,7 @@ MIDDLEWARE = [
     "evalserver.middleware.InProcessSweeperMiddleware",
     # Last, as django-axes asks: it reacts to the authentication signals of the stack above.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "evalserver.urls"
@@ -117,6 +124,9 @@ else:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Fault tolerance (issue 11): a persistent connection is checked before a request reuses it,
+# so the first request after a PostgreSQL restart reconnects instead of failing with a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -129,7 +139,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' lockouts plus our address and account limits (accounts.login_protection).
+    "evalserver.accounts.login_protection.LoginProtectionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -167,6 +178,9 @@ if _s3_bucket:
         "default_acl": "private",
         "querystring_auth": True,
         "file_overwrite": False,
+        # Presigned links (EVALSERVER_S3_URL_EXPIRY) in the current signature scheme: AWS
+        # refuses the old one in newer regions, and its links carry their expiry plainly.
+        "signature_version": "s3v4",
     }
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -185,6 +199,10 @@ else:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(LABELS_ROOT), "base_url": None},
     }
+
+# Seconds a presigned link to a team's own file stays valid; 0 streams the file through
+# the web process instead (the only way with local files). S3 only.
+EVALSERVER_S3_URL_EXPIRY = env_int("EVALSERVER_S3_URL_EXPIRY", 0, minimum=0)
 
 STORAGES = {
     "default": _default_storage,
@@ -259,6 +277,9 @@ EVALSERVER_MAX_SCORING_ATTEMPTS = env_int("EVALSERVER_MAX_SCORING_ATTEMPTS", 3, 
 # re-queues stranded submissions and ends those no worker will finish
 # (submissions.services.submissions_sweep).
 EVALSERVER_SWEEP_INTERVAL = env_int("EVALSERVER_SWEEP_INTERVAL", 60, minimum=1)
+# Fault tolerance (issue 11): celery beat runs each sweep itself, against the database, so
+# sweeps never wait behind a backlog of scoring tasks nor depend on a live worker.
+CELERY_BEAT_SCHEDULER = "evalserver.celery:SweepingScheduler"
 # Threads that score in the web process when there is no broker.
 EVALSERVER_INPROCESS_WORKERS = env_int("EVALSERVER_INPROCESS_WORKERS", 2, minimum=1)
 # Tests only: score inside the on-commit hook instead of a background thread.
@@ -322,10 +343,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- Login throttling (django-axes) -------------------------------------------------------
 
+# The policy is README "Login protection"; evalserver.accounts.login_protection explains it.
+# Failures of one account from one address lock that pair only, and a success clears that
+# pair only: a success of your own never clears your address's guesses at other accounts,
+# and guesses from elsewhere never lock the account out of the addresses its owner uses.
 AXES_FAILURE_LIMIT = env_int("EVALSERVER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours: a locked-out user or address may try again after 15 minutes
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Refused attempts are not recorded: hammering during a lockout cannot extend it forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Failures from one address over any accounts (spraying) that lock the address, within the
+# cool-off, for accounts that never logged in from it.
+EVALSERVER_LOGIN_ADDRESS_FAILURE_LIMIT = 4 * AXES_FAILURE_LIMIT
+# Failures at one account from any addresses after which it takes one attempt per interval
+# (seconds) from addresses it never logged in from: distributed guessing is slowed.
+EVALSERVER_LOGIN_ACCOUNT_SLOWDOWN_AFTER = 2 * AXES_FAILURE_LIMIT
+EVALSERVER_LOGIN_ACCOUNT_INTERVAL = 30
 AXES_ENABLED = env_bool("EVALSERVER_LOGIN_THROTTLE", default=True)
 AXES_VERBOSE = False
 # A JSON 429 with a `detail` on the API, a page in the browser (evalserver.api).
@@ -343,9 +377,14 @@ _cache_url = env_redis_url("EVALSERVER_CACHE_URL")
 if _cache_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fault tolerance (issue 11): Django's Redis cache, except that a Redis outage
+            # reads as an empty cache (throttles fail open) instead of a 500 on every request.
+            "BACKEND": "evalserver.cache.FailOpenRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": "evalserver",
+            # A Redis that does not answer (a host gone, packets dropped) costs a request
+            # at most about a second before the cache is skipped.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
         }
     }
 else:
@@ -400,6 +439,8 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    # Probes and scrapers talk plain HTTP to the process itself (evalserver.ops).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -407,11 +448,55 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Operations: health, metrics, logs (evalserver.ops) ------------------------------------
+
+# /metrics answers requests from these networks (CIDRs, the client's address as
+# EVALSERVER_TRUSTED_PROXIES reads it) or carrying `Authorization: Bearer <token>`.
+EVALSERVER_METRICS_ALLOWED = env_networks("EVALSERVER_METRICS_ALLOWED", ["127.0.0.1/32", "::1/128"])
+EVALSERVER_METRICS_TOKEN = env_str("EVALSERVER_METRICS_TOKEN")
+if EVALSERVER_METRICS_TOKEN is not None and len(EVALSERVER_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "EVALSERVER_METRICS_TOKEN must be at least 16 characters (a guessable token opens "
+        "/metrics to anyone)"
+    )
+# `plain` (human-readable lines) or `json` (one object per line, with request_id and, in
+# the worker, submission_id).
+EVALSERVER_LOG_FORMAT = env_str("EVALSERVER_LOG_FORMAT", "plain").lower()
+if EVALSERVER_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(
+        f"EVALSERVER_LOG_FORMAT={EVALSERVER_LOG_FORMAT!r} must be plain or json"
+    )
+# Celery replaces the root logger's handlers with its own plain ones unless told not to;
+# JSON lines must come out of the workers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = EVALSERVER_LOG_FORMAT != "json"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "evalserver.ops.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # python-json-logger: one object per line; fields passed with `extra=` are kept.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["levelname", "name", "message", "request_id", "submission_id"],
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": EVALSERVER_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("EVALSERVER_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Onboarding (issue 14): Django's own console handler would print every django.*
+        # record a second time beside the root's; axes says four INFO lines per login.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "axes": {"level": "WARNING"},
+    },
 }

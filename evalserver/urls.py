@@ -12,6 +12,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/v1/", include("evalserver.api_urls")),
+    # /healthz, /readyz, /metrics for operators and their probes.
+    path("", include("evalserver.ops.urls")),
     path("", include("leaderboard.urls")),
     path("", include("submissions.urls")),
     path("", include("evalserver.web.urls")),

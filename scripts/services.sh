@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the PostgreSQL and Redis that the tests talk to are answering, starting each
-# one that is not (the machine's own services; see README "Running the tests").
+# one that is not (the machine's own services; see README "Two commands").
 set -euo pipefail
 
 pg_host=${EVALSERVER_TEST_PG_HOST:-127.0.0.1}

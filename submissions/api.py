@@ -11,7 +11,13 @@ from rest_framework.views import APIView
 from evalserver.api import error_responses
 from evalserver.challenges.selectors import phase_get
 from submissions import selectors, services
-from submissions.serializers import SubmissionCreateRequestSerializer, SubmissionSerializer
+from submissions.checks import submission_validate
+from submissions.serializers import (
+    SubmissionCheckResultSerializer,
+    SubmissionCheckSerializer,
+    SubmissionCreateRequestSerializer,
+    SubmissionSerializer,
+)
 
 _PHASE_ID = OpenApiParameter("phase_id", int, OpenApiParameter.PATH, description="The phase's id.")
 
@@ -92,3 +98,35 @@ class SubmissionDetailView(APIView):
             user=request.user, submission_id=submission_id
         )
         return Response(SubmissionSerializer(submission).data)
+
+
+class PhaseValidateView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    # The uploads' throttle and counter: checking costs the server as much as an upload's
+    # validation, so it cannot be used to get around that rate.
+    throttle_classes = [UserRateThrottle, UploadRateThrottle]
+    throttle_scope = "uploads"
+
+    @extend_schema(
+        operation_id="phases_validate",
+        summary="Check a file against a phase without submitting it",
+        description=(
+            "Runs the full validation of an upload against the phase's clip ids (the same "
+            "caps and messages) and answers `valid`, `errors` and the phase's `n_items`. "
+            "Scores nothing, stores nothing and counts toward no quota; throttled like "
+            "uploads. Reveals nothing about the hidden labels: only clip ids, which are "
+            "public. 409 when the phase has no clip list yet, 413 when too large."
+        ),
+        parameters=[_PHASE_ID],
+        request={"multipart/form-data": SubmissionCheckSerializer},
+        responses={
+            200: SubmissionCheckResultSerializer,
+            **error_responses(400, 401, 404, 409, 413, 429),
+        },
+    )
+    def post(self, request, phase_id: int):
+        phase = phase_get(phase_id=phase_id)
+        data = SubmissionCheckSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = submission_validate(phase=phase, upload=data.validated_data["file"])
+        return Response(SubmissionCheckResultSerializer(result.as_dict()).data)

@@ -11,6 +11,11 @@ urlpatterns = [
         name="api-v1-phase-submissions",
     ),
     path(
+        "phases/<int:phase_id>/validate/",
+        api.PhaseValidateView.as_view(),
+        name="api-v1-phase-validate",
+    ),
+    path(
         "submissions/<int:submission_id>/",
         api.SubmissionDetailView.as_view(),
         name="api-v1-submission-detail",

@@ -5,6 +5,11 @@ down is logged and the submission stays queued for the sweeper. Without one (the
 default) a small thread pool in the web process runs the same task body, so a request
 never waits for scoring either way.
 
+This module is the dispatcher: it names tasks (``SCORE_TASK``, ``SWEEP_TASK``) and sends
+or runs them by name, through the Celery app's registry, so it imports neither
+``submissions.tasks`` nor ``submissions.services``. The services import this module and
+the tasks import the services: the imports go one way (tests/pipeline/test_dispatch.py).
+
 The scoring lock says "a live process is scoring this submission". On PostgreSQL it is a
 session advisory lock: the server drops it the moment the process holding it dies, which
 is how a redelivered task (or the sweeper) tells a dead worker from a busy one.
@@ -22,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, Literal
 
 from django.conf import settings
 from django.db import connection, connections
@@ -38,6 +44,21 @@ _local_scoring: set[int] = set()
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+
+# The tasks this module sends, by the names submissions.tasks registers them under.
+TaskName = Literal["submissions.score_submission", "submissions.sweep"]
+SCORE_TASK: Final = "submissions.score_submission"
+SWEEP_TASK: Final = "submissions.sweep"
+
+
+def run_here(name: TaskName, *args: int) -> Any:
+    """Run a task's body in this process (no broker involved), looked up by its name."""
+    from evalserver.celery import app
+
+    if name not in app.tasks:
+        # Workers and beat discover the apps' tasks at start; a web process on the first use.
+        app.loader.import_default_modules()
+    return app.tasks[name](*args)
 
 
 def can_see_scoring_locks() -> bool:
@@ -114,10 +135,6 @@ def scoring_locks_held(submission_ids: list[int]) -> set[int]:
             [_LOCK_NAMESPACE, list(by_key)],
         )
         return {by_key[row[0]] for row in cursor.fetchall()}
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # --- Who owns in-process work ---------------------------------------------------------------
@@ -217,12 +234,12 @@ def enqueue_scoring(submission_id: int) -> bool:
 
 def _publish(submission_id: int) -> None:
     from evalserver.celery import app
-    from submissions.tasks import score_submission
 
     # A fresh connection per message: a pooled one may be a corpse left by a broker restart,
     # and the short retry keeps an upload from hanging while the broker is down.
     with app.connection_for_write() as conn:
-        score_submission.apply_async(
+        app.send_task(
+            SCORE_TASK,
             args=[submission_id],
             connection=conn,
             retry=True,
@@ -233,6 +250,32 @@ def _publish(submission_id: int) -> None:
                 "interval_max": 0.5,
             },
         )
+
+
+def broker_backlog() -> int | None:
+    """How many scoring messages wait in the broker's queue; None if that is not known.
+
+    None without a broker, or when the broker cannot be asked. The sweeper uses it to tell a
+    message the broker lost (a Redis restarted without its data) from one waiting behind
+    others: with nothing waiting, a submission handed over an interval ago and still
+    queued has no message any more.
+    """
+    if settings.EVALSERVER_INPROCESS_TASKS:
+        return None
+    from evalserver.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_max=0.2)
+            scoring_queue = app.amqp.queues[app.conf.task_default_queue]
+            try:
+                declared = scoring_queue(conn.default_channel).queue_declare(passive=True)
+            except conn.channel_errors:
+                return 0  # no such queue: Redis drops a list once it is empty
+            return int(declared.message_count)
+    except Exception:
+        logger.warning("Could not ask the broker how many messages wait", exc_info=True)
+        return None
 
 
 def _run_in_process(submission_id: int) -> None:
@@ -255,10 +298,9 @@ def _get_executor() -> ThreadPoolExecutor:
 
 
 def _score_and_close(submission_id: int) -> None:
-    from submissions.services import submission_score
-
     try:
-        outcome = submission_score(submission_id=submission_id, worker=inprocess_worker_identity())
+        # The task body names this process with inprocess_worker_identity() (no hostname).
+        outcome = run_here(SCORE_TASK, submission_id)
         logger.info("Submission %s: %s", submission_id, outcome)
     except Exception:
         logger.exception("In-process scoring of submission %s failed", submission_id)
@@ -293,13 +335,11 @@ _sweeper_lock = threading.Lock()
 
 
 def sweep_tick() -> dict[str, int]:
-    """One sweep, as celery beat would run it; never raises (the thread must survive)."""
-    from submissions.services import submissions_sweep
-
+    """One sweep, as celery beat runs it too; never raises (the thread must survive)."""
     try:
-        return submissions_sweep()
+        return run_here(SWEEP_TASK)
     except Exception:
-        logger.exception("The in-process sweep failed; trying again next interval")
+        logger.exception("The sweep failed; trying again next interval")
         return {}
 
 

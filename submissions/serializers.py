@@ -4,12 +4,14 @@ Nothing here may reveal the hidden labels beyond the score JSON of a finished
 submission: no paths, hashes of label files, or per-clip results.
 """
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from submissions.models import Submission
 
 
+# The request half of the split schema gets "Request" appended: not SubmissionCreateRequestRequest.
+@extend_schema_serializer(component_name="SubmissionCreate")
 class SubmissionCreateRequestSerializer(serializers.Serializer):
     file = serializers.FileField(
         allow_empty_file=True,
@@ -17,6 +19,22 @@ class SubmissionCreateRequestSerializer(serializers.Serializer):
     )
     method_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+class SubmissionCheckSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="The file to check, as it would be uploaded (same formats and caps).",
+    )
+
+
+class SubmissionCheckResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="True when an upload of this file would be scored.")
+    errors = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Every problem, as a failed submission would list them (`line 17: ...`).",
+    )
+    n_items = serializers.IntegerField(help_text="How many clips the phase expects.")
 
 
 class SubmissionSerializer(serializers.ModelSerializer):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from evalserver import scoring
@@ -117,11 +117,22 @@ def _check_has_labels(*, phase: Phase, team: Team) -> None:
 
 
 def _counts(*, team: Team, phase: Phase, now: dt.datetime) -> tuple[int, int]:
+    """The team's submissions of the phase (today, in total) that count towards its quotas.
+
+    A person's submissions count towards the team they are in now, whichever team they made
+    them in: someone who leaves a team that used its quota and founds or joins another brings
+    their submissions along, so hopping teams buys no fresh quota (README "Submission
+    quotas"). The team's own submissions made by members who since left still count too.
+    """
     day_start, day_end = _utc_day_bounds(now)
-    counted = Submission.objects.filter(_COUNTED, team=team, phase=phase)
-    total = counted.count()
-    today = counted.filter(created_at__gte=day_start, created_at__lt=day_end).count()
-    return today, total
+    members = Membership.objects.filter(team=team).values("user_id")
+    counts = Submission.objects.filter(
+        Q(team=team) | Q(submitted_by__in=members), _COUNTED, phase=phase
+    ).aggregate(
+        total=Count("id"),
+        today=Count("id", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
+    )
+    return counts["today"], counts["total"]
 
 
 def _check_quota(*, team: Team, phase: Phase, now: dt.datetime) -> None:
@@ -175,6 +186,19 @@ def _check_plain_size(*, phase: Phase, upload: File, size: int) -> None:
     )
 
 
+def submission_check_size(*, phase: Phase, upload: File) -> int:
+    """The upload's size, after the caps every door applies (upload and check only)."""
+    size = upload.size or 0
+    if size == 0:
+        raise ValidationFailed("The file is empty; upload your predictions file.")
+    if size > phase.max_upload_bytes:
+        raise FileTooLarge(
+            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
+        )
+    _check_plain_size(phase=phase, upload=upload, size=size)
+    return size
+
+
 def submission_create(
     *,
     user,
@@ -193,14 +217,7 @@ def submission_create(
     now = timezone.now()
     team = _team_of(user=user, phase=phase)
     _check_open(phase=phase, now=now)
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationFailed("The file is empty; upload your predictions file.")
-    if size > phase.max_upload_bytes:
-        raise FileTooLarge(
-            f"The file is {_mb(size)}; the limit for this phase is {_mb(phase.max_upload_bytes)}."
-        )
-    _check_plain_size(phase=phase, upload=upload, size=size)
+    size = submission_check_size(phase=phase, upload=upload)
     _check_has_labels(phase=phase, team=team)
     _check_quota(team=team, phase=phase, now=now)
 
@@ -211,6 +228,14 @@ def submission_create(
     try:
         with transaction.atomic():
             Team.objects.select_for_update().only("pk").get(pk=team.pk)
+            # The team's row is locked, and with it its membership (joining, leaving and
+            # removals lock it too). Asked after the lock (a fresh snapshot): the uploader
+            # must still be a member, else an upload started before leaving could land
+            # after the member's next team counted them.
+            if not Membership.objects.filter(team=team, user=user).exists():
+                raise NotInTeam(
+                    "You are no longer in this team; upload again from your current team."
+                )
             _check_quota(team=team, phase=phase, now=now)
             submission = Submission(
                 team=team,
@@ -354,9 +379,11 @@ def _score_file(submission: Submission) -> dict:
     phase = submission.phase
     labels = phase_labels(phase=phase)
     cap = _decompressed_cap(phase)
+    # The phase's detection conventions (voc or act); recognition has none.
+    protocol = phase.detection_protocol if phase.track == Phase.Track.DETECTION else None
     with storages["default"].open(submission.file.name, "rb") as fh:
         try:
-            return scoring.score(phase.track, labels, fh, max_bytes=cap)
+            return scoring.score(phase.track, labels, fh, max_bytes=cap, protocol=protocol)
         except SubmissionTooLarge as exc:
             # A participant whose 40 MB .gz hits the cap needs to hear that the CSV inside
             # counts, not the upload.
@@ -549,21 +576,42 @@ def _left_by_earlier_process(worker: str, started_at: dt.datetime | None) -> boo
     return owner in ("dead", "self")
 
 
+def _requeue_lost(submission_id: int, *, worker: str, attempts: int) -> bool:
+    """Put back in the queue a running submission whose worker died (its attempt counts).
+
+    Conditional on the claim the sweep saw, so a worker that claims it meanwhile wins.
+    ``enqueued_at`` is cleared: if the broker cannot take it now, the next sweep retries.
+    """
+    done = Submission.objects.filter(
+        pk=submission_id, status=Status.RUNNING, worker=worker, attempts=attempts
+    ).update(status=Status.QUEUED, enqueued_at=None)
+    if not done:
+        return False
+    _event(submission_id, "requeued", reason="worker_lost", worker=worker, attempts=attempts)
+    queue.enqueue_scoring(submission_id)
+    return True
+
+
 def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Re-queue what the broker never got or lost, and end what no worker will finish.
+    """Re-queue what the broker never got or lost, and end what a live worker cannot finish.
 
     - queued and not handed to the broker for a whole sweep interval (it was down when the
-      upload committed), or handed over so long ago that the message must be lost;
-    - running, but no process holds its scoring lock: its worker died, so it goes back to
-      the broker and the next attempt takes it over (the task enforces the attempt limit);
-    - running for longer than the hard time limit: failed.
+      upload committed), or handed over so long ago that the message must be lost, or
+      handed over an interval ago while the broker's queue is now empty (it lost it);
+    - running, but no process holds its scoring lock: its worker died, whenever that was
+      (workers may have been down for hours behind a backlog). It goes back to the queue
+      with its attempt counted, so the attempt cap stays the only way a crasher fails;
+    - running, its scoring lock held by a live process, for longer than the hard time limit
+      plus an interval: failed as timed out, and the organizers are told.
+
+    Where other processes' locks cannot be seen (SQLite), the in-process runner's recorded
+    identity tells a dead claimant from a live one; a claim by a process that cannot be
+    looked at is treated as live.
 
     Without a broker (tasks in the web process's thread pool) a restart loses the pool's
     work, so what an earlier process owned is taken over at once, whatever its age:
     queued submissions handed out (or created) before this process started, and running
-    ones that no live process holds, going by the claimant's recorded identity (or, for a
-    claim without one, by a start before this process's). Attempts still count, so a
-    submission that keeps killing the process is failed as crashed.
+    ones that no live process holds.
     """
     now = now or timezone.now()
     inprocess = settings.EVALSERVER_INPROCESS_TASKS
@@ -582,20 +630,33 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         stranded_when |= Q(enqueued_at__lt=started) | Q(
             enqueued_at__isnull=True, created_at__lt=started
         )
-    stranded = Submission.objects.filter(status=Status.QUEUED).filter(stranded_when)
+    stranded = Submission.objects.filter(status=Status.QUEUED)
+    if (
+        not inprocess
+        and stranded.filter(enqueued_at__lt=now - interval).exists()
+        and queue.broker_backlog() == 0
+    ):
+        # Handed over an interval ago, nothing waits in the broker, still queued: the broker
+        # lost the message (a Redis restarted without its data). Sending it again costs at
+        # most a duplicate, which the scoring lock and the claim make harmless.
+        stranded_when |= Q(enqueued_at__lt=now - interval)
+    stranded = stranded.filter(stranded_when)
     for submission_id in stranded.values_list("pk", flat=True):
         if queue.enqueue_scoring(submission_id):
             counts["requeued"] += 1
 
     running = list(
-        Submission.objects.filter(status=Status.RUNNING).values_list("pk", "started_at", "worker")
+        Submission.objects.filter(status=Status.RUNNING).values_list(
+            "pk", "started_at", "worker", "attempts"
+        )
     )
-    live = queue.scoring_locks_held([pk for pk, _, _ in running])
-    for submission_id, started_at, worker in running:
-        if submission_id in live:
-            continue
-        if inprocess and _left_by_earlier_process(worker, started_at):
-            if queue.enqueue_scoring(submission_id):
+    live = queue.scoring_locks_held([pk for pk, _, _, _ in running])
+    locks_visible = queue.can_see_scoring_locks()
+    for submission_id, started_at, worker, attempts in running:
+        if submission_id not in live and (
+            locks_visible or (inprocess and _left_by_earlier_process(worker, started_at))
+        ):
+            if _requeue_lost(submission_id, worker=worker, attempts=attempts):
                 counts["recovered"] += 1
         elif started_at is not None and started_at < now - hard_limit - interval:
             limit = settings.EVALSERVER_SCORING_TIME_LIMIT
@@ -611,8 +672,6 @@ def submissions_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
                 logger.error("Submission %s was still running past the hard limit", submission_id)
                 notify.notify_submission_timed_out(submission_id=submission_id, limit_seconds=limit)
                 counts["timed_out"] += 1
-        elif queue.can_see_scoring_locks() and queue.enqueue_scoring(submission_id):
-            counts["recovered"] += 1
     if any(counts.values()):
         logger.warning("Sweeper: %s", counts)
     return counts

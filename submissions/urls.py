@@ -4,6 +4,7 @@ from submissions import views
 
 urlpatterns = [
     path("phases/<int:phase_id>/", views.phase_detail, name="phase-detail"),
+    path("phases/<int:phase_id>/check/", views.phase_check, name="phase-check"),
     path("phases/<int:phase_id>/submissions/", views.submission_list, name="submission-list"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission-detail"),
     path(

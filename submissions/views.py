@@ -7,6 +7,7 @@ everyone else gets a 404, as if it did not exist.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import storages
 from django.core.paginator import Paginator
@@ -14,8 +15,9 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from evalserver.challenges.models import Phase
 from evalserver.errors import DomainError, FileTooLarge, NotFound, ValidationFailed
@@ -23,6 +25,8 @@ from evalserver.scoring.detection import HEADER as DETECTION_HEADER
 from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
 from evalserver.web.views import phase_state, throttle_wait
+from submissions.checks import submission_validate
+from submissions.format_help import format_help
 from submissions.models import Submission
 from submissions.selectors import (
     submission_get_for_user,
@@ -90,7 +94,59 @@ def phase_detail(request, phase_id: int):
     return _render_phase(request, phase, form)
 
 
-def _render_phase(request, phase: Phase, form, *, status: int = 200):
+@require_POST
+def phase_check(request, phase_id: int):
+    """ "Check only": the full validation of the chosen file, nothing stored or counted.
+
+    Browsers with JavaScript get ``{valid, errors, n_items}`` as JSON; without it, the
+    phase page again with the result above the form.
+    """
+    phase = _visible_phase(request, phase_id)
+    if not request.user.is_authenticated:
+        if _wants_json(request):
+            return JsonResponse(
+                {"detail": "Log in first.", "errors": {"__all__": ["Log in to check a file."]}},
+                status=403,
+            )
+        return redirect_to_login(reverse("phase-detail", args=[phase.pk]))
+    form = SubmissionUploadForm(
+        request.POST, request.FILES, max_bytes=_max_upload_bytes(phase), track=phase.track
+    )
+    status, result = 400, None
+    wait = throttle_wait(request, scope="uploads")
+    if wait is not None:
+        form.add_error(
+            None,
+            f"You are uploading too fast. Try again in {wait} second{'' if wait == 1 else 's'}.",
+        )
+        status = 429
+    elif "file" not in request.FILES:
+        form.add_error("file", "Choose the file to check.")
+    else:
+        try:
+            result = submission_validate(phase=phase, upload=request.FILES["file"])
+        except DomainError as exc:
+            form.add_error("file" if isinstance(exc, _FILE_ERRORS) else None, exc.message)
+            status = exc.status_code
+        else:
+            status = 200
+    if _wants_json(request):
+        if result is not None:
+            response = JsonResponse(result.as_dict())
+        else:
+            errors = _form_errors(form)
+            detail = " ".join(message for messages in errors.values() for message in messages)
+            response = JsonResponse({"detail": detail, "errors": errors}, status=status)
+    else:
+        if result is not None:
+            form = SubmissionUploadForm(max_bytes=_max_upload_bytes(phase), track=phase.track)
+        response = _render_phase(request, phase, form, status=status, check_result=result)
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
+
+
+def _render_phase(request, phase: Phase, form, *, status: int = 200, check_result=None):
     team = team_for_user(user=request.user, challenge=phase.challenge)
     recent = []
     quota = None
@@ -117,6 +173,8 @@ def _render_phase(request, phase: Phase, form, *, status: int = 200):
             "caps": submission_upload_caps(phase=phase),
             "detection_header": DETECTION_HEADER,
             "leaderboard_url": _leaderboard_url(phase),
+            "check_result": check_result,
+            **format_help(phase=phase, user=request.user),
         },
         status=status,
     )
@@ -240,8 +298,23 @@ def submission_file(request, submission_id: int):
     submission = _visible_submission(request, submission_id)
     if not submission.file.name:
         raise Http404("This submission has no file.")
+    storage = storages["default"]
+    expiry = settings.EVALSERVER_S3_URL_EXPIRY
+    if expiry and hasattr(storage, "bucket_name"):
+        # S3 with EVALSERVER_S3_URL_EXPIRY: a presigned link valid that many seconds, so
+        # the bytes go from the bucket to the team and not through a web process.
+        filename = submission.original_filename or f"submission-{submission.pk}"
+        url = storage.url(
+            submission.file.name,
+            parameters={
+                "ResponseContentDisposition": content_disposition_header(True, filename),
+                "ResponseContentType": "application/octet-stream",
+            },
+            expire=expiry,
+        )
+        return redirect(url)
     try:
-        handle = storages["default"].open(submission.file.name, "rb")
+        handle = storage.open(submission.file.name, "rb")
     except FileNotFoundError:
         raise Http404("The file is no longer stored.") from None
     return FileResponse(

@@ -49,7 +49,8 @@ class TokenView(APIView):
         summary="Exchange a username and password for the API token",
         description=(
             "Returns the account's token, creating it on first use. Failed attempts are "
-            "counted per username and per address; too many answer 429 for 15 minutes."
+            "counted per account and address, per address and per account (README "
+            '"Login protection"); too many answer 429 with `Retry-After`.'
         ),
         request=TokenRequestSerializer,
         responses={200: TokenSerializer, **error_responses(400, 429)},

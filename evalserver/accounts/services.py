@@ -6,6 +6,9 @@ unique names, login throttling) hold whichever door a person uses.
 
 from __future__ import annotations
 
+import math
+
+from axes.models import AccessAttempt
 from django.contrib.auth import authenticate, password_validation, user_logged_in
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,8 +24,20 @@ USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
 
 LOGIN_LOCKED_MESSAGE = (
     "Too many failed logins for this account or from this address. "
-    "Try again in 15 minutes, or reset your password."
+    "Try again later, or reset your password."
 )
+
+
+def login_locked_message(retry_after: int) -> str:
+    """The refusal of a login, saying how long to wait (README "Login protection")."""
+    if retry_after >= 120:
+        wait = f"{math.ceil(retry_after / 60)} minutes"
+    else:
+        wait = f"{retry_after} second{'s' if retry_after != 1 else ''}"
+    return (
+        "Too many failed logins for this account or from this address. "
+        f"Try again in {wait}, or reset your password."
+    )
 
 
 class AccountInvalid(ValidationFailed):
@@ -156,6 +171,18 @@ def token_rotate(*, user: User) -> Token:
 
 def token_revoke(*, user: User) -> None:
     Token.objects.filter(user=user).delete()
+
+
+def user_password_changed(*, user: User) -> None:
+    """After any new password (the change page, a reset link, the admin, ``changepassword``):
+    the API token stops working, so whoever learnt the old password or token is out, and the
+    account's failed logins are forgotten (guesses at the old password no longer matter).
+
+    Other browser sessions end by themselves: Django checks each session against a hash of
+    the password. The change page keeps its own session (``update_session_auth_hash``).
+    """
+    token_revoke(user=user)
+    AccessAttempt.objects.filter(username=user.get_username()).delete()
 
 
 RESET_LINK_SENT_MESSAGE = (

@@ -6,7 +6,11 @@ from evalserver import scoring
 from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.organizers import ORGANIZERS_GROUP, organizer_admin_problems
-from evalserver.challenges.services import PHASE_SETTINGS, phase_set_labels
+from evalserver.challenges.services import (
+    PHASE_SETTINGS,
+    phase_set_labels,
+    protocol_change_refused,
+)
 from evalserver.scoring.errors import LabelsInvalid
 from leaderboard.admin import PHASE_ADMIN_ACTIONS
 
@@ -101,6 +105,15 @@ class PhaseAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        protocol = cleaned.get("detection_protocol")
+        phase = self.instance
+        if (
+            phase.pk
+            and protocol
+            and "detection_protocol" in self.changed_data
+            and phase.submissions.exists()
+        ):
+            self.add_error("detection_protocol", protocol_change_refused(phase=phase, new=protocol))
         upload = cleaned.get("replace_labels")
         if upload is None:
             return cleaned

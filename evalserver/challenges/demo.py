@@ -71,6 +71,19 @@ CLASS_MAP_FILE = "class_map.json"
 CHALLENGE_FILE = "challenge.yaml"
 DETECTION_FILE = "tiny_det_v2_private.json"
 DETECTION_SAMPLE_FILE = "detection_sample.csv"
+VALIDATION_PUBLIC_FILE = "tiny_val_v2_public.json"
+# Sample answers (a weak baseline: every clip gets the most frequent class), one per
+# recognition phase, in per-phase folders since each is called answer.txt.
+SAMPLE_ANSWER = "answer.txt"
+STARTING_KIT_FILE = "make_answer.py"
+STARTING_KIT_SOURCE = Path(__file__).with_name("starting_kit") / STARTING_KIT_FILE
+# The ended phase: its own clips and seed, so an organizer can try freeze and reveal on a
+# finished private board. Hook for split labels (public/private records, CONTRACT section 5):
+# mark the records in ``final_records`` and nothing else changes.
+FINAL_PRIVATE_FILE = "tiny_final_v2_private.json"
+FINAL_PUBLIC_FILE = "tiny_final_v2_public.json"
+FINAL_SEED = 2023
+N_FINAL = 1200
 
 # Its own seed, so the detection files never shift the recognition files' draws.
 DETECTION_SEED = 2022
@@ -88,6 +101,20 @@ description: >-
   Recognize tiny actions in low-resolution surveillance video (TinyVIRAT-v2).
   Demo data: the clips and labels are synthetic, drawn with a fixed seed.
 class_map: {CLASS_MAP_FILE}
+downloads:
+  - name: {TEST_PUBLIC_FILE}
+    file: {TEST_PUBLIC_FILE}
+    description: >-
+      The test clips (ids, video, size), without labels: answer.txt has one line for each.
+  - name: {CLASS_MAP_FILE}
+    file: {CLASS_MAP_FILE}
+    description: Class names and their ids; column k of answer.txt is class id k-1.
+  - name: {STARTING_KIT_FILE}
+    file: {STARTING_KIT_FILE}
+    description: >-
+      Starting kit: turns your model's per-clip probabilities into a valid answer.txt,
+      one line for every clip of the list (Python 3, standard library only).
+    audience: participants
 phases:
   - slug: dev
     name: Validation
@@ -98,6 +125,15 @@ phases:
     max_submissions_per_day: 5
     max_submissions_total: 100
     leaderboard: public
+    downloads:
+      - name: {VALIDATION_PUBLIC_FILE}
+        file: {VALIDATION_PUBLIC_FILE}
+        description: The validation clips (ids, video, size), without labels.
+      - name: {SAMPLE_ANSWER}
+        file: dev/{SAMPLE_ANSWER}
+        description: >-
+          A valid sample answer for this phase (a weak baseline: every clip gets the most
+          frequent class). Upload it to see a first score.
   - slug: test
     name: Test
     track: classification
@@ -107,11 +143,15 @@ phases:
     max_submissions_per_day: 3
     max_submissions_total: 30
     leaderboard: public
+    downloads:
+      - name: {SAMPLE_ANSWER}
+        file: test/{SAMPLE_ANSWER}
+        description: A valid sample answer for the test clips (the same weak baseline).
   - slug: detection
     name: Detection
     description: >-
       Localise each action in space and time: one tube of boxes per actor and action.
-      Ranked by video-mAP@0.5. Try it with {DETECTION_SAMPLE_FILE} from the demo folder.
+      Ranked by video-mAP@0.5. Try it with {DETECTION_SAMPLE_FILE} from the downloads below.
     track: detection
     labels: {DETECTION_FILE}
     starts_at: 2021-03-01T00:00:00Z
@@ -119,6 +159,26 @@ phases:
     max_submissions_per_day: 5
     max_submissions_total: 100
     leaderboard: public
+    downloads:
+      - name: {DETECTION_SAMPLE_FILE}
+        file: {DETECTION_SAMPLE_FILE}
+        description: A valid sample submission (a noisy detector) in the CSV format below.
+  - slug: final-2021
+    name: Final test (ended)
+    description: >-
+      The 2021 final round, over since July 2021. Its board is private until the
+      organizers reveal it: sign in as the demo organizer to try freeze and reveal.
+    track: classification
+    labels: {FINAL_PRIVATE_FILE}
+    starts_at: 2021-06-20T00:00:00Z
+    ends_at: 2021-07-01T00:00:00Z
+    max_submissions_per_day: 3
+    max_submissions_total: 30
+    leaderboard: private
+    downloads:
+      - name: {FINAL_PUBLIC_FILE}
+        file: {FINAL_PUBLIC_FILE}
+        description: The final round's clips, without labels.
 """
 
 
@@ -132,6 +192,10 @@ class DemoFiles:
     class_map: Path
     detection: Path
     detection_sample: Path
+    validation_public: Path
+    final_private: Path
+    final_public: Path
+    starting_kit: Path
 
 
 def _video_ids(rng: random.Random, n: int) -> list[str]:
@@ -345,7 +409,7 @@ def generate_demo(folder: Path) -> DemoFiles:
     validation_ids = sorted(rng.sample(range(VALIDATION_ID_RANGE), N_VALIDATION))
     validation = _records(rng, [f"{i:05d}" for i in validation_ids])
     test = _records(rng, [f"{i:05d}" for i in range(N_TEST)])
-    public = [{k: v for k, v in rec.items() if k != "label"} for rec in test]
+    public = _public(test)
 
     files = DemoFiles(
         folder=folder,
@@ -356,6 +420,10 @@ def generate_demo(folder: Path) -> DemoFiles:
         class_map=folder / CLASS_MAP_FILE,
         detection=folder / DETECTION_FILE,
         detection_sample=folder / DETECTION_SAMPLE_FILE,
+        validation_public=folder / VALIDATION_PUBLIC_FILE,
+        final_private=folder / FINAL_PRIVATE_FILE,
+        final_public=folder / FINAL_PUBLIC_FILE,
+        starting_kit=folder / STARTING_KIT_FILE,
     )
     class_map = {name: i for i, name in enumerate(TINYVIRAT_V2_CLASSES)}
     _write(files.class_map, json.dumps(class_map, indent=4) + "\n")
@@ -366,5 +434,30 @@ def generate_demo(folder: Path) -> DemoFiles:
     detection = detection_records(det_rng, [f"{i:05d}" for i in range(N_DETECTION)])
     _write(files.detection, _records_json(detection))
     _write(files.detection_sample, detection_csv(detection_submission_rows(det_rng, detection)))
+    final = final_records()
+    _write(files.final_private, json.dumps(final, indent=4) + "\n")
+    _write(files.validation_public, json.dumps(_public(validation), indent=4) + "\n")
+    _write(files.final_public, json.dumps(_public(final), indent=4) + "\n")
+    for phase, records in (("dev", validation), ("test", test)):
+        (folder / phase).mkdir(exist_ok=True)
+        _write(folder / phase / SAMPLE_ANSWER, baseline_answer([r["id"] for r in records]))
+    _write(files.starting_kit, STARTING_KIT_SOURCE.read_text(encoding="utf-8"))
     _write(files.challenge_yaml, CHALLENGE_YAML)
     return files
+
+
+def _public(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in rec.items() if k != "label"} for rec in records]
+
+
+def final_records() -> list[dict]:
+    """The ended phase's hidden labels: their own clips, drawn with their own seed."""
+    rng = random.Random(FINAL_SEED)
+    return _records(rng, [f"{i:05d}" for i in range(N_FINAL)])
+
+
+def baseline_answer(ids: list[str]) -> str:
+    """A weak but valid answer.txt: every clip gets the most frequent class, nothing else."""
+    top = TINYVIRAT_V2_CLASSES.index(max(CLASS_WEIGHTS, key=CLASS_WEIGHTS.__getitem__))
+    row = " ".join("1" if k == top else "0" for k in range(len(TINYVIRAT_V2_CLASSES)))
+    return "".join(f"{cid} {row}\n" for cid in ids)

@@ -85,6 +85,11 @@ class Phase(models.Model):
         PUBLIC = "public", "Public"
         PRIVATE = "private", "Private (organizers only until revealed)"
 
+    class DetectionProtocol(models.TextChoices):
+        # The scoring library's protocols (evalserver/scoring/detection.py PROTOCOLS).
+        VOC = "voc", "VOC (continuous boxes, interpolated AP, mean over classes with ground truth)"
+        ACT = "act", "ACT (+1 pixel boxes, fallback matching, 3D NMS, trapezoidal AP)"
+
     challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
     slug = models.SlugField(max_length=80)
     name = models.CharField(max_length=200)
@@ -101,6 +106,10 @@ class Phase(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     leaderboard_revealed_at = models.DateTimeField(null=True, blank=True)
+    # Detection phases only: which evaluation conventions score the submissions.
+    detection_protocol = models.CharField(
+        max_length=8, choices=DetectionProtocol.choices, default=DetectionProtocol.VOC
+    )
     # The hidden ground truth as the organizers gave it, and the compact form the scorer reads.
     labels_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)
     labels_compact_file = models.FileField(storage=_labels_storage, blank=True, max_length=300)
@@ -139,3 +148,43 @@ class Phase(models.Model):
             self.leaderboard_visibility == self.Visibility.PUBLIC
             or self.leaderboard_revealed_at is not None
         )
+
+
+class Download(models.Model):
+    """A public file of a challenge or of one of its phases (challenge YAML ``downloads:``).
+
+    The bytes live on the labels storage (no URL of any kind) and are served only through
+    the download view, which checks ``audience``; ``phase`` is empty for challenge-level files.
+    """
+
+    class Audience(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        PARTICIPANTS = "participants", "Participants (members of a team of the challenge)"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="downloads")
+    phase = models.ForeignKey(
+        Phase, on_delete=models.CASCADE, null=True, blank=True, related_name="downloads"
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    audience = models.CharField(max_length=20, choices=Audience.choices, default=Audience.EVERYONE)
+    file = models.FileField(storage=_labels_storage, max_length=300)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    order = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["challenge", "phase", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["challenge", "name"],
+                condition=Q(phase__isnull=True),
+                name="download_challenge_name_unique",
+            ),
+            models.UniqueConstraint(fields=["phase", "name"], name="download_phase_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.challenge.slug}/{self.phase.slug}" if self.phase_id else self.challenge.slug
+        return f"{where}: {self.name}"

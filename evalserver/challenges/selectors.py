@@ -7,10 +7,10 @@ from collections import OrderedDict
 from typing import Any
 
 from django.core.files.storage import storages
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from evalserver import scoring
-from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.models import Challenge, Download, Phase
 from evalserver.errors import Conflict, NotFound
 
 # A worker scores many submissions of one phase in a row; a few phases' labels in memory
@@ -25,8 +25,28 @@ class PhaseHasNoLabels(Conflict):
     code = "phase_has_no_labels"
 
 
+def _with_downloads(challenges: QuerySet[Challenge]) -> QuerySet[Challenge]:
+    """Phases and downloads in three queries whatever the number of challenges."""
+    return challenges.prefetch_related(
+        Prefetch(
+            "downloads",
+            queryset=Download.objects.filter(phase__isnull=True),
+            to_attr="challenge_downloads",
+        ),
+        "phases__downloads",
+    )
+
+
 def challenge_list_published() -> QuerySet[Challenge]:
-    return Challenge.objects.filter(is_published=True).prefetch_related("phases")
+    return _with_downloads(Challenge.objects.filter(is_published=True))
+
+
+def challenge_get_published(*, slug: str) -> Challenge:
+    """One published challenge with its phases and downloads (the API's detail)."""
+    challenge = _with_downloads(Challenge.objects.filter(is_published=True, slug=slug)).first()
+    if challenge is None:
+        raise NotFound(f"No challenge {slug!r}.")
+    return challenge
 
 
 def challenge_get(*, slug: str) -> Challenge:

@@ -3,7 +3,25 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from evalserver.challenges.models import Challenge, Phase
+from evalserver.challenges.downloads import download_url
+from evalserver.challenges.models import Challenge, Download, Phase
+
+
+class DownloadSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(
+        help_text="Where to GET the bytes; 401/403 when `audience` is participants and the "
+        "caller is not a member of a team of the challenge."
+    )
+
+    class Meta:
+        model = Download
+        fields = ["name", "description", "size", "sha256", "audience", "url"]
+        read_only_fields = fields
+
+    def get_url(self, download: Download) -> str:
+        url = download_url(download)
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
 
 
 class PhaseSerializer(serializers.ModelSerializer):
@@ -12,6 +30,7 @@ class PhaseSerializer(serializers.ModelSerializer):
     )
     primary_metric = serializers.CharField(read_only=True)
     leaderboard = serializers.CharField(source="leaderboard_visibility", read_only=True)
+    downloads = DownloadSerializer(many=True, read_only=True)
 
     class Meta:
         model = Phase
@@ -28,6 +47,8 @@ class PhaseSerializer(serializers.ModelSerializer):
             "max_submissions_total",
             "max_upload_bytes",
             "leaderboard",
+            "detection_protocol",
+            "downloads",
         ]
         read_only_fields = fields
 
@@ -40,6 +61,12 @@ class PhaseSerializer(serializers.ModelSerializer):
 class ChallengeSerializer(serializers.ModelSerializer):
     phases = PhaseSerializer(many=True, read_only=True)
     n_classes = serializers.IntegerField(read_only=True)
+    downloads = DownloadSerializer(
+        many=True,
+        read_only=True,
+        source="challenge_downloads",
+        help_text="The challenge's own files; each phase lists its own `downloads` too.",
+    )
 
     class Meta:
         model = Challenge
@@ -50,6 +77,7 @@ class ChallengeSerializer(serializers.ModelSerializer):
             "n_classes",
             "class_names",
             "max_team_size",
+            "downloads",
             "phases",
         ]
         read_only_fields = fields

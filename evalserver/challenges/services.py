@@ -21,6 +21,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 
 from evalserver import scoring
+from evalserver.challenges import downloads
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.yaml_schema import ChallengeDefinitionInvalid, load_definition
 from evalserver.scoring.errors import LabelsInvalid
@@ -179,6 +180,10 @@ class ImportReport:
     labels_replaced: list[str] = field(default_factory=list)
     # Phases in the database that the file does not mention: never deleted by an import.
     phases_not_in_file: list[str] = field(default_factory=list)
+    # "where: name", where is the challenge slug or the phase slug.
+    downloads_created: list[str] = field(default_factory=list)
+    downloads_updated: list[str] = field(default_factory=list)
+    downloads_removed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -188,6 +193,9 @@ class ImportReport:
             or self.phases_created
             or self.phases_updated
             or self.labels_replaced
+            or self.downloads_created
+            or self.downloads_updated
+            or self.downloads_removed
         )
 
     def lines(self) -> list[str]:
@@ -205,7 +213,15 @@ class ImportReport:
             f"phase {s}: in the database but not in the file; left as it is"
             for s in self.phases_not_in_file
         ]
+        out += [f"download {s}: created" for s in self.downloads_created]
+        out += [f"download {s}: updated" for s in self.downloads_updated]
+        out += [f"download {s}: removed (no longer declared)" for s in self.downloads_removed]
         return out
+
+    def add_downloads(self, where: str, change: downloads.DownloadChange) -> None:
+        self.downloads_created += [f"{where}: {n}" for n in change.created]
+        self.downloads_updated += [f"{where}: {n}" for n in change.updated]
+        self.downloads_removed += [f"{where}: {n}" for n in change.removed]
 
 
 _CHALLENGE_FIELDS = ("title", "description", "class_names", "max_team_size", "is_published")
@@ -223,7 +239,21 @@ PHASE_SETTINGS = (
     "max_upload_bytes",
     "leaderboard_visibility",
     "order",
+    "detection_protocol",
 )
+
+
+def protocol_change_refused(*, phase: Phase, new: str) -> str:
+    """Why a phase with submissions keeps its detection protocol.
+
+    Its scores were computed under the old one: a board mixing both would rank
+    submissions by different rules.
+    """
+    old = Phase.objects.filter(pk=phase.pk).values_list("detection_protocol", flat=True).first()
+    return (
+        f"phase {phase.slug}: detection_protocol cannot change from {old} to {new} once the "
+        "phase has submissions (their scores were computed under the old protocol)"
+    )
 
 
 def _apply(obj, values: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -259,6 +289,10 @@ def challenge_import(*, path: Path) -> ImportReport:
             ]
     if problems:
         raise ChallengeDefinitionInvalid(problems)
+    downloads.downloads_refuse_labels(
+        specs=[*definition.downloads, *(d for p in definition.phases for d in p.downloads)]
+    )
+    stale_downloads: list[str] = []
 
     def work(written: list[str]) -> ImportReport:
         report = ImportReport(challenge=definition.slug)
@@ -278,6 +312,16 @@ def challenge_import(*, path: Path) -> ImportReport:
             if changed:
                 challenge.save(update_fields=[*changed, "updated_at"])
                 report.challenge_updated = True
+        report.add_downloads(
+            challenge.slug,
+            downloads.downloads_store(
+                challenge=challenge,
+                phase=None,
+                specs=definition.downloads,
+                written=written,
+                stale=stale_downloads,
+            ),
+        )
 
         existing = {
             p.slug: p for p in Phase.objects.select_for_update().filter(challenge=challenge)
@@ -297,6 +341,10 @@ def challenge_import(*, path: Path) -> ImportReport:
                             "once the phase has submissions"
                         ]
                     )
+                if "detection_protocol" in changed and phase.submissions.exists():
+                    raise ChallengeDefinitionInvalid(
+                        [protocol_change_refused(phase=phase, new=phase.detection_protocol)]
+                    )
                 if changed:
                     phase.save(update_fields=[*changed, "updated_at"])
                     report.phases_updated.append(spec.slug)
@@ -306,12 +354,25 @@ def challenge_import(*, path: Path) -> ImportReport:
             )
             if labels_changed and spec.slug not in report.phases_created:
                 report.labels_replaced.append(spec.slug)
+            report.add_downloads(
+                f"{challenge.slug}/{spec.slug}",
+                downloads.downloads_store(
+                    challenge=challenge,
+                    phase=phase,
+                    specs=spec.downloads,
+                    written=written,
+                    stale=stale_downloads,
+                ),
+            )
             if (
                 spec.slug not in report.phases_created + report.phases_updated
                 and not labels_changed
             ):
                 report.phases_unchanged.append(spec.slug)
         report.phases_not_in_file = sorted(existing)
+        if stale_downloads:
+            stale = list(stale_downloads)
+            transaction.on_commit(lambda: downloads.delete_quietly(stale))
         return report
 
     return _cleanup_on_failure(work)

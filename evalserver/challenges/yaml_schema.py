@@ -9,8 +9,9 @@ files) but validates label contents only in the service, with the scoring librar
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from evalserver.scoring.errors import LabelsInvalid
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
 TRACKS = ("classification", "detection")
 LEADERBOARDS = ("public", "private")
+# The scoring library's detection protocols (kept literal: no import of the track module).
+DETECTION_PROTOCOLS = ("voc", "act")
 
 CHALLENGE_REQUIRED = ("slug", "title", "phases")
-CHALLENGE_OPTIONAL = ("description", "class_map", "max_team_size", "is_published")
+CHALLENGE_OPTIONAL = ("description", "class_map", "max_team_size", "is_published", "downloads")
 PHASE_REQUIRED = ("slug", "name", "track", "labels", "starts_at", "ends_at")
 PHASE_OPTIONAL = (
     "description",
@@ -34,7 +37,14 @@ PHASE_OPTIONAL = (
     "leaderboard",
     "is_open",
     "max_upload_bytes",
+    "detection_protocol",
+    "downloads",
 )
+DOWNLOAD_REQUIRED = ("name", "file")
+DOWNLOAD_OPTIONAL = ("description", "audience")
+AUDIENCES = ("everyone", "participants")
+# A plain file name: it becomes the last part of the download's URL and the saved name.
+_DOWNLOAD_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
 
 
 class ChallengeDefinitionInvalid(ValidationFailed):
@@ -46,6 +56,17 @@ class ChallengeDefinitionInvalid(ValidationFailed):
 
 
 @dataclass(frozen=True)
+class DownloadSpec:
+    """A public file the YAML declares (CONTRACT section 5), read and checked."""
+
+    name: str
+    description: str
+    audience: str
+    path: Path
+    data: bytes
+
+
+@dataclass(frozen=True)
 class PhaseSpec:
     slug: str
     # Model field values for the keys the file gives; keys it leaves out keep what the
@@ -53,6 +74,7 @@ class PhaseSpec:
     values: dict[str, Any]
     labels_path: Path
     labels_data: bytes
+    downloads: list[DownloadSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,7 @@ class ChallengeDefinition:
     challenge: dict[str, Any]
     class_names: list[str]
     phases: list[PhaseSpec]
+    downloads: list[DownloadSpec] = field(default_factory=list)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -174,6 +197,71 @@ class _Checker:
         self.problem(where, f"{key} must be an ISO 8601 time with a zone, not {value!r}")
         return None
 
+    def downloads(self, obj: dict, where: str) -> list[DownloadSpec]:
+        """The ``downloads:`` list of a challenge or phase; every problem is recorded."""
+        raw = obj.get("downloads")
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(where, "downloads must be a list of {name, file, description}")
+            return []
+        out: list[DownloadSpec] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            at = f"{where}downloads[{index}]: "
+            if not isinstance(item, dict):
+                self.problem(at, f"must be a mapping with name and file, not {item!r}")
+                continue
+            self.keys(item, at, DOWNLOAD_REQUIRED, DOWNLOAD_OPTIONAL)
+            name = self.string(item, "name", at) if "name" in item else None
+            if name is not None and not _DOWNLOAD_NAME.match(name):
+                self.problem(
+                    at,
+                    f"name {name!r} must be a plain file name of at most 100 letters, "
+                    "digits, '.', '_' and '-' (no folders, not starting with '.')",
+                )
+                name = None
+            if name is not None:
+                if name in seen:
+                    self.problem(at, f"name {name!r} is used twice")
+                seen.add(name)
+            description = item.get("description") or ""
+            if not isinstance(description, str):
+                self.problem(at, f"description must be a string, not {description!r}")
+            audience = item.get("audience", "everyone")
+            if audience not in AUDIENCES:
+                self.problem(
+                    at, f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}"
+                )
+            rel = self.string(item, "file", at) if "file" in item else None
+            found = self.relative_file(rel, at, "file") if rel else None
+            if found is not None and name is not None:
+                out.append(
+                    DownloadSpec(
+                        name=name,
+                        description=description if isinstance(description, str) else "",
+                        audience=audience,
+                        path=found[0],
+                        data=found[1],
+                    )
+                )
+        return out
+
+    def relative_file(self, rel: str, where: str, key: str) -> tuple[Path, bytes] | None:
+        """A file inside the YAML's folder: no absolute path, no '..', no link out of it."""
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or ".." in parts:
+            self.problem(
+                where, f"{key} {rel!r} must be a path relative to the YAML file, without '..'"
+            )
+            return None
+        base = self.base.resolve()
+        target = (base / rel).resolve()
+        if not target.is_relative_to(base):
+            self.problem(where, f"{key} {rel!r} leads outside the YAML file's folder")
+            return None
+        return self.read_file(rel, where, key)
+
     def read_file(self, rel: str, where: str, key: str) -> tuple[Path, bytes] | None:
         file_path = (self.base / rel).resolve()
         try:
@@ -233,6 +321,7 @@ def load_definition(path: Path) -> ChallengeDefinition:
             except LabelsInvalid as exc:
                 check.problems += [f"{rel}: {err}" for err in exc.errors]
     challenge["class_names"] = class_names
+    challenge_downloads = check.downloads(doc, "")
 
     phases: list[PhaseSpec] = []
     raw_phases = doc.get("phases")
@@ -240,6 +329,7 @@ def load_definition(path: Path) -> ChallengeDefinition:
         check.problem("", "phases must be a non-empty list of phases")
         raw_phases = []
     seen_slugs: dict[str, int] = {}
+    labels_files: list[tuple[Path, bytes]] = []
     for index, raw in enumerate(raw_phases or []):
         where = f"phases[{index}]: "
         if not isinstance(raw, dict):
@@ -282,19 +372,57 @@ def load_definition(path: Path) -> ChallengeDefinition:
             values["leaderboard_visibility"] = check.choice(raw, "leaderboard", where, LEADERBOARDS)
         if "is_open" in raw:
             values["is_open"] = check.boolean(raw, "is_open", where)
+        if "detection_protocol" in raw:
+            protocol = check.choice(raw, "detection_protocol", where, DETECTION_PROTOCOLS)
+            if protocol is not _INVALID and raw.get("track") != "detection":
+                check.problem(
+                    where,
+                    "detection_protocol applies to detection phases only "
+                    f"(this phase's track is {raw.get('track')!r})",
+                )
+            values["detection_protocol"] = protocol
         found = None
         if "labels" in raw:
             rel = check.string(raw, "labels", where)
             found = check.read_file(rel, where, "labels") if rel else None
+        phase_downloads = check.downloads(raw, where)
+        if found is not None:
+            labels_files.append(found)
         if found is not None and phase_slug is not None:
             phases.append(
                 PhaseSpec(
-                    slug=phase_slug, values=values, labels_path=found[0], labels_data=found[1]
+                    slug=phase_slug,
+                    values=values,
+                    labels_path=found[0],
+                    labels_data=found[1],
+                    downloads=phase_downloads,
                 )
             )
+    _refuse_label_downloads(
+        check, [*challenge_downloads, *(d for p in phases for d in p.downloads)], labels_files
+    )
     if check.problems:
         raise ChallengeDefinitionInvalid(check.problems)
     assert slug is not None
     return ChallengeDefinition(
-        slug=slug, challenge=challenge, class_names=class_names, phases=phases
+        slug=slug,
+        challenge=challenge,
+        class_names=class_names,
+        phases=phases,
+        downloads=challenge_downloads,
     )
+
+
+def _refuse_label_downloads(
+    check: _Checker, downloads: list[DownloadSpec], labels_files: list[tuple[Path, bytes]]
+) -> None:
+    """A hidden label file is never a download: not by its path, nor by a copy of its bytes."""
+    paths = {path for path, _ in labels_files}
+    digests = {hashlib.sha256(data).digest() for _, data in labels_files}
+    for download in downloads:
+        if download.path in paths or hashlib.sha256(download.data).digest() in digests:
+            check.problem(
+                "",
+                f"download {download.name!r}: {download.path.name} is a hidden label file "
+                "of a phase; it can never be a download",
+            )

@@ -62,12 +62,23 @@ def labels_from_bytes(track: str, blob: bytes) -> Any:
 
 
 def score(
-    track: str, labels: Any, source: bytes | BinaryIO, *, max_bytes: int | None = None
+    track: str,
+    labels: Any,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int | None = None,
+    protocol: str | None = None,
 ) -> dict:
     """Score a submission; raises SubmissionInvalid listing every problem.
 
     ``max_bytes`` caps the decompressed submission; None means the track's default.
+    ``protocol`` (detection only: ``voc`` or ``act``) picks the evaluation conventions;
+    None means the track's default.
     """
     module = track_module(track)
     limit = module.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    return module.score(labels, source, max_bytes=limit)
+    if protocol is None:
+        return module.score(labels, source, max_bytes=limit)
+    if track != "detection":
+        raise ValueError(f"a protocol applies to the detection track only, not to {track!r}")
+    return module.score(labels, source, max_bytes=limit, protocol=protocol)

@@ -15,6 +15,7 @@ import re
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from .errors import SubmissionInvalid, SubmissionTooLarge
@@ -303,3 +304,107 @@ def read_submission_bytes(source: bytes | BinaryIO, *, max_bytes: int) -> bytes:
         while chunk := fh.read(_CHUNK * 16):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+# --- Multi-member zips (the TinyActions 2022 detection layout) --------------------------------
+
+
+def zip_member_names(source: bytes | BinaryIO) -> list[str] | None:
+    """Names of a zip's members, directories and archivers' junk left out; None if no zip.
+
+    Reads only the central directory; a stream's position is restored.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        if not bytes(source[:4]).startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
+            return None
+        stream: BinaryIO = io.BytesIO(bytes(source))
+    else:
+        stream = source
+    try:
+        start = stream.tell()
+        head = stream.read(4)
+        stream.seek(start)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if not head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
+        return None
+    try:
+        with zipfile.ZipFile(stream) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        return None
+    finally:
+        stream.seek(start)
+    return [i.filename for i in infos if not i.is_dir() and not _is_junk(i.filename)]
+
+
+def iter_zip_members(
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int,
+    max_member_bytes: int,
+    max_members: int,
+) -> Iterator[tuple[str, bytes]]:
+    """(name, content) of every member of a zip, in archive order, with the caps of one file.
+
+    The same rules as a one-file zip: no absolute paths or '..', no encryption, declared
+    sizes and compression ratios checked before reading, and the bytes actually
+    decompressed capped per member (``max_member_bytes``) and in total (``max_bytes``).
+    Directories and archivers' junk are skipped; more than ``max_members`` members is
+    refused before anything is read. Problems raise ``SubmissionInvalid`` naming the member.
+    """
+    stream, own = _seekable_source(source, max_bytes=max_bytes)
+    try:
+        try:
+            zf = zipfile.ZipFile(stream)
+            infos = zf.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            raise SubmissionInvalid([f"the zip archive is corrupt: {exc}"]) from None
+        with zf:
+            unsafe = [i.filename for i in infos if _unsafe_name(i.filename)]
+            if unsafe:
+                raise SubmissionInvalid(
+                    [
+                        f"the zip archive member {name!r} has an absolute path "
+                        "or climbs out of the archive with '..'"
+                        for name in unsafe[:20]
+                    ]
+                )
+            members = [i for i in infos if not i.is_dir() and not _is_junk(i.filename)]
+            if len(members) > max_members:
+                raise SubmissionInvalid(
+                    [f"the zip archive holds {len(members)} files; at most {max_members} are read"]
+                )
+            declared = sum(i.file_size for i in members)
+            if declared > max_bytes:
+                raise _too_large(max_bytes, "the zip archive's content")
+            total = 0
+            for info in members:
+                what = f"{info.filename!r} in the zip archive"
+                if info.flag_bits & 0x1:
+                    raise SubmissionInvalid([f"{what} is encrypted; upload it without a password"])
+                if info.file_size > max_member_bytes:
+                    raise _too_large(max_member_bytes, what)
+                ratio = info.file_size / max(info.compress_size, 1)
+                if info.file_size >= RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+                    raise SubmissionInvalid(
+                        [f"{what} claims an implausible compression ratio; it looks crafted"]
+                    )
+                limit = min(max_member_bytes, max_bytes - total)
+                try:
+                    with zf.open(info) as member:
+                        # One byte past the limit tells "too large" from "exactly at it".
+                        data = member.read(limit + 1)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                    raise SubmissionInvalid([f"{what} is corrupt or truncated: {exc}"]) from None
+                except (NotImplementedError, RuntimeError) as exc:
+                    raise SubmissionInvalid([f"{what} cannot be read: {exc}"]) from None
+                if len(data) > limit:
+                    if limit == max_member_bytes:
+                        raise _too_large(max_member_bytes, what)
+                    raise _too_large(max_bytes, "the zip archive's content")
+                total += len(data)
+                yield info.filename, data
+    finally:
+        if own:
+            stream.close()

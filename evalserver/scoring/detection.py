@@ -5,8 +5,9 @@ Entry points used by the ``score`` command and the worker:
 - :func:`load_labels` validates an organizer's label file into :class:`DetectionLabels`,
   which is stored with :meth:`DetectionLabels.to_bytes` and read back with
   :meth:`DetectionLabels.from_bytes`;
-- :func:`score` streams a participant's CSV (plain, gzip or one file in a zip) and
-  returns the score JSON of CONTRACT section 1.
+- :func:`score` streams a participant's CSV (plain, gzip or one file in a zip), or reads
+  a zip of ``<clip_id>/pred.pkl`` files (the TinyActions 2022 layout,
+  :mod:`.detection_2022`), and returns the score JSON of CONTRACT section 1.
 
 Decisions where SPEC leaves room (also in the docs of the helper modules):
 
@@ -16,7 +17,11 @@ Decisions where SPEC leaves room (also in the docs of the helper modules):
   maps average over the classes that have some; with no ground truth at all both
   maps are 0.0.
 - A submission with a header and no rows is valid: it detects nothing and scores 0.
-- Matching is PASCAL VOC taken literally (see :mod:`.detection_metrics`).
+- Matching is PASCAL VOC taken literally (see :mod:`.detection_metrics`) under the
+  default ``voc`` protocol; the ``act`` protocol (:mod:`.detection_act`) reproduces the
+  conventions of the ACT evaluation code instead. The result names its ``protocol``.
+- Under ``act`` the maps average over every class of the class map (a class without
+  ground truth counts 0); its per-class APs stay ``None`` there, as under ``voc``.
 - CSV: the header exactly as in SPEC (a UTF-8 BOM, CRLF and blank lines at the very
   end are fine); fields are not quoted; ``tube_id`` and ``frame`` are plain decimal
   integers (at most 18 digits); ``class`` is a name or an id; boxes may extend
@@ -29,37 +34,72 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from .archive import open_submission
-from .detection_csv import HEADER, read_rows
+from .detection_2022 import looks_like_2022, read_zip
+from .detection_act import evaluate_act
+from .detection_csv import HEADER, _Problems, read_rows
 from .detection_labels import DetectionLabels, load_labels
 from .detection_metrics import evaluate, group_tubes
 from .errors import SubmissionInvalid
 
-__all__ = ["DEFAULT_MAX_BYTES", "HEADER", "DetectionLabels", "load_labels", "score"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_PROTOCOL",
+    "HEADER",
+    "PROTOCOLS",
+    "DetectionLabels",
+    "load_labels",
+    "score",
+]
 
 DEFAULT_MAX_BYTES = 2 << 30
+# The phase setting ``detection_protocol`` (CONTRACT section 5) picks one.
+PROTOCOLS: tuple[str, ...] = ("voc", "act")
+DEFAULT_PROTOCOL = "voc"
 
 
-def _mean(values: list[float | None]) -> float:
+def _mean(values: list[float | None], *, over_all: bool = False) -> float:
+    """Mean over the classes with ground truth, or over all (``None`` counting 0)."""
     present = [v for v in values if v is not None]
-    return float(sum(present) / len(present)) if present else 0.0
+    count = len(values) if over_all else len(present)
+    return float(sum(present) / count) if count else 0.0
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(
+            f"unknown detection protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}"
+        )
+    return protocol
 
 
 def score(
-    labels: DetectionLabels, source: bytes | BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES
+    labels: DetectionLabels,
+    source: bytes | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict[str, Any]:
     """Score a detection submission; raise ``SubmissionInvalid`` listing its problems.
 
     Every problem names its CSV line (``line 17: score 1.3 is outside [0, 1]``); at most
-    50 are listed, followed by ``... and N more problems``.
+    50 are listed, followed by ``... and N more problems``. ``protocol`` is ``voc`` or
+    ``act`` (see the module docstring).
     """
-    with open_submission(source, max_bytes=max_bytes) as stream:
-        rows, problems = read_rows(stream, labels)
+    check_protocol(protocol)
+    warnings: list[str] = []
+    if looks_like_2022(source):
+        # The TinyActions 2022 layout: a zip of <clip_id>/pred.pkl files.
+        read = read_zip(source, labels, max_bytes=max_bytes)
+        rows, problems, warnings = read.rows, _Problems(), read.warnings
+    else:
+        with open_submission(source, max_bytes=max_bytes) as stream:
+            rows, problems = read_rows(stream, labels)
     tubes = group_tubes(rows, labels, problems)
     # The rows now live on, sorted, inside ``tubes``; free the file-order copy early.
     del rows
     if problems:
         raise SubmissionInvalid(problems.messages())
-    result = evaluate(labels, tubes)
+    result = evaluate_act(labels, tubes) if protocol == "act" else evaluate(labels, tubes)
     per_class = [
         {
             "class_id": c,
@@ -71,11 +111,15 @@ def score(
         }
         for c, name in enumerate(labels.class_names)
     ]
+    over_all = protocol == "act"
     return {
         "track": "detection",
         "primary_metric": "video_map",
-        "frame_map": _mean(result.frame_ap),
-        "video_map": _mean(result.video_ap),
+        "protocol": protocol,
+        "frame_map": _mean(result.frame_ap, over_all=over_all),
+        "video_map": _mean(result.video_ap, over_all=over_all),
         "n_items": labels.n_items,
         "per_class": per_class,
+        # Only when there is something to say (the 2022 layout's dropped boxes).
+        **({"warnings": warnings} if warnings else {}),
     }

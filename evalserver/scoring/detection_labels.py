@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LabelsInvalid
+from .errors import LabelsInvalid, refuse_public_list
 
 # Enough to fix a file in a few rounds without burying the reader.
 MAX_REPORTED_PROBLEMS = 50
@@ -191,11 +191,10 @@ def _refuse_without_tubes(records: list[Any]) -> None:
         "detection phases need a 'tubes' list in every record, one tube per actor and "
         "action ({'label', 'start', 'end', 'boxes'}; empty for a clip with no action)"
     )
-    if any("label" in r for r in objects):
-        raise LabelsInvalid(
-            [f"this looks like a recognition label file: no record has 'tubes'; {need}"]
-        )
-    raise LabelsInvalid([f"no record has 'tubes'; {need}"])
+    # Records with neither 'label' nor 'tubes' were refused before as the public clip list.
+    raise LabelsInvalid(
+        [f"this looks like a recognition label file: no record has 'tubes'; {need}"]
+    )
 
 
 def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
@@ -215,6 +214,7 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         raise LabelsInvalid([f"detection labels are not valid JSON: {exc}"]) from None
     if not isinstance(records, list):
         raise LabelsInvalid(["detection labels must be a JSON list of clip records"])
+    refuse_public_list(records)
     _refuse_without_tubes(records)
     class_ids = {name: i for i, name in enumerate(class_names)}
 

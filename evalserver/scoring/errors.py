@@ -26,3 +26,21 @@ class SubmissionTooLarge(SubmissionInvalid):
 
 class LabelsInvalid(ScoringError):
     """The organizer's label file (or class map) is malformed."""
+
+
+PUBLIC_LIST_MESSAGE = (
+    "this file has no labels: it looks like the public clip list (no record has 'label' "
+    "or 'tubes'); give the file with the hidden ground truth"
+)
+
+
+def refuse_public_list(records: list) -> None:
+    """One message, not one per record, for a label file whose records carry no labels.
+
+    The public test list (``tiny_test_v2_public.json``) is the hidden file without
+    ``label``; given where labels are expected, fifty "has no 'label'" lines would hide
+    what happened.
+    """
+    objects = [r for r in records if isinstance(r, dict)]
+    if objects and not any("label" in r or "tubes" in r for r in objects):
+        raise LabelsInvalid([PUBLIC_LIST_MESSAGE])

@@ -38,7 +38,7 @@ import msgspec
 import numpy as np
 
 from .archive import read_submission_bytes
-from .errors import LabelsInvalid, SubmissionInvalid
+from .errors import LabelsInvalid, SubmissionInvalid, refuse_public_list
 
 TRACK = "classification"
 DEFAULT_MAX_BYTES = 64 << 20
@@ -383,6 +383,7 @@ def _load_labels_carefully(
 ) -> RecognitionLabels:
     """:func:`load_labels` record by record, with the standard library's JSON reader."""
     records = _json_records(data, "the labels file")
+    refuse_public_list(records)
     objects = [r for r in records if isinstance(r, dict)]
     if objects and not any("label" in r for r in objects) and any("tubes" in r for r in objects):
         # A detection file without per-clip labels: one message, not one per record.

@@ -1,16 +1,20 @@
 """Request and response shapes of the team endpoints (CONTRACT section 3)."""
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from evalserver.teams import selectors
 from evalserver.teams.models import Membership, Team
 
 
+# The request half of the split schema gets "Request" appended: not TeamCreateRequestRequest.
+@extend_schema_serializer(component_name="TeamCreate")
 class TeamCreateRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
 
+# The request half of the split schema gets "Request" appended: not TeamJoinRequestRequest.
+@extend_schema_serializer(component_name="TeamJoin")
 class TeamJoinRequestSerializer(serializers.Serializer):
     invite_code = serializers.CharField(max_length=64, trim_whitespace=True)
 

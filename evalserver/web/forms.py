@@ -77,7 +77,8 @@ class SubmissionUploadForm(forms.Form):
         if track == "detection":
             field.help_text = (
                 "A detection CSV with the header video_id,tube_id,frame,class,score,x1,y1,x2,y2: "
-                ".csv, .csv.gz, or the only file in a .zip."
+                ".csv, .csv.gz, or the only file in a .zip; or a TinyActions 2022 .zip of "
+                "<clip_id>/pred.pkl files."
             )
         if max_bytes:
             # Read by app.js to refuse an oversized file before a byte is sent.

@@ -18,7 +18,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
@@ -32,6 +32,7 @@ from evalserver.accounts.services import (
     token_rotate,
     user_create,
 )
+from evalserver.challenges.downloads import downloads_for_page
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.challenges.selectors import phase_has_labels
 from evalserver.errors import DomainError
@@ -92,6 +93,9 @@ def challenge_detail(request, slug: str):
                 "phase": phase,
                 "state": phase_state(phase, now),
                 "leaderboard_url": leaderboard_url,
+                "downloads": downloads_for_page(
+                    challenge=challenge, phase=phase, user=request.user
+                ),
             }
         )
     return render(
@@ -99,6 +103,7 @@ def challenge_detail(request, slug: str):
         "web/challenge_detail.html",
         {
             "challenge": challenge,
+            "downloads": downloads_for_page(challenge=challenge, phase=None, user=request.user),
             "rows": rows,
             "team": team_for_user(user=request.user, challenge=challenge),
             "is_organizer": challenge.is_organizer(request.user),
@@ -107,6 +112,9 @@ def challenge_detail(request, slug: str):
 
 
 # --- Teams ----------------------------------------------------------------------------------
+
+# Where a refused join leaves its message for the team page it redirects to.
+_JOIN_PROBLEM = "team_join_problem"
 
 
 @login_required
@@ -119,6 +127,13 @@ def team_page(request, slug: str):
         context["join_form"] = TeamJoinForm(
             prefix="join", initial={"invite_code": request.GET.get("code", "")}
         )
+        problem = request.session.pop(_JOIN_PROBLEM, None)
+        if problem:
+            # Bound to the code as typed, so the problem shows next to it.
+            form = TeamJoinForm({"join-invite_code": request.GET.get("code", "")}, prefix="join")
+            form.is_valid()
+            form.add_error("invite_code", problem)
+            context["join_form"] = form
     else:
         context["members"] = list(team_members(team=team))
         context["is_owner"] = any(
@@ -172,15 +187,21 @@ def team_join_view(request, slug: str):
         # The code is the secret that names the team; team_join checks it again.
         team = Team.objects.filter(challenge=challenge, invite_code=code).first()
         if team is None:
-            form.add_error("invite_code", "The invite code is not valid for this challenge.")
+            problem = "The invite code is not valid for this challenge."
         else:
             try:
                 team_join(user=request.user, team=team, invite_code=code)
             except DomainError as exc:
-                form.add_error("invite_code", exc.message)
+                problem = exc.message
             else:
                 messages.success(request, f"You joined {team.name}.")
                 return redirect("team-page", slug=challenge.slug)
+        # Back to the team page (a GET), so a reload does not post the code again; the
+        # problem is shown next to the field there, with the code as typed.
+        request.session[_JOIN_PROBLEM] = problem
+        return redirect(
+            reverse("team-page", args=[challenge.slug]) + "?" + urlencode({"code": code})
+        )
     return _team_forms_with_errors(request, challenge, join_form=form)
 
 

@@ -386,3 +386,25 @@ def test_print_leaderboard_never_trips_on_missing_values():
     client.print_leaderboard(board, out)
     rows = [line.split() for line in out.getvalue().splitlines()[1:]]
     assert rows == [["-", "-", "-", "-", "-"], ["2", "Beta", "-", "-", "-"]]
+
+
+def test_validate_checks_on_the_server_and_uses_no_submission(server, alice, tmp_path):
+    url, phase = server
+    token = token_get_or_create(user=alice).key
+    good = tmp_path / "answer.txt"
+    good.write_bytes(answer_bytes(PREDICTION))
+    code, out, err = _run("validate", "--server", url, "--phase", str(phase.pk), str(good),
+                          token=token)  # fmt: skip
+    assert code == 0, err
+    assert f"valid for phase {phase.pk} ({N_CLIPS} clips)" in out
+
+    ids = list(IDS)
+    ids[7] = ids[6]
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(answer_txt(ids, PREDICTION))
+    code, out, _ = _run("validate", "--server", url, "--phase", str(phase.pk), str(bad),
+                        token=token)  # fmt: skip
+    assert code == 1
+    assert "would be refused" in out
+    assert "line 8: clip id '00006' already given on line 7" in out
+    assert not Submission.objects.exists()

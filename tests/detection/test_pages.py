@@ -69,9 +69,12 @@ def test_the_upload_form_of_a_detection_phase_says_what_file_it_takes(
     html = _web(alice).get(reverse("phase-detail", args=[detection.phase.pk])).content.decode()
 
     assert f"A detection CSV with the header {HEADER}: .csv, .csv.gz, or the only file" in html
-    assert f'<pre class="mono">{HEADER}\n' in html
+    # The example uses the phase's own first clip, and each mistake shows its real message.
+    first = str(detection.records[0]["id"])
+    assert f'<pre class="mono" data-example>{HEADER}\n{first},0,0,' in html
     assert "<code>.csv</code>, gzipped (<code>.csv.gz</code>)" in html
     assert "at most 512.0\xa0MB once decompressed" in html
+    assert "line 1: the header must be" in html
     assert "answer.txt" not in html
 
 
@@ -83,7 +86,8 @@ def test_the_upload_form_of_a_recognition_phase_asks_for_answer_txt(
 
     assert "answer.txt as plain text, .gz or inside a .zip." in html
     assert HEADER not in html
-    assert "data-file-format" not in html
+    assert "What answer.txt looks like" in html
+    assert "What the detection file looks like" not in html
 
 
 def test_the_rules_name_video_map_at_0_5_for_detection_phases(client, detection, challenge):

@@ -130,6 +130,7 @@ def _phase_form(phase) -> dict:
         "max_submissions_total": "100",
         "max_upload_bytes": str(phase.max_upload_bytes),
         "leaderboard_visibility": "public",
+        "detection_protocol": "voc",
         "order": "0",
     }
 

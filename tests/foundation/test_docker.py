@@ -115,7 +115,7 @@ def test_the_compose_environment_is_accepted_by_the_settings(tmp_path):
         "postgres",
         "redis://redis:6379/0",
         "False",
-        "django.core.cache.backends.redis.RedisCache",
+        "evalserver.cache.FailOpenRedisCache",
     ]
 
 

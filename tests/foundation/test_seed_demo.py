@@ -15,6 +15,8 @@ from evalserver.challenges import demo
 from evalserver.challenges.models import Challenge, Phase
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from evalserver.teams.models import Membership, Team
+from submissions.demo import HISTORY_TEAMS
+from submissions.models import Submission
 
 
 @pytest.fixture
@@ -42,6 +44,9 @@ def _snapshot():
         ),
         "teams": sorted(Team.objects.values_list("name", "invite_code")),
         "memberships": sorted(Membership.objects.values_list("team__name", "user__username")),
+        "submissions": sorted(
+            Submission.objects.values_list("team__name", "phase__slug", "created_at", "status")
+        ),
     }
 
 
@@ -50,7 +55,7 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     out = _seed()
 
     challenge = Challenge.objects.get(slug="tinyactions-2021")
-    dev, test, detection = challenge.phases.order_by("order")
+    dev, test, detection, final = challenge.phases.order_by("order")
     assert (dev.slug, dev.track, dev.n_items) == ("dev", "classification", 3308)
     assert (test.slug, test.track, test.n_items) == ("test", "classification", 6097)
     assert (detection.slug, detection.track, detection.n_items) == (
@@ -61,6 +66,13 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     assert dev.is_open_now
     assert test.is_open_now
     assert detection.is_open_now
+    # The ended phase with a private board, for trying freeze and reveal.
+    assert (final.slug, final.n_items, final.leaderboard_visibility) == (
+        "final-2021",
+        demo.N_FINAL,
+        "private",
+    )
+    assert not final.is_open_now
     assert test.starts_at > dev.starts_at
     assert challenge.class_names == list(TINYVIRAT_V2_CLASSES)
 
@@ -68,10 +80,11 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
     assert organizer.is_staff
     assert organizer.is_superuser
     assert challenge.organizers.filter(pk=organizer.pk).exists()
-    assert User.objects.count() == 5
-    assert Team.objects.filter(challenge=challenge).count() == 2
-    assert Membership.objects.filter(challenge=challenge).count() == 4
-    assert Membership.objects.filter(role=Membership.Role.OWNER).count() == 2
+    # The five demo accounts, erin (in no team) and the history teams' background members.
+    assert User.objects.filter(has_usable_password_q()).count() == 6
+    assert Team.objects.filter(challenge=challenge).count() == len(HISTORY_TEAMS)
+    assert not Membership.objects.filter(user__username="erin").exists()
+    assert Membership.objects.filter(role=Membership.Role.OWNER).count() == len(HISTORY_TEAMS)
     # The passwords it prints are the ones that work.
     for username, password, _ in [
         ("organizer", "organizer-demo-2021", True),
@@ -88,6 +101,12 @@ def test_seed_demo_loads_the_challenge_users_and_teams(data_dir):
         "detection_sample.csv",
     ):
         assert (data_dir / "demo" / name).is_file()
+
+
+def has_usable_password_q():
+    from django.db.models import Q
+
+    return ~Q(password__startswith="!")
 
 
 @pytest.mark.django_db

@@ -137,7 +137,7 @@ def test_a_cache_url_puts_the_throttle_counters_in_redis(tmp_path):
         DATABASE_URL="postgres://ev:secret@db.internal:5433/evaldb",
         EVALSERVER_CACHE_URL="redis://redis.internal:6379/1",
     )
-    assert s["cache_backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert s["cache_backend"] == "evalserver.cache.FailOpenRedisCache"
     assert s["cache_location"] == "redis://redis.internal:6379/1"
 
 

@@ -28,7 +28,7 @@ def one_proxy(settings):
 
 def test_behind_one_proxy_the_forwarded_address_is_locked_out(api, alice, bob, settings, one_proxy):
     # The client forges an extra hop on the left; the proxy appends what it really saw.
-    for n in range(settings.AXES_FAILURE_LIMIT):
+    for n in range(settings.EVALSERVER_LOGIN_ADDRESS_FAILURE_LIMIT):
         _login(api, f"guess{n}", "wrong", forwarded="192.0.2.66, 203.0.113.9")
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
 
@@ -43,7 +43,7 @@ def test_behind_one_proxy_the_forwarded_address_is_locked_out(api, alice, bob, s
 def test_without_trusted_proxies_the_header_is_ignored(api, alice, bob, settings):
     assert settings.EVALSERVER_TRUSTED_PROXIES == 0
     # A client rotating forged X-Forwarded-For values is still one address.
-    for n in range(settings.AXES_FAILURE_LIMIT):
+    for n in range(settings.EVALSERVER_LOGIN_ADDRESS_FAILURE_LIMIT):
         _login(api, f"guess{n}", "wrong", forwarded=f"198.51.100.{n}", remote="203.0.113.9")
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
     locked = _login(api, "bob", GOOD_PASSWORD, forwarded="198.51.100.200", remote="203.0.113.9")

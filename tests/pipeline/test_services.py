@@ -359,8 +359,49 @@ def test_a_running_submission_whose_worker_died_is_taken_over(
     assert submission.primary_score == pytest.approx(
         expected_macro_f1(labelled_phase.truth, prediction)
     )
-    started = submission.events.get(action="started")
-    assert started.detail["recovered"] is True
+    requeued = submission.events.get(action="requeued")
+    assert requeued.detail == {"reason": "worker_lost", "worker": "", "attempts": 1}
+    assert submission.events.filter(action="started").count() == 1
+
+
+@pytest.fixture
+def memory_broker(settings):
+    """A broker that takes messages in this process (nobody consumes them)."""
+    from evalserver.celery import app
+
+    settings.EVALSERVER_INPROCESS_TASKS = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = "memory://"
+    yield
+    app.conf.broker_url = previous
+
+
+def test_a_dead_workers_submission_is_requeued_however_old_not_timed_out(
+    settings, memory_broker, labelled_phase, alice_team, mailoutbox
+):
+    # Workers down behind a backlog for longer than the hard limit: nobody holds the lock,
+    # so the worker died; the submission goes back to the queue, its attempt counted.
+    long_ago = timezone.now() - dt.timedelta(
+        seconds=10 * (settings.EVALSERVER_SCORING_TIME_LIMIT + settings.EVALSERVER_SWEEP_INTERVAL)
+    )
+    submission = SubmissionFactory(
+        team=alice_team,
+        phase=labelled_phase.phase,
+        status=Status.RUNNING,
+        attempts=1,
+        worker="w1@host:123",
+        started_at=long_ago,
+    )
+
+    assert submissions_sweep() == {"requeued": 0, "recovered": 1, "timed_out": 0}
+    # Handed back once: the next sweep finds it queued and recently handed over.
+    assert submissions_sweep() == {"requeued": 0, "recovered": 0, "timed_out": 0}
+
+    submission.refresh_from_db()
+    assert (submission.status, submission.attempts, submission.errors) == (Status.QUEUED, 1, [])
+    assert submission.enqueued_at is not None
+    assert submission.events.get(action="requeued").detail["worker"] == "w1@host:123"
+    assert mailoutbox == []
 
 
 def test_a_submission_being_scored_is_left_alone_by_duplicates_and_the_sweeper(
@@ -393,9 +434,9 @@ def test_a_submission_being_scored_is_left_alone_by_duplicates_and_the_sweeper(
     assert (submission.status, submission.attempts) == (Status.RUNNING, 1)
 
 
-def test_the_sweeper_fails_what_runs_past_the_hard_limit(settings, labelled_phase, alice_team):
-    # The hard limit is the Celery worker's; without a broker, an old claim nobody holds
-    # was left by an earlier process and is taken over (tests/pipeline/test_restart.py).
+def test_the_sweeper_fails_what_a_live_worker_runs_past_the_hard_limit(
+    settings, labelled_phase, alice_team
+):
     settings.EVALSERVER_INPROCESS_TASKS = False
     long_ago = timezone.now() - dt.timedelta(
         seconds=settings.EVALSERVER_SCORING_TIME_LIMIT + settings.EVALSERVER_SWEEP_INTERVAL + 1
@@ -408,7 +449,10 @@ def test_the_sweeper_fails_what_runs_past_the_hard_limit(settings, labelled_phas
         started_at=long_ago,
     )
 
-    assert submissions_sweep()["timed_out"] == 1
+    # A live worker is still scoring it (it holds the lock): only then does it time out.
+    with queue.scoring_lock(submission.pk) as held:
+        assert held
+        assert submissions_sweep()["timed_out"] == 1
 
     submission.refresh_from_db()
     assert submission.status == Status.FAILED

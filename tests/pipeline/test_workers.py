@@ -99,7 +99,7 @@ def test_a_worker_killed_whole_leaves_nothing_stuck_and_a_new_worker_finishes_on
     assert submission.status == Status.FINISHED, submission.errors
     assert submission.attempts == 2
     assert submission.worker.startswith("w2@")
-    assert _actions(submission) == ["created", "started", "started", "finished"]
+    assert _actions(submission) == ["created", "started", "requeued", "started", "finished"]
     assert submission.primary_score == pytest.approx(
         expected_macro_f1(labelled_phase.truth, prediction)
     )

@@ -224,6 +224,7 @@ def test_choice_lists_offer_only_the_organizers_challenges_and_phases(
             "ends_at_1": "23:59:59",
             "max_upload_bytes": "1000",
             "leaderboard_visibility": "public",
+            "detection_protocol": "voc",
             "order": "0",
         },
     )

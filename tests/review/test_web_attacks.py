@@ -27,6 +27,8 @@ def _posts(challenge, phase, bob):
         (reverse("team-remove-member", args=[slug, bob.pk]), {}),
         (reverse("api-token"), {"action": "rotate"}),
         (reverse("phase-detail", args=[phase.pk]), {"method_name": "x"}),
+        (reverse("phase-check", args=[phase.pk]), {}),
+        (f"/api/v1/phases/{phase.pk}/validate/", {}),
         (reverse("logout"), {}),
         (reverse("password_change"), {"old_password": "x"}),
         (f"/api/v1/phases/{phase.pk}/submissions/", {"method_name": "x"}),

@@ -78,6 +78,7 @@ def test_perfect_submission_scores_one_and_has_the_contract_shape():
     assert set(result) == {
         "track",
         "primary_metric",
+        "protocol",
         "frame_map",
         "video_map",
         "n_items",
@@ -716,7 +717,7 @@ def _bad(**changes) -> list[dict]:
             [{"id": "00001", "dim": [10, 100, 100], "label": ["walk"]}],
             "this looks like a recognition label file: no record has 'tubes'",
         ),
-        ([{"id": "00001", "dim": [10, 100, 100]}], "no record has 'tubes'; detection phases"),
+        ([{"id": "00001", "dim": [10, 100, 100]}], "this file has no labels: it looks like"),
         ([{"id": "00001", "dim": [10, 100], "tubes": []}], "'dim' must be [frames, width, height]"),
         ([{"id": 1, "dim": [10, 100, 100], "tubes": []}], "record 1: 'id' must be a non-empty"),
         (["00001"], "record 1: must be a JSON object"),

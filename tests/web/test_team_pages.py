@@ -56,25 +56,34 @@ def test_joining_with_the_invite_code(charlie_web, charlie, alice_team, challeng
 
 
 def test_a_wrong_invite_code_is_refused_next_to_the_field(charlie_web, alice_team, challenge):
-    response = charlie_web.post(_url("team-join", challenge), {"join-invite_code": "nope"})
-    assert response.status_code == 400
-    assert "not valid" in _field_error(response.content.decode(), "join-invite_code")
+    response = charlie_web.post(
+        _url("team-join", challenge), {"join-invite_code": "nope"}, follow=True
+    )
+    # The browser ends on the team page (a GET): a reload does not post the code again.
+    assert response.redirect_chain == [(_url("team-page", challenge) + "?code=nope", 302)]
+    assert response.request["REQUEST_METHOD"] == "GET"
+    html = response.content.decode()
+    assert "not valid" in _field_error(html, "join-invite_code")
+    assert 'value="nope"' in html
     assert not Membership.objects.filter(team=alice_team, user__username="charlie").exists()
+    # The message is shown once.
+    again = charlie_web.get(_url("team-page", challenge)).content.decode()
+    assert "not valid" not in again
 
 
 def test_an_invite_code_of_another_challenge_is_refused(charlie_web, challenge):
     elsewhere = TeamFactory(challenge=ChallengeFactory(slug="other"))
     response = charlie_web.post(
-        _url("team-join", challenge), {"join-invite_code": elsewhere.invite_code}
+        _url("team-join", challenge), {"join-invite_code": elsewhere.invite_code}, follow=True
     )
-    assert response.status_code == 400
+    assert "not valid" in _field_error(response.content.decode(), "join-invite_code")
 
 
 def test_a_full_team_refuses_a_new_member(charlie_web, alice_team, challenge):
     challenge.max_team_size = 2
     challenge.save(update_fields=["max_team_size"])
     response = charlie_web.post(
-        _url("team-join", challenge), {"join-invite_code": alice_team.invite_code}
+        _url("team-join", challenge), {"join-invite_code": alice_team.invite_code}, follow=True
     )
     assert "team is full" in _field_error(response.content.decode(), "join-invite_code")
 

@@ -27,6 +27,9 @@ from evalserver import scoring
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
 from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
 
+# evalserver.scoring.detection.PROTOCOLS (a test keeps them equal).
+DETECTION_PROTOCOLS = ("voc", "act")
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID_SUBMISSION = 2
@@ -99,6 +102,16 @@ class Command(BaseCommand):
             help="class_map.json (name -> id); default: the 26 TinyVIRAT-v2 classes",
         )
         parser.add_argument(
+            "--protocol",
+            # Literal, not imported: the detection module pulls numpy in at start-up.
+            choices=DETECTION_PROTOCOLS,
+            default=None,
+            help=(
+                "detection only: the evaluation conventions, voc (default) or act "
+                "(those of the ACT evaluation code; see the README)"
+            ),
+        )
+        parser.add_argument(
             "--max-bytes",
             type=int,
             default=None,
@@ -120,6 +133,9 @@ class Command(BaseCommand):
         max_bytes: int | None = options["max_bytes"]
         if max_bytes is not None and max_bytes <= 0:
             raise _Stop(["--max-bytes must be a positive number of bytes"])
+        protocol: str | None = options["protocol"]
+        if protocol is not None and track != "detection":
+            raise _Stop(["--protocol applies to --track detection only"])
 
         class_names: list[str] = list(TINYVIRAT_V2_CLASSES)
         if options["class_map"] is not None:
@@ -141,7 +157,7 @@ class Command(BaseCommand):
         _check_readable(submission_path)
         try:
             with submission_path.open("rb") as fh:
-                result = scoring.score(track, labels, fh, max_bytes=max_bytes)
+                result = scoring.score(track, labels, fh, max_bytes=max_bytes, protocol=protocol)
         except SubmissionInvalid as exc:
             raise _Stop(exc.errors, EXIT_INVALID_SUBMISSION) from None
         except OSError as exc:

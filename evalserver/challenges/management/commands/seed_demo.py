@@ -23,6 +23,9 @@ DEMO_USERS = [
     ("bob", "bob-demo-2021", False),
     ("charlie", "charlie-demo-2021", False),
     ("dave", "dave-demo-2021", False),
+    # In no team: a brand-new participant, to try the way from the challenge page to a
+    # first submission.
+    ("erin", "erin-demo-2021", False),
 ]
 DEMO_TEAMS = [
     # team name, [(username, role)]: the first member is its owner
@@ -34,7 +37,8 @@ DEMO_TEAMS = [
 class Command(BaseCommand):
     help = (
         "Load the demo TinyActions 2021 challenge (synthetic labels written under "
-        "EVALSERVER_DATA_DIR/demo), an organizer account and two participant teams."
+        "EVALSERVER_DATA_DIR/demo), an organizer account, participant accounts and nine teams "
+        "with a history of scored submissions."
     )
 
     def add_arguments(self, parser):
@@ -80,6 +84,11 @@ class Command(BaseCommand):
                             "role": Membership.Role.OWNER if i == 0 else Membership.Role.MEMBER,
                         },
                     )
+        # Imported here: the submissions app sits above this one.
+        from submissions.demo import seed_history
+
+        for line in seed_history(challenge=challenge, detection_records=files.detection):
+            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"demo challenge {CHALLENGE_SLUG} is ready"))
 
     @staticmethod

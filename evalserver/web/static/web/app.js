@@ -99,6 +99,34 @@
     return (i ? n.toFixed(1) : n) + " " + units[i];
   }
 
+  function showCheck(box, data) {
+    var head = document.createElement("p");
+    var strong = document.createElement("strong");
+    if (data.valid) {
+      head.setAttribute("data-check-valid", "");
+      strong.textContent = "Valid:";
+      head.appendChild(strong);
+      head.appendChild(document.createTextNode(" this file would be scored (" + data.n_items + " clips). Nothing was stored and no submission was used."));
+      box.appendChild(head);
+    } else {
+      head.setAttribute("data-check-invalid", "");
+      strong.textContent = "Not valid:";
+      head.appendChild(strong);
+      head.appendChild(document.createTextNode(" an upload of this file would fail with:"));
+      box.appendChild(head);
+      var list = document.createElement("ul");
+      list.className = "errorlist";
+      (data.errors || []).forEach(function (message) {
+        var item = document.createElement("li");
+        item.textContent = message;
+        list.appendChild(item);
+      });
+      box.appendChild(list);
+    }
+    box.hidden = false;
+    box.focus();
+  }
+
   function uploadForm(form) {
     var input = form.querySelector("input[type=file]");
     var zone = form.querySelector(".dropzone");
@@ -169,8 +197,12 @@
       if (!window.FormData || !window.XMLHttpRequest) return;
       event.preventDefault();
       if (!checkFile()) return;
+      // "Check only" posts to its own URL and answers {valid, errors, n_items}.
+      var checking = !!(event.submitter && event.submitter.hasAttribute("data-check"));
+      var resultBox = form.querySelector("[data-check-result]");
+      if (resultBox) { resultBox.hidden = true; resultBox.textContent = ""; }
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
+      xhr.open("POST", checking ? event.submitter.getAttribute("formaction") : form.action);
       xhr.setRequestHeader("Accept", "application/json");
       if (bar) { bar.value = 0; progressBox.hidden = false; }
       if (button) button.disabled = true;
@@ -184,6 +216,11 @@
         if (button) button.disabled = false;
         var data = {};
         try { data = JSON.parse(xhr.responseText); } catch (e) { data = {}; }
+        if (checking && xhr.status === 200 && resultBox) {
+          if (progressBox) progressBox.hidden = true;
+          showCheck(resultBox, data);
+          return;
+        }
         if (xhr.status >= 200 && xhr.status < 300 && data.url) {
           if (progressText) progressText.textContent = "Uploaded. Opening the submission…";
           window.location.assign(data.url);
