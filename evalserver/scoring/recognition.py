@@ -89,6 +89,41 @@ def _pack(keys: np.ndarray) -> np.ndarray:
     return buf.view(">u8").reshape(n).astype(np.uint64)
 
 
+_HASH_MAX_BYTES = 64
+# Odd multipliers for the 8-byte words of an id; any fixed odd values do.
+_HASH_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+    ],
+    dtype=np.uint64,
+)
+
+
+def _hash_keys(keys: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each key of an S-array (at most 64 bytes); NUL padding adds nothing,
+    so a key hashes the same whatever the array's width."""
+    n, width = len(keys), keys.dtype.itemsize
+    n_words = -(-width // 8)
+    buf = np.zeros((n, n_words * 8), dtype=np.uint8)
+    buf[:, :width] = np.ascontiguousarray(keys).view(np.uint8).reshape(n, width)
+    words = buf.view("<u8")
+    hashes = np.zeros(n, dtype=np.uint64)
+    for k in range(n_words):
+        hashes += words[:, k] * _HASH_MULTIPLIERS[k]
+    # A final mix (xorshift-multiply) spreads the sum over all 64 bits.
+    hashes ^= hashes >> np.uint64(31)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(29)
+    return hashes
+
+
 class _IdIndex:
     """Clip ids in a given order, with vectorised lookup of submitted ids."""
 
@@ -103,9 +138,22 @@ class _IdIndex:
         # Ids of up to 8 bytes (TinyVIRAT's are 5) compare as integers, much faster
         # than as strings; NUL padding keeps equal ids equal and others apart.
         self._packed = self.width <= 8
-        sortable = _pack(keys) if self._packed else keys
-        self.order = np.argsort(sortable, kind="stable")
-        self.sorted_keys = sortable[self.order]
+        # Longer ids (up to 64 bytes) are looked up by a 64-bit hash, then compared as
+        # bytes, which keeps it exact: as fast as short ids, instead of a binary search
+        # over byte strings. Used only when no two known ids share a hash.
+        self._hashed = False
+        if not self._packed and self.width <= _HASH_MAX_BYTES:
+            hashes = _hash_keys(keys)
+            order = np.argsort(hashes, kind="stable")
+            sorted_hashes = hashes[order]
+            if not (sorted_hashes[1:] == sorted_hashes[:-1]).any():
+                self._hashed = True
+                self.order, self.sorted_keys = order, sorted_hashes
+                self._keys_in_order = keys[order]
+        if not self._hashed:
+            sortable = _pack(keys) if self._packed else keys
+            self.order = np.argsort(sortable, kind="stable")
+            self.sorted_keys = sortable[self.order]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,6 +171,14 @@ class _IdIndex:
         n = len(self.sorted_keys)
         if n == 0 or keys.dtype.itemsize > self.width:
             return None
+        if self._hashed:
+            hashes = _hash_keys(keys)
+            pos = np.searchsorted(self.sorted_keys, hashes)
+            np.minimum(pos, n - 1, out=pos)
+            known = self.sorted_keys[pos] == hashes
+            # The bytes decide; the hash only finds the candidate.
+            known &= self._keys_in_order[pos] == keys
+            return self.order[pos], known
         if self._packed:
             keys = _pack(keys)
         pos = np.searchsorted(self.sorted_keys, keys)
