@@ -236,9 +236,11 @@ def submission_list(request, phase_id: int):
         return redirect_to_login(request.get_full_path())
     team = team_for_user(user=request.user, challenge=phase.challenge)
     # Paginated: an organizer's list of a crowded phase runs to tens of thousands.
-    page = Paginator(
-        submission_list_for_user(user=request.user, phase=phase), SUBMISSIONS_PER_PAGE
-    ).get_page(request.GET.get("page"))
+    # The rows show no scores, errors or description: they stay in the database.
+    submissions = submission_list_for_user(user=request.user, phase=phase).defer(
+        "scores", "errors", "description"
+    )
+    page = Paginator(submissions, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "web/submission_list.html",
