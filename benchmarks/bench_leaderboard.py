@@ -73,6 +73,9 @@ def main() -> int:
         "--in-process-only", action="store_true", help="skip the HTTP measurements (gunicorn)"
     )
     parser.add_argument(
+        "--page-threads", type=int, default=16, help="concurrent clients of the HTML page"
+    )
+    parser.add_argument(
         "--database-url",
         default="postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard",
     )
@@ -102,6 +105,8 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
+    # The HTML page links its CSS through the manifest of collected static files.
+    call_command("collectstatic", interactive=False, verbosity=0)
     phase, expected = _fill(args.teams, args.per_team)
     _fill_intervals(phase)
     from django.db import connection
@@ -406,6 +411,63 @@ def _get(url: str, *, accept_gzip: bool = False) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], float, list[str]]:
+    """``n_threads`` clients sending ``total`` requests in all: (timings, wall, failures)."""
+    timings: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    per_thread = max(1, total // n_threads)
+
+    def client() -> None:
+        mine = []
+        for _ in range(per_thread):
+            t0 = time.perf_counter()
+            status, _content = _get(url)
+            mine.append(time.perf_counter() - t0)
+            if status != 200:
+                with lock:
+                    failures.append(str(status))
+        with lock:
+            timings.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(n_threads)]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return timings, time.perf_counter() - t0, failures
+
+
+def _measure_page(args, port: int, phase_id: int, new_version) -> list[str]:
+    """The HTML board (anonymous viewer): warm, right after a change, and concurrent."""
+    url = f"http://127.0.0.1:{port}/phases/{phase_id}/leaderboard/"
+    status, content = _get(url)
+    if status != 200:
+        raise SystemExit(f"the leaderboard page answered {status}")
+    print(f"page: {len(content) / 1024:.0f} KiB of HTML")
+    for _ in range(2 * args.workers):
+        _get(url)
+    _report("page warm (cache hit), sequential", _sequential(url, args.requests))
+    # Right after a change: the first request of each worker rebuilds (the others of a
+    # worker that already rebuilt are warm), as a crowd sees it after a submission finishes.
+    after_change = []
+    for _ in range(args.cold_requests):
+        new_version()
+        after_change += _sequential(url, 1)
+    _report("page first request after a change, sequential", after_change)
+    for _ in range(2 * args.workers):
+        _get(url)
+    timings, wall, failures = _concurrent(url, args.page_threads, args.requests)
+    print(
+        f"page warm, {args.page_threads} client threads, {len(timings)} requests, gunicorn "
+        f"{args.workers} workers: {len(timings) / wall:.1f} requests/s, median "
+        f"{statistics.median(timings) * 1000:.1f} ms, p95 "
+        f"{_percentile(timings, 95) * 1000:.1f} ms"
+    )
+    return failures
+
+
 def _sequential(url: str, n: int, *, before=None, accept_gzip: bool = False) -> list[float]:
     timings = []
     for _ in range(n):
@@ -507,6 +569,8 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
         f"{statistics.median(concurrent) * 1000:.1f} ms, p95 "
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
+    print(_load())
+    failures += _measure_page(args, port, phase_id, new_version)
     print(_load())
     if failures:
         print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)

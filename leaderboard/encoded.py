@@ -19,8 +19,9 @@ import gzip
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from evalserver.challenges.models import Phase
 from leaderboard import final, intervals
@@ -32,6 +33,8 @@ from leaderboard.selectors import (
     leaderboard_ranking_rows,
     team_of,
 )
+
+T = TypeVar("T")
 
 # Compact, like DRF's JSON renderer.
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -79,8 +82,39 @@ _cache_lock = threading.Lock()
 def clear_board_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _memo.clear()
     intervals.clear()
     final.clear()
+
+
+# What else is derived from a board version and kept per process (the page's rendered rows,
+# its chart), under the same key as the board: a changed board never serves an old one.
+# Each (phase, kind) keeps only its newest value; beyond MEMO_ENTRIES the least recently
+# used go first (a rendered board of 1,000 teams is a few MB).
+MEMO_ENTRIES = 32
+_memo: OrderedDict[tuple, object] = OrderedDict()
+
+
+def board_memo(phase: Phase, kind: str, build: Callable[[], T], *, extra: tuple = ()) -> T:
+    """``build()`` once per board version of ``phase`` (and ``extra``), then from memory.
+
+    ``phase`` must be freshly loaded, as for :func:`encoded_board`.
+    """
+    key = (*_board_key(phase), kind, *extra)
+    with _cache_lock:
+        if key in _memo:
+            _memo.move_to_end(key)
+            return _memo[key]  # type: ignore[return-value]
+    value = build()
+    with _cache_lock:
+        for other in [
+            k for k in _memo if k[0] == phase.pk and k[len(key) - len(extra) - 1] == kind
+        ]:
+            del _memo[other]
+        _memo[key] = value
+        while len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
+    return value
 
 
 def _board_key(phase: Phase) -> tuple:

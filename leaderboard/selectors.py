@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -365,13 +366,26 @@ class Leaderboard:
         return HIDDEN_RANKING_DETAIL if self.ranking_hidden else None
 
 
-def leaderboard_for_viewer(*, phase: Phase, user) -> Leaderboard:
+def leaderboard_for_viewer(
+    *,
+    phase: Phase,
+    user,
+    full_board: Callable[[], tuple[list[LeaderboardEntry], dt.datetime | None]] | None = None,
+) -> Leaderboard:
+    """The board as ``user`` may see it.
+
+    ``full_board``, if given, returns what :func:`leaderboard_entries` would (e.g. from a
+    cache); it is only called for viewers who see the whole board, and its entries are not
+    changed here.
+    """
     is_organizer = phase.challenge.is_organizer(user)
     viewer_team_id = team_of(user=user, phase=phase)
     ranking_hidden = not phase.leaderboard_is_public and not is_organizer
     if ranking_hidden and viewer_team_id is None:
         # Nothing this viewer may see: skip the ranking query altogether.
         entries, frozen_at = [], _frozen_at(phase)
+    elif not ranking_hidden and full_board is not None:
+        entries, frozen_at = full_board()
     else:
         entries, frozen_at = leaderboard_entries(phase=phase)
     if ranking_hidden:

@@ -1,21 +1,45 @@
-"""The leaderboard page of a phase."""
+"""The leaderboard page of a phase.
+
+At 1,000 teams nearly all of a page's time went into rendering 1,001 rows of 30 cells. The
+rows of the full board are rendered once per board version and process (with the phase's
+ranking they come from) and kept beside the API's encoded board, under the same key, so a
+changed board is never served; a viewer's own team's rows are rendered again, highlighted.
+The chart is kept the same way, per minute of its time axis.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from evalserver.errors import DomainError, NotFound, PermissionDenied
 from leaderboard.charts import best_score_over_time_svg
+from leaderboard.encoded import board_memo
 from leaderboard.final import final_board_entries, final_board_visible
 from leaderboard.selectors import (
     Leaderboard,
+    LeaderboardEntry,
+    RankingRow,
     best_score_history,
+    frozen_leaderboard_of,
     leaderboard_for_viewer,
+    leaderboard_ranking_rows,
     phase_for_leaderboard,
     team_of,
 )
@@ -23,6 +47,164 @@ from leaderboard.services import final_board_publish
 
 # How many teams the score-over-time chart draws; more lines are unreadable.
 CHART_TEAMS = 5
+ROW_TEMPLATE = "leaderboard/_board_row.html"
+
+
+def _tied_flags(entries: list, *, ranking_hidden: bool) -> list[bool]:
+    """Per entry: not told apart from the entry above by the bootstrap (see the note below
+    the table); only on a ranked board, where "above" means something."""
+    return [
+        not ranking_hidden
+        and k > 0
+        and entries[k - 1].ci_low is not None
+        and entry.ci_low is not None
+        and not entries[k - 1].separable_from_next
+        for k, entry in enumerate(entries)
+    ]
+
+
+def _has_intervals(entries: list) -> bool:
+    return any(entry.ci_low is not None for entry in entries)
+
+
+def _row(board: Leaderboard, entry: LeaderboardEntry, *, is_own: bool, tied: bool) -> dict:
+    columns = board.columns
+    return {
+        "entry": entry,
+        "primary": entry.metric(columns.primary.key),
+        "secondary": [entry.metric(column.key) for column in columns.secondary],
+        "per_class": entry.per_class(columns.per_class_key, len(board.class_names)),
+        "is_own": is_own,
+        "tied_with_previous": tied,
+    }
+
+
+def _render_rows(
+    board: Leaderboard,
+    entries: list[LeaderboardEntry],
+    *,
+    own: int | None,
+    tied: list[bool],
+    has_intervals: bool,
+):
+    """Each entry's row; ``tied`` holds each one's flag, worked out on the whole board."""
+    template = get_template(ROW_TEMPLATE)
+    return [
+        template.render(
+            {
+                "row": _row(board, entry, is_own=entry.team_id == own, tied=flag),
+                "has_intervals": has_intervals,
+            }
+        )
+        for entry, flag in zip(entries, tied, strict=True)
+    ]
+
+
+# A rank moves whenever a team above changes places, the rest of a row only when its own
+# submission, team or scores do. Rows are rendered with this stand-in for the rank (random:
+# no team name or method can contain it) and kept by their content, so after a change only
+# the changed rows are rendered again and every other row just gets its new rank.
+_RANK = f"rank-{uuid.uuid4().hex}"
+ROW_CACHE_ENTRIES = 20_000
+_row_cache: OrderedDict[tuple, str] = OrderedDict()
+_row_lock = threading.Lock()
+
+
+def _unranked_row(
+    board: Leaderboard,
+    item: RankingRow | LeaderboardEntry,
+    scores: str,
+    *,
+    tied: bool,
+    has_intervals: bool,
+) -> str:
+    key = (
+        board.phase.pk,
+        translation.get_language(),
+        tuple(board.class_names),
+        item.team_id,
+        item.team,
+        item.submission_id,
+        item.method_name,
+        item.submitted_at,
+        item.is_baseline,
+        item.submission_count,
+        item.primary_score,
+        item.rank is None,
+        scores,
+        item.ci_low,
+        item.ci_high,
+        tied,
+        has_intervals,
+    )
+    with _row_lock:
+        html = _row_cache.get(key)
+        if html is not None:
+            _row_cache.move_to_end(key)
+            return html
+    entry = item.entry() if isinstance(item, RankingRow) else copy.copy(item)
+    if entry.rank is not None:
+        entry.rank = _RANK  # type: ignore[assignment]
+    html = str(_render_rows(board, [entry], own=None, tied=[tied], has_intervals=has_intervals)[0])
+    with _row_lock:
+        _row_cache[key] = html
+        while len(_row_cache) > ROW_CACHE_ENTRIES:
+            _row_cache.popitem(last=False)
+    return html
+
+
+@dataclass(frozen=True)
+class _RenderedBoard:
+    """The full board of one version: its entries and each one's row, not highlighted.
+
+    ``entries`` are the ranking's rows (score JSON still text) or a frozen board's entries:
+    what the page needs of them is the team, its rank and, for the viewer's own, the rest.
+    """
+
+    entries: list
+    frozen_at: dt.datetime | None
+    rows: list[SafeString]
+    # Per entry, whether it is not separable from the one above (a board version's fact).
+    tied: list[bool]
+    has_intervals: bool
+
+
+def _rendered_board(phase) -> _RenderedBoard:
+    def build() -> _RenderedBoard:
+        frozen = frozen_leaderboard_of(phase)
+        if frozen is not None:
+            items: list = [LeaderboardEntry.from_json(item) for item in frozen.entries]
+            scores = [json.dumps(item.scores, sort_keys=True) for item in items]
+            frozen_at = frozen.frozen_at
+        else:
+            items = leaderboard_ranking_rows(phase=phase)
+            scores = [row.scores_json for row in items]
+            frozen_at = None
+        board = Leaderboard(
+            phase=phase,
+            entries=[],
+            frozen_at=frozen_at,
+            ranking_hidden=False,
+            viewer_team_id=None,
+            viewer_is_organizer=False,
+        )
+        tied = _tied_flags(items, ranking_hidden=False)
+        has_intervals = _has_intervals(items)
+        rows = [
+            mark_safe(  # noqa: S308 - our own template's output, only the rank put in
+                _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
+                    _RANK, str(item.rank)
+                )
+            )
+            for item, text, flag in zip(items, scores, tied, strict=True)
+        ]
+        return _RenderedBoard(items, frozen_at, rows, tied, has_intervals)
+
+    return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
+
+
+def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:
+    return item.entry() if isinstance(item, RankingRow) else item
 
 
 def phase_leaderboard(request, phase_id: int):
@@ -31,40 +213,58 @@ def phase_leaderboard(request, phase_id: int):
     except NotFound as exc:
         raise Http404(exc.message) from None
     split = "private" if request.GET.get("split") == "private" else "public"
+    rendered: list[_RenderedBoard] = []
     if split == "private":
+        # The final (private-split) board is rare: rendered as it is, without the cache.
         board = _final_board(request, phase)
     else:
-        board = leaderboard_for_viewer(phase=phase, user=request.user)
+
+        def full_board() -> tuple[list, dt.datetime | None]:
+            rendered.append(_rendered_board(phase))
+            return rendered[0].entries, rendered[0].frozen_at
+
+        board = leaderboard_for_viewer(phase=phase, user=request.user, full_board=full_board)
     columns = board.columns
-    n_classes = len(board.class_names)
-    rows = [
-        {
-            "entry": entry,
-            "primary": entry.metric(columns.primary.key),
-            "secondary": [entry.metric(column.key) for column in columns.secondary],
-            "per_class": entry.per_class(columns.per_class_key, n_classes),
-            "is_own": entry.team_id == board.viewer_team_id,
-            # Not told apart from the entry above by the bootstrap (see the note below
-            # the table); only on a ranked board, where "above" means something.
-            "tied_with_previous": (
-                not board.ranking_hidden
-                and k > 0
-                and board.entries[k - 1].ci_low is not None
-                and entry.ci_low is not None
-                and not board.entries[k - 1].separable_from_next
-            ),
-        }
-        for k, entry in enumerate(board.entries)
-    ]
+    if rendered:
+        own = board.viewer_team_id
+        cached = rendered[0]
+        tied = cached.tied
+        has_intervals = cached.has_intervals
+        rows = [
+            _render_rows(board, [_entry(entry)], own=own, tied=[flag], has_intervals=has_intervals)[
+                0
+            ]
+            if entry.team_id == own
+            else html
+            for entry, html, flag in zip(cached.entries, cached.rows, cached.tied, strict=True)
+        ]
+    else:
+        tied = _tied_flags(board.entries, ranking_hidden=board.ranking_hidden)
+        has_intervals = _has_intervals(board.entries)
+        rows = _render_rows(
+            board,
+            board.entries,
+            own=board.viewer_team_id,
+            tied=tied,
+            has_intervals=has_intervals,
+        )
     chart = None
     if not board.ranking_hidden and split == "public":
         top = [(e.team_id, e.team) for e in board.entries if e.rank is not None][:CHART_TEAMS]
         if top:
-            chart = best_score_over_time_svg(
-                histories=best_score_history(phase=phase, teams=top),
-                start=phase.starts_at,
-                end=min(timezone.now(), phase.ends_at),
-                metric_label=columns.primary.label,
+            # The axis ends now (or at the phase's end): to the minute, so a minute's
+            # requests share one chart.
+            end = min(timezone.now().replace(second=0, microsecond=0), phase.ends_at)
+            chart = board_memo(
+                phase,
+                "page-chart",
+                lambda: best_score_over_time_svg(
+                    histories=best_score_history(phase=phase, teams=top),
+                    start=phase.starts_at,
+                    end=end,
+                    metric_label=columns.primary.label,
+                ),
+                extra=(end, tuple(top)),
             )
     return render(
         request,
@@ -76,8 +276,8 @@ def phase_leaderboard(request, phase_id: int):
             "columns": columns,
             "rows": rows,
             "chart": chart,
-            "has_intervals": any(row["entry"].ci_low is not None for row in rows),
-            "has_ties": any(row["tied_with_previous"] for row in rows),
+            "has_intervals": has_intervals,
+            "has_ties": any(tied),
             "chart_teams": CHART_TEAMS,
             "split": split if phase.labels_split else None,
             "final_board_visible": phase.labels_split

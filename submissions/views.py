@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import storages
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -39,6 +40,7 @@ from submissions.services import submission_create, submission_quota, submission
 
 # The phase page shows this many of the team's latest submissions; the list page has all.
 RECENT_ON_PHASE_PAGE = 10
+SUBMISSIONS_PER_PAGE = 50
 # Domain errors about the file itself go next to the file field; the rest (closed phase,
 # quota, no team) concern the whole form.
 _FILE_ERRORS = (FileTooLarge, ValidationFailed)
@@ -237,6 +239,12 @@ def submission_list(request, phase_id: int):
         return redirect_to_login(request.get_full_path())
     team = team_for_user(user=request.user, challenge=phase.challenge)
     is_organizer = phase.challenge.is_organizer(request.user)
+    # Paginated: an organizer's list of a crowded phase runs to tens of thousands.
+    # The rows show no scores, errors or description: they stay in the database.
+    submissions = submission_list_for_user(user=request.user, phase=phase).defer(
+        "scores", "errors", "description"
+    )
+    page = Paginator(submissions, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "web/submission_list.html",
@@ -244,7 +252,8 @@ def submission_list(request, phase_id: int):
             "phase": phase,
             "challenge": phase.challenge,
             "team": team,
-            "submissions": submission_list_for_user(user=request.user, phase=phase),
+            "submissions": page.object_list,
+            "page_obj": page,
             "is_organizer": is_organizer,
             "selection": _selection(phase, team) if team is not None and not is_organizer else None,
         },

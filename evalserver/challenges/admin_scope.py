@@ -31,6 +31,10 @@ class OrganizerScopedAdmin:
     ("pk" for Challenge itself, "phase__challenge" for Submission, ...)."""
 
     challenge_lookup: str = "challenge"
+    # Lists a crowd grows (submissions, teams, their events): a page at a time, and no
+    # second COUNT(*) of the whole table besides the filtered one.
+    list_per_page = 50
+    show_full_result_count = False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ CHUNK_BYTES = 8 << 20
 MAX_FIELD_CHARS = 64
 # Blocks parsed at once; the scoring target is a 2-core machine.
 PARSE_THREADS = 2
+# Files up to this size (~14M rows) are read whole and tried on the fast path of
+# .detection_arrow first; bigger ones are streamed in blocks.
+FAST_PATH_MAX_BYTES = 640 << 20
 # A "line" longer than this means the upload is not this CSV at all.
 MAX_LINE_BYTES = 1 << 20
 # Tube ids are integers; 18 digits always fit int64.
@@ -523,18 +527,78 @@ def _check_header(line: bytes) -> None:
         raise SubmissionInvalid([f"line 1: the header must be {HEADER!r}, found {shown!r}"])
 
 
+class _Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``stream``: what was read ahead, put back."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        if self._head.nbytes:
+            n = self._head.nbytes if size is None or size < 0 else min(size, self._head.nbytes)
+            out = bytes(self._head[:n])
+            self._head = self._head[n:]
+            return out
+        return self._stream.read(size)
+
+
 def read_rows(
     stream: BinaryIO, labels: DetectionLabels, *, chunk_bytes: int | None = None
 ) -> tuple[SubmissionRows, _Problems]:
     """Parse every row, validating each against the phase; problems are returned, not raised.
+
+    A file of at most ``FAST_PATH_MAX_BYTES`` is first tried whole on the fast path
+    (:mod:`.detection_arrow`), which takes it only if it is plainly valid; otherwise, and
+    when ``chunk_bytes`` is given, the streaming reader below reads it and words every
+    problem.
+    """
+    if chunk_bytes is not None:
+        return _read_streaming(stream, _Lookup(labels), chunk_bytes)
+    # Read in blocks, checking the header on the first as the streaming reader does, so
+    # a wrong header is reported before any later read error (size cap, corrupt gzip).
+    first = stream.read(CHUNK_BYTES)
+    cut = first.find(b"\n")
+    if cut < 0:
+        return _read_streaming(_Prefixed(first, stream), _Lookup(labels), CHUNK_BYTES)
+    _check_header(first[:cut])
+    pieces = [first]
+    size = len(first)
+    while size <= FAST_PATH_MAX_BYTES:
+        data = stream.read(CHUNK_BYTES)
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    else:
+        return _read_streaming(_Prefixed(b"".join(pieces), stream), _Lookup(labels), CHUNK_BYTES)
+    whole = b"".join(pieces) if len(pieces) > 1 else first
+    del pieces, first
+    from .detection_arrow import read_valid_rows
+
+    if whole.find(b"\r", cut + 1) >= 0:
+        rows = read_valid_rows(whole[cut + 1 :].replace(b"\r\n", b"\n"), 0, 2, labels)
+    else:
+        rows = read_valid_rows(whole, cut + 1, 2, labels)
+    if rows is not None:
+        return rows, _Problems()
+    return _read_streaming(io.BytesIO(whole), _Lookup(labels), CHUNK_BYTES)
+
+
+def _read_streaming(
+    stream: BinaryIO, lookup: _Lookup, chunk_bytes: int
+) -> tuple[SubmissionRows, _Problems]:
+    """Parse every row in blocks, validating each; problems are returned, not raised.
 
     The stream is read ``chunk_bytes`` (default ``CHUNK_BYTES``) at a time. Blocks are
     parsed on ``PARSE_THREADS`` threads (numpy releases the GIL for most of the work)
     while the next one is read, with at most one block waiting per thread so memory
     stays bounded. Blank lines are tolerated only at the end of the file.
     """
-    chunk_bytes = chunk_bytes or CHUNK_BYTES
-    lookup = _Lookup(labels)
     problems = _Problems()
     parts: list[SubmissionRows] = []
     pending_blank = np.empty(0, dtype=np.int64)

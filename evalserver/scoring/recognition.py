@@ -22,7 +22,9 @@ id k-1).
 
 from __future__ import annotations
 
+import gc
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, BinaryIO
 
+import msgspec
 import numpy as np
 
 from .archive import read_submission_bytes
@@ -88,6 +91,41 @@ def _pack(keys: np.ndarray) -> np.ndarray:
     return buf.view(">u8").reshape(n).astype(np.uint64)
 
 
+_HASH_MAX_BYTES = 64
+# Odd multipliers for the 8-byte words of an id; any fixed odd values do.
+_HASH_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+    ],
+    dtype=np.uint64,
+)
+
+
+def _hash_keys(keys: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each key of an S-array (at most 64 bytes); NUL padding adds nothing,
+    so a key hashes the same whatever the array's width."""
+    n, width = len(keys), keys.dtype.itemsize
+    n_words = -(-width // 8)
+    buf = np.zeros((n, n_words * 8), dtype=np.uint8)
+    buf[:, :width] = np.ascontiguousarray(keys).view(np.uint8).reshape(n, width)
+    words = buf.view("<u8")
+    hashes = np.zeros(n, dtype=np.uint64)
+    for k in range(n_words):
+        hashes += words[:, k] * _HASH_MULTIPLIERS[k]
+    # A final mix (xorshift-multiply) spreads the sum over all 64 bits.
+    hashes ^= hashes >> np.uint64(31)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(29)
+    return hashes
+
+
 class _IdIndex:
     """Clip ids in a given order, with vectorised lookup of submitted ids."""
 
@@ -102,9 +140,22 @@ class _IdIndex:
         # Ids of up to 8 bytes (TinyVIRAT's are 5) compare as integers, much faster
         # than as strings; NUL padding keeps equal ids equal and others apart.
         self._packed = self.width <= 8
-        sortable = _pack(keys) if self._packed else keys
-        self.order = np.argsort(sortable, kind="stable")
-        self.sorted_keys = sortable[self.order]
+        # Longer ids (up to 64 bytes) are looked up by a 64-bit hash, then compared as
+        # bytes, which keeps it exact: as fast as short ids, instead of a binary search
+        # over byte strings. Used only when no two known ids share a hash.
+        self._hashed = False
+        if not self._packed and self.width <= _HASH_MAX_BYTES:
+            hashes = _hash_keys(keys)
+            order = np.argsort(hashes, kind="stable")
+            sorted_hashes = hashes[order]
+            if not (sorted_hashes[1:] == sorted_hashes[:-1]).any():
+                self._hashed = True
+                self.order, self.sorted_keys = order, sorted_hashes
+                self._keys_in_order = keys[order]
+        if not self._hashed:
+            sortable = _pack(keys) if self._packed else keys
+            self.order = np.argsort(sortable, kind="stable")
+            self.sorted_keys = sortable[self.order]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,6 +173,14 @@ class _IdIndex:
         n = len(self.sorted_keys)
         if n == 0 or keys.dtype.itemsize > self.width:
             return None
+        if self._hashed:
+            hashes = _hash_keys(keys)
+            pos = np.searchsorted(self.sorted_keys, hashes)
+            np.minimum(pos, n - 1, out=pos)
+            known = self.sorted_keys[pos] == hashes
+            # The bytes decide; the hash only finds the candidate.
+            known &= self._keys_in_order[pos] == keys
+            return self.order[pos], known
         if self._packed:
             keys = _pack(keys)
         pos = np.searchsorted(self.sorted_keys, keys)
@@ -311,6 +370,80 @@ def _record_ids(records: list[Any], problems: list[str]) -> list[str | None]:
     return ids
 
 
+class _PlainRecord(msgspec.Struct, gc=False):
+    """The two keys the recognition track reads; msgspec skips every other one unread."""
+
+    id: str
+    label: list[str]
+    # The public/private split (see .splits); absent in a file without one.
+    split: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_plain_decoder = msgspec.json.Decoder(list[_PlainRecord])
+
+
+def _plain_labels(
+    data: bytes, column: dict[str, int]
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(ids, rows, cols, split) of a label file with no problem at all, read quickly; else None.
+
+    msgspec decodes the file straight into (id, label) records, and whole-list
+    operations (one regex over all ids joined, a set for duplicates, one dict lookup
+    per label) stand in for the record-by-record checks of :func:`load_labels`, which
+    build no message unless something is wrong. On any doubt (a record that is not an
+    object, lacks a key or has a value of another type, and anything msgspec reads
+    differently from the standard library: it refuses NaN and lone surrogates) this
+    returns None and the careful path re-reads the file with ``json``.
+    """
+    # A million small lists would set off the cyclic garbage collector over and over
+    # (several times the decoding itself); nothing built here can form a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        records = _plain_decoder.decode(
+            memoryview(data)[len(_BOM) :] if data.startswith(_BOM) else data
+        )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+    if not records:
+        return None
+    ids = [record.id for record in records]
+    labels = [record.label for record in records]
+    split_values = {record.split for record in records}
+    split: np.ndarray | None = None
+    if split_values != {msgspec.UNSET}:
+        # Every record in a split and both splits used, else the careful path words it.
+        if split_values != set(SPLITS):
+            return None
+        code = {name: c for c, name in enumerate(SPLITS)}
+        split = np.fromiter(
+            (code[record.split] for record in records), dtype=np.uint8, count=len(records)
+        )
+    del records
+    # Whitespace and control characters are single characters: joining the ids creates
+    # no match that no single id has.
+    if min(map(len, ids)) == 0 or _BAD_ID_CHARS.search("".join(ids)):
+        return None
+    if len(set(ids)) != len(ids):
+        return None
+    lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    if not lengths.all():
+        return None
+    try:
+        # Only str keys are in ``column``: any other JSON value misses (or is unhashable).
+        cols = np.fromiter(
+            map(column.__getitem__, itertools.chain.from_iterable(labels)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+    except (KeyError, TypeError):
+        return None
+    return ids, np.repeat(np.arange(len(ids)), lengths), cols, split
+
+
 def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     """Read TinyVIRAT-v2 ground truth JSON; every problem is reported, by record.
 
@@ -318,6 +451,21 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     """
     names = tuple(class_names)
     column = {name: c for c, name in enumerate(names)}
+    plain = _plain_labels(data, column)
+    if plain is not None:
+        ids, rows, cols, split = plain
+        y = np.zeros((len(ids), len(names)), dtype=np.uint8)
+        y[rows, cols] = 1
+        return RecognitionLabels(
+            class_names=names, ids=np.array(ids, dtype=np.str_), Y=y, split=split
+        )
+    return _load_labels_carefully(data, names, column)
+
+
+def _load_labels_carefully(
+    data: bytes, names: tuple[str, ...], column: dict[str, int]
+) -> RecognitionLabels:
+    """:func:`load_labels` record by record, with the standard library's JSON reader."""
     records = _json_records(data, "the labels file")
     refuse_public_list(records)
     objects = [r for r in records if isinstance(r, dict)]

@@ -1,0 +1,82 @@
+"""The leaderboard page's rendered rows and chart are kept per board version."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from evalserver.challenges.models import Phase
+from submissions.services import submission_set_flags
+from tests.leaderboard.conftest import at, scored
+from tests.leaderboard.test_page import PAGE_QUERIES, _body_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, phase) -> str:
+    response = client.get(reverse("phase-leaderboard", kwargs={"phase_id": phase.pk}))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def board(phase, alice_team, charlie_team):
+    return {
+        "charlie": scored(phase, charlie_team, 0.6, at=at(3)),
+        "alice": scored(phase, alice_team, 0.4, at=at(2)),
+    }
+
+
+def test_a_warm_page_skips_the_ranking_and_the_chart_queries(
+    client, phase, board, alice, django_assert_num_queries
+):
+    client.force_login(alice)
+    with django_assert_num_queries(PAGE_QUERIES):
+        cold = page(client, phase)
+    with django_assert_num_queries(PAGE_QUERIES - 2):
+        warm = page(client, phase)
+    # The same page, but for the CSRF token, masked afresh for every response.
+    token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+    assert token.sub("", warm) == token.sub("", cold)
+
+
+def test_each_viewer_sees_their_own_row_highlighted(client, phase, board, alice, charlie):
+    client.force_login(alice)
+    rows = _body_rows(page(client, phase))
+    assert "own-team" in rows[1]
+    assert "own-team" not in rows[0]
+    client.force_login(charlie)
+    rows = _body_rows(page(client, phase))
+    assert "own-team" in rows[0]
+    assert "your team" in rows[0]
+    assert "own-team" not in rows[1]
+    client.logout()
+    assert "own-team" not in page(client, phase)
+
+
+def test_a_change_of_the_board_is_shown_at_once(client, phase, board, alice, organizer):
+    client.force_login(alice)
+    assert "Charlie" in _body_rows(page(client, phase))[0]
+    submission_set_flags(submission=board["charlie"], actor=organizer, disqualified=True)
+    rows = _body_rows(page(client, phase))
+    assert len(rows) == 1
+    assert "own-team" in rows[0]
+    assert "Charlie" not in page(client, phase).split("<tbody>", 1)[1].split("</tbody>")[0]
+
+
+def test_a_private_board_is_never_served_from_the_full_boards_rows(
+    client, phase, board, alice, organizer
+):
+    client.force_login(organizer)
+    assert len(_body_rows(page(client, phase))) == 2
+    phase.leaderboard_visibility = Phase.Visibility.PRIVATE
+    phase.save(update_fields=["leaderboard_visibility"])
+    # The organizer still sees the whole (now private) board, from the same rows.
+    assert len(_body_rows(page(client, phase))) == 2
+    client.force_login(alice)
+    html = page(client, phase)
+    rows = _body_rows(html)
+    assert len(rows) == 1
+    assert "own-team" in rows[0]
+    assert "Charlie" not in html
+    assert "leaderboard-chart" not in html

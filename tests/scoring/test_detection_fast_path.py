@@ -1,0 +1,190 @@
+"""The Arrow fast path of the detection reader agrees with the streaming reader.
+
+The fast path may only take a file the streaming reader finds valid, and must then
+yield the very same rows (same bits). Anything else it hands back (None) so the
+streaming reader words the problems. Each case below is checked both ways.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+
+import numpy as np
+import pytest
+
+from evalserver.scoring import detection
+from evalserver.scoring.detection_arrow import read_valid_rows
+from evalserver.scoring.detection_csv import CHUNK_BYTES, read_rows
+from evalserver.scoring.detection_metrics import evaluate, group_tubes
+from evalserver.scoring.errors import SubmissionInvalid
+
+from .detection_helpers import HEADER, SMALL_CLASSES, clip, gt_tube, labels_json
+
+CLIP_IDS = ("00000", "00001", "a_long_clip_id_of_the_2022_layout", "ünïcode")
+
+
+@pytest.fixture(scope="module")
+def labels() -> detection.DetectionLabels:
+    records = [
+        clip(cid, [gt_tube(SMALL_CLASSES[k % 4], 2, [[10, 10, 40, 40]] * 6)], frames=20)
+        for k, cid in enumerate(CLIP_IDS)
+    ]
+    return detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+
+
+def _streaming(labels: detection.DetectionLabels, data: bytes):
+    return read_rows(io.BytesIO(data), labels, chunk_bytes=CHUNK_BYTES)
+
+
+def _same_rows(a, b) -> None:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.dtype == y.dtype, f.name
+        assert x.shape == y.shape, f.name
+        # Bit for bit, so -0.0 and 0.0 differ.
+        assert x.tobytes() == y.tobytes(), f.name
+
+
+def _check(labels: detection.DetectionLabels, data: bytes) -> bool:
+    """Both readers agree on ``data``; True if the fast path took it."""
+    cut = data.index(b"\n")
+    body = data[cut + 1 :].replace(b"\r\n", b"\n")
+    fast = read_valid_rows(body, 0, 2, labels)
+    try:
+        slow_rows, slow_problems = _streaming(labels, data)
+    except SubmissionInvalid:
+        assert fast is None
+        return False
+    rows, problems = read_rows(io.BytesIO(data), labels)
+    assert problems.messages() == slow_problems.messages()
+    _same_rows(rows, slow_rows)
+    if fast is not None:
+        assert not slow_problems
+        _same_rows(fast, slow_rows)
+    return fast is not None
+
+
+def _csv(lines: list[str], *, newline: str = "\n") -> bytes:
+    return (newline.join([HEADER, *lines]) + newline).encode()
+
+
+VALID = "00001,3,4,walk,0.5,10,11.5,30,40.25"
+
+
+def test_a_plain_file_takes_the_fast_path(labels: detection.DetectionLabels) -> None:
+    lines = [
+        f"{cid},{t},{f},{cls},{s},{x},{y},{x + 5.5},{y + 7}"
+        for cid in CLIP_IDS
+        for t, cls in ((0, "walk"), (1, 2), (17, "idle"))
+        for f, s, x, y in ((0, 0.25, 1, 2), (5, 1, -3.5, 0.125), (19, 0, 99, 1e-3))
+    ]
+    assert _check(labels, _csv(lines))
+    assert _check(labels, _csv(lines, newline="\r\n"))
+    assert _check(labels, _csv(lines) + b"\n\n")
+    assert _check(labels, _csv([]))
+
+
+@pytest.mark.parametrize(
+    ("column", "token"),
+    [
+        (0, "00002"),
+        (0, " 00001"),
+        (0, "0001"),
+        (0, "1"),
+        (0, ""),
+        (1, "+5"),
+        (1, "-0"),
+        (1, " 5"),
+        (1, "0x10"),
+        (1, "1" * 19),
+        (1, "0" * 18 + "1"),
+        (1, "٣"),
+        (2, "20"),
+        (2, "-1"),
+        (2, "1e1"),
+        (3, "4"),
+        (3, "Walk"),
+        (3, "walk "),
+        (4, "1.5"),
+        (4, "nan"),
+        (4, "-0"),
+        (4, "+.5"),
+        (4, "5e-1"),
+        (4, "1e"),
+        (4, ""),
+        (4, "0." + "0" * 70),
+        (4, "0,5"),
+        (5, "inf"),
+        (5, "-Infinity"),
+        (5, "1_0"),
+        (5, "0x10"),
+        (5, "1e400"),
+        (5, "1.5.2"),
+        (5, " 10"),
+        (5, "10 "),
+        (5, "\t10"),
+        (5, "30"),
+        (6, "1E1"),
+        (6, "+11"),
+        (6, '"11"'),
+        (7, "1e-400"),
+    ],
+)
+def test_odd_tokens_get_the_same_answer(
+    labels: detection.DetectionLabels, column: int, token: str
+) -> None:
+    fields = VALID.split(",")
+    fields[column] = token
+    _check(labels, _csv([VALID.replace("0.5", "0.75"), ",".join(fields)]))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _csv([VALID, "", VALID.replace(",3,", ",4,")]),
+        _csv([VALID]).replace(b",0.5,", b",0.5\r,"),
+        _csv([VALID]).replace(b",0.5,", b",0.5\x00,"),
+        _csv([VALID + ",1"]),
+        _csv([VALID.rsplit(",", 1)[0]]),
+        _csv([VALID]).replace(b"walk", "wälk".encode("latin-1")),
+    ],
+)
+def test_odd_files_get_the_same_answer(labels: detection.DetectionLabels, data: bytes) -> None:
+    assert not _check(labels, data)
+
+
+def test_random_tokens_get_the_same_answer(labels: detection.DetectionLabels) -> None:
+    rng = random.Random(12)
+    alphabet = "0123456789+-.eE x_,"
+    fields = VALID.split(",")
+    for _ in range(150):
+        line = list(fields)
+        column = rng.randrange(1, 9)
+        line[column] = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        _check(labels, _csv([",".join(line)]))
+
+
+def test_scores_equal_the_streaming_reader(labels: detection.DetectionLabels) -> None:
+    rng = np.random.default_rng(5)
+    lines = []
+    for cid in CLIP_IDS:
+        for tube in range(6):
+            cls = SMALL_CLASSES[int(rng.integers(0, 4))]
+            for frame in range(int(rng.integers(0, 10)), 20):
+                x, y = rng.uniform(0, 60, 2).round(3)
+                lines.append(
+                    f"{cid},{tube},{frame},{cls},{rng.random():.6f},{x},{y},{x + 30.5},{y + 31}"
+                )
+    rng.shuffle(lines)
+    data = _csv(lines)
+    assert _check(labels, data)
+    rows, problems = read_rows(io.BytesIO(data), labels)
+    slow_rows, slow_problems = _streaming(labels, data)
+    assert not problems
+    assert not slow_problems
+    fast = evaluate(labels, group_tubes(rows, labels, problems))
+    slow = evaluate(labels, group_tubes(slow_rows, labels, slow_problems))
+    assert fast.frame_ap == slow.frame_ap
+    assert fast.video_ap == slow.video_ap

@@ -1,0 +1,117 @@
+"""Lists a crowd grows are paginated, and their query count does not grow with them."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from evalserver.challenges.organizers import ORGANIZERS_GROUP
+from leaderboard.models import FrozenLeaderboard
+from submissions.models import Submission, SubmissionEvent
+from tests.factories import SubmissionFactory, TeamFactory
+
+pytestmark = pytest.mark.django_db
+
+START = dt.datetime(2021, 3, 2, tzinfo=dt.UTC)
+
+
+def _fill(phase, teams, n: int, *, offset: int = 0) -> list[Submission]:
+    return [
+        SubmissionFactory(
+            phase=phase,
+            team=teams[k % len(teams)],
+            created_at=START + dt.timedelta(minutes=offset + k),
+            status=Submission.Status.FINISHED,
+            primary_score=0.5,
+        )
+        for k in range(n)
+    ]
+
+
+def _rows(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<td><a href="/submissions/(\d+)/">', html)]
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_organizers_submission_list_is_paginated(organizer_web, labelled_phase, alice_team):
+    teams = [alice_team, *(TeamFactory(challenge=labelled_phase.challenge) for _ in range(4))]
+    made = _fill(labelled_phase, teams, 120)
+    newest_first = [s.pk for s in reversed(made)]
+    url = reverse("submission-list", args=[labelled_phase.pk])
+
+    first = organizer_web.get(url).content.decode()
+    assert _rows(first) == newest_first[:50]
+    assert "Page 1 of 3 (120 in all)" in first
+    assert 'href="?page=2" rel="next"' in first
+    last = organizer_web.get(url + "?page=3").content.decode()
+    assert _rows(last) == newest_first[100:]
+    assert 'rel="prev"' in last
+    # Out of range or not a number: the nearest page, never an error.
+    assert _rows(organizer_web.get(url + "?page=99").content.decode()) == newest_first[100:]
+    assert _rows(organizer_web.get(url + "?page=x").content.decode()) == newest_first[:50]
+
+
+def test_the_submission_list_costs_the_same_queries_at_any_size(
+    organizer_web, alice_web, labelled_phase, alice_team
+):
+    teams = [alice_team, TeamFactory(challenge=labelled_phase.challenge)]
+    url = reverse("submission-list", args=[labelled_phase.pk])
+    _fill(labelled_phase, teams, 4)
+    small = (_queries(organizer_web, url), _queries(alice_web, url))
+    _fill(labelled_phase, teams, 110, offset=10)
+    assert (_queries(organizer_web, url), _queries(alice_web, url)) == small
+
+
+@pytest.fixture
+def organizer_admin(organizer):
+    organizer.is_staff = True
+    organizer.save(update_fields=["is_staff"])
+    organizer.groups.add(Group.objects.get(name=ORGANIZERS_GROUP))
+    client = Client()
+    client.force_login(organizer, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "submissions_submission",
+        "submissions_submissionevent",
+        "teams_team",
+        "challenges_phase",
+        "leaderboard_frozenleaderboard",
+    ],
+)
+def test_admin_lists_are_paginated_without_n_plus_1(
+    organizer_admin, organizer, labelled_phase, alice_team, name
+):
+    url = reverse(f"admin:{name}_changelist")
+
+    def grow(n: int, offset: int) -> None:
+        teams = [TeamFactory(challenge=labelled_phase.challenge) for _ in range(n // 10 + 1)]
+        for submission in _fill(labelled_phase, [alice_team, *teams], n, offset=offset):
+            SubmissionEvent.objects.create(submission=submission, action="created")
+
+    grow(3, 0)
+    # A board frozen as it stood (the freeze service waits for the deadline).
+    FrozenLeaderboard.objects.create(phase=labelled_phase, entries=[{"rank": 1}] * 1000)
+    small = _queries(organizer_admin, url)
+    grow(70, 100)
+    assert _queries(organizer_admin, url) == small
+    html = organizer_admin.get(url).content.decode()
+    if name in ("submissions_submission", "submissions_submissionevent"):
+        body = html.split('id="result_list"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
+        assert body.count("<tr") == 50
+        # No second COUNT(*) of the whole table: the admin offers "Show all" instead.
+        assert "Show all" in html or "?all=" in html or "show all" in html.lower()
