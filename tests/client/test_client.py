@@ -24,6 +24,7 @@ from sklearn.metrics import f1_score
 from evalserver import client
 from evalserver.accounts.services import token_get_or_create
 from evalserver.challenges.services import phase_set_labels
+from submissions import queue
 from submissions.models import Submission
 from tests.factories import PhaseFactory, SubmissionFactory, TeamFactory, UserFactory
 from tests.recognition_data import answer_bytes, answer_txt, clip_ids, labels_json, random_matrix
@@ -49,7 +50,10 @@ def _public_list() -> bytes:
 def server(live_server, challenge, alice_team):
     phase = PhaseFactory(challenge=challenge, slug="test", name="Test")
     phase_set_labels(phase=phase, data=labels_json(TRUTH), filename="tiny_test.json")
-    return live_server.url, phase
+    yield live_server.url, phase
+    # The server scores in its own threads: let them finish before the test database is
+    # flushed, or the flush and a scoring transaction can deadlock each other.
+    queue.wait_for_in_process_scoring()
 
 
 @pytest.fixture
