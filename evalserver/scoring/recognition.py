@@ -22,14 +22,17 @@ id k-1).
 
 from __future__ import annotations
 
+import enum
+import functools
 import gc
 import io
 import itertools
 import json
+import operator
 import re
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, BinaryIO
@@ -40,7 +43,7 @@ import numpy as np
 from .archive import read_submission_bytes
 from .bootstrap import macro_f1_replicates, resample_counts
 from .errors import LabelsInvalid, SubmissionInvalid, refuse_public_list
-from .splits import SPLITS, read_splits, split_seed
+from .splits import PRIVATE, PUBLIC, SPLITS, read_splits, split_seed
 
 TRACK = "classification"
 DEFAULT_MAX_BYTES = 64 << 20
@@ -129,9 +132,11 @@ def _hash_keys(keys: np.ndarray) -> np.ndarray:
 class _IdIndex:
     """Clip ids in a given order, with vectorised lookup of submitted ids."""
 
-    def __init__(self, ids: Sequence[str] | np.ndarray) -> None:
+    def __init__(self, ids: Sequence[str] | np.ndarray, *, keys: np.ndarray | None = None) -> None:
+        """``keys``, when given, are the ids already encoded as an S-array (UTF-8)."""
         self.ids = np.asarray(ids, dtype=np.str_).reshape(-1)
-        keys = _ascii_keys(self.ids)
+        if keys is None:
+            keys = _ascii_keys(self.ids)
         if keys is None:
             keys = np.array([i.encode("utf-8") for i in self.ids.tolist()], dtype=np.bytes_)
         if len(keys) == 0:
@@ -146,16 +151,20 @@ class _IdIndex:
         self._hashed = False
         if not self._packed and self.width <= _HASH_MAX_BYTES:
             hashes = _hash_keys(keys)
-            order = np.argsort(hashes, kind="stable")
+            # Distinct hashes (checked next) need no stable sort; quicksort is faster.
+            order = np.argsort(hashes)
             sorted_hashes = hashes[order]
             if not (sorted_hashes[1:] == sorted_hashes[:-1]).any():
                 self._hashed = True
                 self.order, self.sorted_keys = order, sorted_hashes
                 self._keys_in_order = keys[order]
+        # Distinct hashes are distinct ids; otherwise equal ids sort next to each other.
+        self.has_duplicates = False
         if not self._hashed:
             sortable = _pack(keys) if self._packed else keys
             self.order = np.argsort(sortable, kind="stable")
             self.sorted_keys = sortable[self.order]
+            self.has_duplicates = bool((self.sorted_keys[1:] == self.sorted_keys[:-1]).any())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -222,7 +231,11 @@ class RecognitionLabels:
             raise ValueError(
                 f"Y must have shape ({len(ids)}, {len(names)}) (clips x classes), got {y.shape}"
             )
-        if y.dtype != np.bool_ and not ((y == 0) | (y == 1)).all():
+        # Unsigned: one pass for the largest value, with no temporary matrices.
+        if y.dtype.kind == "u":
+            if y.max(initial=0) > 1:
+                raise ValueError("Y must hold only 0 and 1")
+        elif y.dtype != np.bool_ and not ((y == 0) | (y == 1)).all():
             raise ValueError("Y must hold only 0 and 1")
         y = np.ascontiguousarray(y, dtype=np.uint8)
         ids.setflags(write=False)
@@ -370,78 +383,169 @@ def _record_ids(records: list[Any], problems: list[str]) -> list[str | None]:
     return ids
 
 
-class _PlainRecord(msgspec.Struct, gc=False):
-    """The two keys the recognition track reads; msgspec skips every other one unread."""
-
-    id: str
-    label: list[str]
-    # The public/private split (see .splits); absent in a file without one.
-    split: str | msgspec.UnsetType = msgspec.UNSET
+class _Split(enum.Enum):
+    PUBLIC = SPLITS[PUBLIC]
+    PRIVATE = SPLITS[PRIVATE]
 
 
-_plain_decoder = msgspec.json.Decoder(list[_PlainRecord])
+@functools.lru_cache(maxsize=8)
+def _label_reader(names: tuple[str, ...]) -> tuple[msgspec.json.Decoder, np.ndarray, np.ndarray]:
+    """A decoder of plain label files for one class list, and how to turn its labels into
+    columns: (decoder, the members' addresses sorted, the column of each).
+
+    Each class name is a member of an Enum, so msgspec hands back the one shared member for
+    every occurrence of a name instead of building a new string per label (which was most
+    of the decoding time and memory), and refuses an unknown name as it reads.
+    """
+    # Duplicated names: the last column wins, as in the careful reader's dict.
+    column = {name: c for c, name in enumerate(names)}
+    classes = enum.Enum("_Class", [(f"c{c}", name) for name, c in column.items()])
+    record = msgspec.defstruct(
+        "_PlainRecord",
+        [
+            ("id", str),
+            ("label", tuple[classes, ...]),  # type: ignore[valid-type]
+            # The public/private split (see .splits); absent in a file without one.
+            ("split", _Split | msgspec.UnsetType, msgspec.UNSET),
+        ],
+        gc=False,
+    )
+    members = list(classes)
+    # Members are singletons: their addresses (id()) name them exactly, and map through
+    # numpy (np.searchsorted) with no Python call per label. Enum's own __hash__ is Python.
+    addresses = np.array([id(m) for m in members], dtype=np.uintp)
+    order = np.argsort(addresses)
+    columns = np.array([column[m.value] for m in members], dtype=np.intp)
+    return msgspec.json.Decoder(list[record]), addresses[order], columns[order]
 
 
-def _plain_labels(
-    data: bytes, column: dict[str, int]
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """(ids, rows, cols, split) of a label file with no problem at all, read quickly; else None.
+def _member_codes(objects: Iterable[Any], count: int, addresses: np.ndarray) -> np.ndarray | None:
+    """Position in ``addresses`` (sorted id()s) of each object; None if one is not there."""
+    found = np.fromiter(map(id, objects), dtype=np.uintp, count=count)
+    pos = np.searchsorted(addresses, found)
+    np.minimum(pos, len(addresses) - 1, out=pos)
+    if not (addresses[pos] == found).all():
+        return None
+    return pos
 
-    msgspec decodes the file straight into (id, label) records, and whole-list
-    operations (one regex over all ids joined, a set for duplicates, one dict lookup
-    per label) stand in for the record-by-record checks of :func:`load_labels`, which
-    build no message unless something is wrong. On any doubt (a record that is not an
-    object, lacks a key or has a value of another type, and anything msgspec reads
+
+def _plain_labels(data: bytes, names: tuple[str, ...]) -> RecognitionLabels | None:
+    """The labels of a file with no problem at all, read quickly; else None.
+
+    msgspec decodes the file straight into (id, label, split) records, with the class
+    names and splits checked as it reads, and whole-array operations stand in for the
+    record-by-record checks of :func:`load_labels`, which build no message unless
+    something is wrong. On any doubt (a record that is not an object, lacks a key or has
+    a value of another type, an unknown class, a duplicate id, and anything msgspec reads
     differently from the standard library: it refuses NaN and lone surrogates) this
     returns None and the careful path re-reads the file with ``json``.
     """
-    # A million small lists would set off the cyclic garbage collector over and over
+    if not all(isinstance(n, str) for n in names):
+        return None
+    decoder, class_addresses, class_columns = _label_reader(names)
+    # A million small objects would set off the cyclic garbage collector over and over
     # (several times the decoding itself); nothing built here can form a cycle.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        records = _plain_decoder.decode(
-            memoryview(data)[len(_BOM) :] if data.startswith(_BOM) else data
+        try:
+            records = decoder.decode(
+                memoryview(data)[len(_BOM) :] if data.startswith(_BOM) else data
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        n = len(records)
+        if not n:
+            return None
+        ids = list(map(operator.attrgetter("id"), records))
+        labels = list(map(operator.attrgetter("label"), records))
+        splits = list(map(operator.attrgetter("split"), records))
+        # The records themselves are no longer needed: free them before building arrays.
+        del records
+        split = _plain_split(splits)
+        del splits
+        if split is False:
+            return None
+        lengths = np.fromiter(map(len, labels), dtype=np.intp, count=n)
+        if not lengths.all():
+            return None
+        codes = _member_codes(
+            itertools.chain.from_iterable(labels), int(lengths.sum()), class_addresses
         )
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+        del labels
+        if codes is None:
+            return None
+        y = np.zeros((n, len(names)), dtype=np.uint8)
+        y[np.repeat(np.arange(n), lengths), class_columns[codes]] = 1
+        del codes, lengths
+        keyed = _plain_ids(ids)
     finally:
         if collecting:
             gc.enable()
-    if not records:
+    if keyed is None:
         return None
-    ids = [record.id for record in records]
-    labels = [record.label for record in records]
-    split_values = {record.split for record in records}
-    split: np.ndarray | None = None
-    if split_values != {msgspec.UNSET}:
-        # Every record in a split and both splits used, else the careful path words it.
-        if split_values != set(SPLITS):
+    id_array, index = keyed
+    if index.has_duplicates:
+        return None
+    labels_ = RecognitionLabels(class_names=names, ids=id_array, Y=y, split=split)
+    # The index was built from these very ids; reuse it rather than build it again.
+    labels_.__dict__["_id_index"] = index
+    return labels_
+
+
+# What a plain record's split can be; the careful path words anything else.
+_SPLIT_VALUES = (_Split.PUBLIC, _Split.PRIVATE, msgspec.UNSET)
+_split_addresses = np.array([id(v) for v in _SPLIT_VALUES], dtype=np.uintp)
+_SPLIT_ADDRESSES = np.sort(_split_addresses)
+# Code of each sorted address: 0 public, 1 private (as in .splits), 2 none.
+_SPLIT_CODE = np.argsort(_split_addresses).astype(np.uint8)
+
+
+def _plain_split(splits: list[Any]) -> np.ndarray | bool | None:
+    """Split codes, None when no record has a split, False when the careful path must word it."""
+    pos = _member_codes(splits, len(splits), _SPLIT_ADDRESSES)
+    if pos is None:
+        return False
+    codes = _SPLIT_CODE[pos]
+    counts = np.bincount(codes, minlength=len(_SPLIT_VALUES))
+    if counts[2] == len(splits):
+        return None
+    # Every record in a split and both splits used, else the careful path words it.
+    if counts[2] or not counts[PUBLIC] or not counts[PRIVATE]:
+        return False
+    return codes
+
+
+def _plain_ids(ids: list[str]) -> tuple[np.ndarray, _IdIndex] | None:
+    """(ids as a U-array, their index), or None when some id is empty or has whitespace."""
+    joined = "".join(ids)
+    n = len(ids)
+    if not joined.isascii():
+        # Rare: checked string by string (whitespace and control characters are single
+        # characters, so joining the ids creates no match that no single id has).
+        if min(map(len, ids)) == 0 or _BAD_ID_CHARS.search(joined):
             return None
-        code = {name: c for c, name in enumerate(SPLITS)}
-        split = np.fromiter(
-            (code[record.split] for record in records), dtype=np.uint8, count=len(records)
-        )
-    del records
-    # Whitespace and control characters are single characters: joining the ids creates
-    # no match that no single id has.
-    if min(map(len, ids)) == 0 or _BAD_ID_CHARS.search("".join(ids)):
+        id_array = np.array(ids, dtype=np.str_)
+        return id_array, _IdIndex(id_array)
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    del joined
+    # ASCII ids are valid when every byte is printable and not a space.
+    if not (_BYTE_CLASS[raw] == _TOKEN).all():
         return None
-    if len(set(ids)) != len(ids):
+    lengths = np.fromiter(map(len, ids), dtype=np.intp, count=n)
+    width = int(lengths.max())
+    if int(lengths.min()) == 0:
         return None
-    lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
-    if not lengths.all():
-        return None
-    try:
-        # Only str keys are in ``column``: any other JSON value misses (or is unhashable).
-        cols = np.fromiter(
-            map(column.__getitem__, itertools.chain.from_iterable(labels)),
-            dtype=np.int64,
-            count=int(lengths.sum()),
-        )
-    except (KeyError, TypeError):
-        return None
-    return ids, np.repeat(np.arange(len(ids)), lengths), cols, split
+    if int(lengths.min()) == width:
+        # Ids of one width (the usual layout) are the joined bytes, reshaped: no copy per id.
+        keys = raw.view(f"S{width}")
+    else:
+        keys = np.array(ids, dtype=f"S{width}")
+    # U-array from the bytes: each byte widened to a code point (ASCII is one to one).
+    codes = np.zeros((n, width), dtype=np.uint32)
+    codes[:] = keys.view(np.uint8).reshape(n, width)
+    id_array = codes.view(f"U{width}").reshape(n)
+    return id_array, _IdIndex(id_array, keys=keys)
 
 
 def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
@@ -450,15 +554,10 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> RecognitionLabels:
     Records are numbered from 1 in file order; unknown keys are ignored.
     """
     names = tuple(class_names)
-    column = {name: c for c, name in enumerate(names)}
-    plain = _plain_labels(data, column)
+    plain = _plain_labels(data, names)
     if plain is not None:
-        ids, rows, cols, split = plain
-        y = np.zeros((len(ids), len(names)), dtype=np.uint8)
-        y[rows, cols] = 1
-        return RecognitionLabels(
-            class_names=names, ids=np.array(ids, dtype=np.str_), Y=y, split=split
-        )
+        return plain
+    column = {name: c for c, name in enumerate(names)}
     return _load_labels_carefully(data, names, column)
 
 
