@@ -129,6 +129,68 @@ def _hash_keys(keys: np.ndarray) -> np.ndarray:
     return hashes
 
 
+# Fibonacci hashing: the top bits of key * 2^64/phi pick a slot; spreads runs of
+# consecutive keys (packed "00001", "00002", ...) over the whole table.
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _HashTable:
+    """Open addressing (linear probing) from distinct uint64 keys to their rows, built and
+    probed with whole-array numpy steps: a lookup is one or two random reads per key,
+    where a binary search over a sorted array is twenty, each a likely cache miss."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        n = len(keys)
+        # At most a quarter to half full, so probe sequences (and build rounds) stay short.
+        self._bits = max(3, int(4 * n - 1).bit_length())
+        size = 1 << self._bits
+        self._mask = size - 1
+        # int32 rows: half the memory traffic of a random read, for any real label file.
+        row_type = np.int32 if n < 2**31 else np.intp
+        self._rows = np.full(size, -1, dtype=row_type)
+        self._keys = np.zeros(size, dtype=np.uint64)
+        # Set when two rows have the same key: the table is then unusable.
+        self.clash = False
+        pending = np.arange(n, dtype=row_type)
+        slots = self._slots(keys)
+        while len(pending):
+            free = self._rows[slots] == -1
+            taken = np.flatnonzero(~free)
+            if taken.size and (self._keys[slots[taken]] == keys[pending[taken]]).any():
+                self.clash = True
+                return
+            # Several keys may aim at the same free slot: one write lands, the others
+            # see it and retry that slot next round (now taken: its key is compared, so
+            # equal keys meet); keys that met a taken slot move on to the next one.
+            free_slots, free_rows = slots[free], pending[free]
+            self._rows[free_slots] = free_rows
+            won = self._rows[free_slots] == free_rows
+            self._keys[free_slots[won]] = keys[free_rows[won]]
+            slots[taken] += 1
+            slots &= self._mask
+            again = ~free
+            again[free] = ~won
+            pending, slots = pending[again], slots[again]
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return ((keys * _FIBONACCI) >> np.uint64(64 - self._bits)).astype(np.intp)
+
+    def rows(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 for a key not in the table."""
+        out = np.full(len(keys), -1, dtype=np.intp)
+        pending = np.arange(len(keys), dtype=self._rows.dtype)
+        slots = self._slots(keys)
+        while len(pending):
+            occupant = self._rows[slots]
+            hit = (self._keys[slots] == keys[pending]) & (occupant != -1)
+            out[pending[hit]] = occupant[hit]
+            # Probing stops at a hit or an empty slot (the key is absent).
+            on = ~hit & (occupant != -1)
+            pending, slots = pending[on], (slots[on] + 1) & self._mask
+        return out
+
+
 class _IdIndex:
     """Clip ids in a given order, with vectorised lookup of submitted ids."""
 
@@ -142,25 +204,23 @@ class _IdIndex:
         if len(keys) == 0:
             keys = np.zeros(0, dtype="S1")
         self.width = keys.dtype.itemsize
-        # Ids of up to 8 bytes (TinyVIRAT's are 5) compare as integers, much faster
-        # than as strings; NUL padding keeps equal ids equal and others apart.
+        self._keys = keys
+        # Ids of up to 8 bytes (TinyVIRAT's are 5) are their own 64-bit key (NUL padding
+        # keeps equal ids equal and others apart). Longer ids (up to 64 bytes) are keyed
+        # by a 64-bit hash, and a lookup then compares the bytes, which keeps it exact:
+        # as fast as short ids. Either way the keys go in a hash table, used only when no
+        # two known ids share a key.
         self._packed = self.width <= 8
-        # Longer ids (up to 64 bytes) are looked up by a 64-bit hash, then compared as
-        # bytes, which keeps it exact: as fast as short ids, instead of a binary search
-        # over byte strings. Used only when no two known ids share a hash.
         self._hashed = False
-        if not self._packed and self.width <= _HASH_MAX_BYTES:
-            hashes = _hash_keys(keys)
-            # Distinct hashes (checked next) need no stable sort; quicksort is faster.
-            order = np.argsort(hashes)
-            sorted_hashes = hashes[order]
-            if not (sorted_hashes[1:] == sorted_hashes[:-1]).any():
-                self._hashed = True
-                self.order, self.sorted_keys = order, sorted_hashes
-                self._keys_in_order = keys[order]
-        # Distinct hashes are distinct ids; otherwise equal ids sort next to each other.
+        self._table: _HashTable | None = None
         self.has_duplicates = False
-        if not self._hashed:
+        if self.width <= _HASH_MAX_BYTES and len(keys):
+            table = _HashTable(_pack(keys) if self._packed else _hash_keys(keys))
+            if not table.clash:
+                self._table = table
+                self._hashed = not self._packed
+        if self._table is None:
+            # A binary search, over bytes or packed bytes; equal ids sort next to each other.
             sortable = _pack(keys) if self._packed else keys
             self.order = np.argsort(sortable, kind="stable")
             self.sorted_keys = sortable[self.order]
@@ -178,18 +238,20 @@ class _IdIndex:
         return frozenset(len(i) for i in self.ids.tolist())
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(row, known) per key (an S-array); None if some key is wider than any id."""
-        n = len(self.sorted_keys)
-        if n == 0 or keys.dtype.itemsize > self.width:
+        """(row, known) per key (an S-array); None if some key is wider than any id.
+
+        The row of an unknown key is meaningless (but a valid row)."""
+        if len(self.ids) == 0 or keys.dtype.itemsize > self.width:
             return None
-        if self._hashed:
-            hashes = _hash_keys(keys)
-            pos = np.searchsorted(self.sorted_keys, hashes)
-            np.minimum(pos, n - 1, out=pos)
-            known = self.sorted_keys[pos] == hashes
-            # The bytes decide; the hash only finds the candidate.
-            known &= self._keys_in_order[pos] == keys
-            return self.order[pos], known
+        if self._table is not None:
+            found = self._table.rows(_pack(keys) if self._packed else _hash_keys(keys))
+            known = found >= 0
+            rows = np.maximum(found, 0)
+            if self._hashed:
+                # The bytes decide; the hash only finds the candidate.
+                known &= self._keys[rows] == keys
+            return rows, known
+        n = len(self.sorted_keys)
         if self._packed:
             keys = _pack(keys)
         pos = np.searchsorted(self.sorted_keys, keys)
@@ -503,6 +565,9 @@ _SPLIT_CODE = np.argsort(_split_addresses).astype(np.uint8)
 
 def _plain_split(splits: list[Any]) -> np.ndarray | bool | None:
     """Split codes, None when no record has a split, False when the careful path must word it."""
+    # list.count compares identity first: a C loop, for the common file with no split.
+    if splits.count(msgspec.UNSET) == len(splits):
+        return None
     pos = _member_codes(splits, len(splits), _SPLIT_ADDRESSES)
     if pos is None:
         return False
@@ -517,32 +582,39 @@ def _plain_split(splits: list[Any]) -> np.ndarray | bool | None:
 
 
 def _plain_ids(ids: list[str]) -> tuple[np.ndarray, _IdIndex] | None:
-    """(ids as a U-array, their index), or None when some id is empty or has whitespace."""
-    joined = "".join(ids)
+    """(ids as a U-array, their index), or None when some id is empty or has whitespace.
+
+    Empties ``ids`` once read: a million strings are not kept beside their arrays.
+    """
     n = len(ids)
+    lengths = np.fromiter(map(len, ids), dtype=np.intp, count=n)
+    if int(lengths.min()) == 0:
+        return None
+    joined = "".join(ids)
     if not joined.isascii():
         # Rare: checked string by string (whitespace and control characters are single
         # characters, so joining the ids creates no match that no single id has).
-        if min(map(len, ids)) == 0 or _BAD_ID_CHARS.search(joined):
+        if _BAD_ID_CHARS.search(joined):
             return None
         id_array = np.array(ids, dtype=np.str_)
+        ids.clear()
         return id_array, _IdIndex(id_array)
-    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    encoded = joined.encode("ascii")
     del joined
-    # ASCII ids are valid when every byte is printable and not a space.
-    if not (_BYTE_CLASS[raw] == _TOKEN).all():
+    raw = np.frombuffer(encoded, dtype=np.uint8)
+    # ASCII ids are valid when every byte is printable and not a space (33-126).
+    if int(raw.min()) < 33 or int(raw.max()) > 126:
         return None
-    lengths = np.fromiter(map(len, ids), dtype=np.intp, count=n)
     width = int(lengths.max())
-    if int(lengths.min()) == 0:
-        return None
     if int(lengths.min()) == width:
         # Ids of one width (the usual layout) are the joined bytes, reshaped: no copy per id.
         keys = raw.view(f"S{width}")
     else:
         keys = np.array(ids, dtype=f"S{width}")
+    del raw, encoded, lengths
+    ids.clear()
     # U-array from the bytes: each byte widened to a code point (ASCII is one to one).
-    codes = np.zeros((n, width), dtype=np.uint32)
+    codes = np.empty((n, width), dtype=np.uint32)
     codes[:] = keys.view(np.uint8).reshape(n, width)
     id_array = codes.view(f"U{width}").reshape(n)
     return id_array, _IdIndex(id_array, keys=keys)

@@ -170,6 +170,8 @@ class Command(BaseCommand):
             labels = scoring.load_labels(track, labels_data, class_names)
         except LabelsInvalid as exc:
             raise _Stop([f"the labels file {labels_path} is invalid:", *exc.errors]) from None
+        # A million-clip label file is as large as the submission: not kept while scoring.
+        del labels_data
 
         submission_path: Path = options["submission"]
         # Open first so a missing file is a usage failure (1), not an invalid submission.
