@@ -205,26 +205,46 @@ class _IdIndex:
             keys = np.zeros(0, dtype="S1")
         self.width = keys.dtype.itemsize
         self._keys = keys
-        # Ids of up to 8 bytes (TinyVIRAT's are 5) are their own 64-bit key (NUL padding
-        # keeps equal ids equal and others apart). Longer ids (up to 64 bytes) are keyed
-        # by a 64-bit hash, and a lookup then compares the bytes, which keeps it exact:
-        # as fast as short ids. Either way the keys go in a hash table, used only when no
-        # two known ids share a key.
         self._packed = self.width <= 8
+        self._built = False
+
+    def _build(self) -> None:
+        """The lookup structure, built on first need: a submission in the labels' own order
+        (the common case) and labels whose ids are in increasing order need none.
+
+        Ids of up to 8 bytes (TinyVIRAT's are 5) are their own 64-bit key (NUL padding
+        keeps equal ids equal and others apart). Longer ids (up to 64 bytes) are keyed by a
+        64-bit hash, and a lookup then compares the bytes, which keeps it exact: as fast as
+        short ids. Either way the keys go in a hash table, used only when no two known ids
+        share a key; else (and for longer ids) a binary search over the sorted ids.
+        """
+        if self._built:
+            return
+        keys = self._keys
         self._hashed = False
         self._table: _HashTable | None = None
-        self.has_duplicates = False
+        self._duplicates = False
         if self.width <= _HASH_MAX_BYTES and len(keys):
             table = _HashTable(_pack(keys) if self._packed else _hash_keys(keys))
             if not table.clash:
                 self._table = table
                 self._hashed = not self._packed
         if self._table is None:
-            # A binary search, over bytes or packed bytes; equal ids sort next to each other.
+            # Equal ids sort next to each other.
             sortable = _pack(keys) if self._packed else keys
             self.order = np.argsort(sortable, kind="stable")
             self.sorted_keys = sortable[self.order]
-            self.has_duplicates = bool((self.sorted_keys[1:] == self.sorted_keys[:-1]).any())
+            self._duplicates = bool((self.sorted_keys[1:] == self.sorted_keys[:-1]).any())
+        self._built = True
+
+    @cached_property
+    def has_duplicates(self) -> bool:
+        keys = self._keys
+        # Strictly increasing ids (a numbered clip list) are distinct: no table needed.
+        if (keys[1:] > keys[:-1]).all():
+            return False
+        self._build()
+        return self._duplicates
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -243,6 +263,10 @@ class _IdIndex:
         The row of an unknown key is meaningless (but a valid row)."""
         if len(self.ids) == 0 or keys.dtype.itemsize > self.width:
             return None
+        if len(keys) == len(self._keys) and np.array_equal(keys, self._keys):
+            # Every id, in the labels' order: what writers that follow the clip list give.
+            return np.arange(len(keys)), np.ones(len(keys), dtype=bool)
+        self._build()
         if self._table is not None:
             found = self._table.rows(_pack(keys) if self._packed else _hash_keys(keys))
             known = found >= 0

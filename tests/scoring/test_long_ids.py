@@ -12,7 +12,6 @@ def test_lookup_agrees_with_a_dictionary(prefix: str) -> None:
     rng = np.random.default_rng(3)
     ids = [f"{prefix}{i:05d}" for i in rng.permutation(3000)]
     index = _IdIndex(ids)
-    assert index._hashed == (8 < len(ids[0].encode()) <= 64)
     row_of = {cid: row for row, cid in enumerate(ids)}
     queries = [*ids[::-1], f"{prefix}99999", f"{prefix}0000", prefix[:-1] + "00001", "0"]
     keys = np.array([q.encode() for q in queries])
@@ -20,6 +19,7 @@ def test_lookup_agrees_with_a_dictionary(prefix: str) -> None:
         keys = keys[[len(q.encode()) <= index.width for q in queries]]
     found = index.lookup(keys)
     assert found is not None
+    assert index._hashed == (8 < len(ids[0].encode()) <= 64)
     rows, known = found
     for key, row, hit in zip(keys.tolist(), rows.tolist(), known.tolist(), strict=True):
         expected = row_of.get(key.decode())

@@ -201,9 +201,28 @@ def test_the_hash_table_refuses_equal_keys() -> None:
 @pytest.mark.parametrize("prefix", ["", "VIRAT_S_", "x" * 70])
 def test_the_index_knows_its_duplicates(prefix: str) -> None:
     ids = [f"{prefix}{i:05d}" for i in range(500)]
-    assert not _IdIndex(ids).has_duplicates
+    assert not _IdIndex(ids).has_duplicates  # increasing: known without a table
+    shuffled = [ids[i] for i in np.random.default_rng(1).permutation(500)]
+    assert not _IdIndex(shuffled).has_duplicates
     ids[400] = ids[12]
     assert _IdIndex(ids).has_duplicates
+    shuffled[0] = shuffled[499]
+    assert _IdIndex(shuffled).has_duplicates
+
+
+@pytest.mark.parametrize("prefix", ["", "VIRAT_S_", "x" * 70])
+def test_lookups_in_the_labels_order_and_in_any_other_agree(prefix: str) -> None:
+    ids = [f"{prefix}{i:05d}" for i in np.random.default_rng(2).permutation(400)]
+    keys = np.array([i.encode() for i in ids])
+    for queries in (keys, keys[::-1], keys[:-1], np.concatenate([keys[:5], keys[:5]])):
+        rows, known = _IdIndex(ids).lookup(queries)
+        assert known.all()
+        assert [ids[r] for r in rows.tolist()] == [q.decode() for q in queries.tolist()]
+    other = keys.copy()
+    other[7] = b"nope"
+    rows, known = _IdIndex(ids).lookup(other)
+    assert np.flatnonzero(~known).tolist() == [7]
+    assert np.array_equal(rows[known], np.flatnonzero(known))
 
 
 @pytest.mark.parametrize("prefix", ["", "VIRAT_S_"])
