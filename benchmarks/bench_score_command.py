@@ -4,10 +4,15 @@
 
 For each size it writes a TinyVIRAT-style ground-truth JSON (the file organizers
 have, not the stored npz) and a noisy answer.txt, then runs the command in fresh
-processes exactly as a user would and reports the median wall time and the peak
-memory of the process (from ``wait4``). It does so twice: with 5-character ids (the
-TinyActions layout) and with 12-character ids, which must be no slower. Every run
-must print the same scores as the library called in process.
+processes exactly as a user would and reports the median wall time, the median CPU
+time (user + system: steadier than the wall time on a loaded machine) and the peak
+memory of the process (from ``wait4``). It does so with short ids (the TinyActions
+layout) and with ids 8 characters longer, which must be no slower, and once more with
+the long ids' answer lines shuffled (a writer that does not follow the clip list).
+Every run must print the same scores as the library called in process.
+
+Targets (issue 12): 1,000,000 clips < 2 s and < 500 MB (476 MiB) peak; 6,097 clips
+< 0.3 s; long ids no slower than short ones.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def write_case(n: int, folder: Path, *, id_prefix: str) -> tuple[Path, Path]:
+def write_case(
+    n: int, folder: Path, *, id_prefix: str, shuffled: bool = False
+) -> tuple[Path, Path]:
     # Imported here: the measuring runner (--measure) stays a small process.
     import numpy as np
 
@@ -41,12 +48,15 @@ def write_case(n: int, folder: Path, *, id_prefix: str) -> tuple[Path, Path]:
     ]
     labels, answer = folder / f"labels_{n}_{len(id_prefix)}.json", folder / f"answer_{n}.txt"
     labels.write_text(json.dumps(records))
+    if shuffled:
+        order = np.random.default_rng(n).permutation(n)
+        ids, p = ids[order], p[order]
     answer.write_bytes(answer_bytes(ids, p))
     return labels, answer
 
 
-def run_once(labels: Path, answer: Path) -> tuple[float, float, str]:
-    """(seconds, peak MiB, stdout) of one ``manage.py score`` process.
+def run_once(labels: Path, answer: Path) -> tuple[float, float, float, str]:
+    """(seconds, CPU seconds, peak MiB, stdout) of one ``manage.py score`` process.
 
     Started from a small runner process: a child's peak RSS counts what it shared with its
     parent before exec, and this benchmark's own process holds a million-clip data set.
@@ -57,11 +67,11 @@ def run_once(labels: Path, answer: Path) -> tuple[float, float, str]:
         capture_output=True,
         text=True,
     )
-    seconds, peak, stdout = json.loads(out.stdout)
-    return seconds, peak, stdout
+    seconds, cpu, peak, stdout = json.loads(out.stdout)
+    return seconds, cpu, peak, stdout
 
 
-def measure(labels: Path, answer: Path) -> tuple[float, float, str]:
+def measure(labels: Path, answer: Path) -> tuple[float, float, float, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -90,7 +100,7 @@ def measure(labels: Path, answer: Path) -> tuple[float, float, str]:
     peak = usage.ru_maxrss / 1024
     if proc.returncode != 0:
         raise SystemExit(f"score failed ({proc.returncode}): {stderr.decode()[:2000]}")
-    return seconds, peak, stdout.decode()
+    return seconds, usage.ru_utime + usage.ru_stime, peak, stdout.decode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,26 +117,40 @@ def main(argv: list[str] | None = None) -> int:
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load} (other work slows the wall times)")
+    cases = [("", False), ("VIRAT_S_", False), ("VIRAT_S_", True)]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted(args.sizes):
-            for prefix in ("", "VIRAT_S_"):
-                labels, answer = write_case(n, Path(tmp), id_prefix=prefix)
+            medians: dict[tuple[str, bool], float] = {}
+            for prefix, shuffled in cases:
+                labels, answer = write_case(n, Path(tmp), id_prefix=prefix, shuffled=shuffled)
                 runs = [run_once(labels, answer) for _ in range(args.runs)]
                 seconds = statistics.median(r[0] for r in runs)
-                peak = max(r[1] for r in runs)
+                cpu = statistics.median(r[1] for r in runs)
+                peak = max(r[2] for r in runs)
+                medians[prefix, shuffled] = seconds
                 expected = recognition.score(
                     recognition.load_labels(labels.read_bytes(), CLASSES), answer.read_bytes()
                 )
-                for _, _, out in runs:
+                for *_, out in runs:
                     if json.loads(out) != json.loads(json.dumps(expected)):
                         print("the command's scores differ from the library's")
                         return 1
                 width = 5 + len(prefix) if n <= 100_000 else len(str(n - 1)) + len(prefix)
                 each = ", ".join(f"{r[0]:.2f}" for r in runs)
+                order = "lines shuffled" if shuffled else "lines in order"
                 print(
-                    f"{n:>9,} clips, {width:>2}-character ids: median {seconds:.2f} s "
-                    f"({each}), peak RSS {peak:.0f} MiB, macro F1 {expected['macro_f1']:.4f}"
+                    f"{n:>9,} clips, {width:>2}-character ids, {order}: median {seconds:.2f} s "
+                    f"({each}), CPU {cpu:.2f} s, peak RSS {peak:.0f} MiB, "
+                    f"macro F1 {expected['macro_f1']:.4f}"
                 )
+            ratio = medians["VIRAT_S_", False] / medians["", False]
+            print(f"{n:>9,} clips: long ids / short ids, wall time ratio {ratio:.2f}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end {load}")
+    print(
+        "targets: 1,000,000 clips < 2 s and < 476 MiB (500 MB); 6,097 clips < 0.3 s; "
+        "long ids no slower than short ones"
+    )
     return 0
 
 
