@@ -1081,17 +1081,37 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
     return _metrics(truth != 0, pred != 0, class_names)
 
 
+# A uint8 sum of up to 255 zeros and ones cannot overflow.
+_UINT8_TERMS = 255
+
+
 def _row_sums(m: np.ndarray) -> np.ndarray:
-    # Narrow accumulators are several times faster over short rows; they cannot overflow.
-    dtype = np.uint8 if m.shape[1] < 256 else np.int64
-    return m.sum(axis=1, dtype=dtype).astype(np.int64)
+    """Per-row count of a bool matrix, int64."""
+    if m.shape[1] > _UINT8_TERMS:
+        return m.sum(axis=1, dtype=np.int64)
+    # einsum's uint8 loop is about twice as fast as sum() over short rows.
+    return np.einsum("ij->i", m.view(np.uint8)).astype(np.int64)
+
+
+def _column_sums(m: np.ndarray) -> np.ndarray:
+    """Per-column count of a bool matrix, int64: in uint8 over blocks of 255 rows (exact,
+    and several times faster than an int64 sum down the columns), then across blocks."""
+    u = np.ascontiguousarray(m).view(np.uint8)
+    if u.shape[1] == 0:
+        return np.zeros(0, dtype=np.int64)
+    whole = len(u) - len(u) % _UINT8_TERMS
+    out = u[whole:].sum(axis=0, dtype=np.int64)
+    if whole:
+        blocks = u[:whole].reshape(-1, _UINT8_TERMS, u.shape[1])
+        out += np.einsum("ijk->ik", blocks).sum(axis=0, dtype=np.int64)
+    return out
 
 
 def _metrics(truth: np.ndarray, pred: np.ndarray, class_names: Sequence[str]) -> dict:
     hits = truth & pred
-    tp = hits.sum(axis=0, dtype=np.int64)
-    true_sum = truth.sum(axis=0, dtype=np.int64)
-    pred_sum = pred.sum(axis=0, dtype=np.int64)
+    tp = _column_sums(hits)
+    true_sum = _column_sums(truth)
+    pred_sum = _column_sums(pred)
 
     precision = _ratio(tp, pred_sum)
     recall = _ratio(tp, true_sum)

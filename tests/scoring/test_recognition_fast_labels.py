@@ -242,3 +242,17 @@ def test_submission_problems_are_worded_alike_for_short_and_long_ids(prefix: str
         f"line 9: unknown clip id '{prefix}99999'",
         f"2 clip ids missing: {prefix}00003, {prefix}00008",
     ]
+
+
+# --- the metrics' counts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 254, 255, 256, 510, 511, 2000])
+@pytest.mark.parametrize("c", [0, 1, 26, 300])
+def test_blocked_counts_equal_plain_sums(n: int, c: int) -> None:
+    m = np.random.default_rng(n + c).random((n, c)) < 0.9
+    assert np.array_equal(recognition._column_sums(m), m.sum(axis=0, dtype=np.int64))
+    assert np.array_equal(recognition._row_sums(m), m.sum(axis=1, dtype=np.int64))
+    ones = np.ones((n, c), dtype=bool)  # the most a uint8 block could hold
+    assert recognition._column_sums(ones).tolist() == [n] * c
+    assert recognition._row_sums(ones).tolist() == [c] * n
