@@ -256,3 +256,29 @@ def test_blocked_counts_equal_plain_sums(n: int, c: int) -> None:
     ones = np.ones((n, c), dtype=bool)  # the most a uint8 block could hold
     assert recognition._column_sums(ones).tolist() == [n] * c
     assert recognition._row_sums(ones).tolist() == [c] * n
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "escaped split key",  # "spl\u0069t" is the key "split"
+        "split only as a value",
+        "escape elsewhere, no split",
+    ],
+)
+def test_the_split_is_found_however_its_key_is_written(variant: str) -> None:
+    records = _records(ID_SETS["long"][:30], split=variant == "escaped split key")
+    text = json.dumps(records)
+    if variant == "escaped split key":
+        text = text.replace('"split"', '"spl\\u0069t"')
+        assert '"split"' not in text
+    elif variant == "split only as a value":
+        text = text.replace('"dim"', '"note": "split", "dim"')
+    else:
+        text = text.replace('"dim"', '"note": "caf\\u00e9", "dim"')
+    data = text.encode()
+    plain = recognition._plain_labels(data, CLASSES)
+    assert plain is not None
+    careful = _careful(data)
+    _same(plain, careful)
+    assert (careful.split is not None) == (variant == "escaped split key")
