@@ -68,6 +68,8 @@ _BYTE_CLASS[[ord(" "), ord("\t"), ord("\r")]] = _SPACE
 _BYTE_CLASS[ord("\n")] = _NEWLINE
 # Lines are tokenised in slices of about this many bytes to bound temporary memory.
 _FAST_CHUNK = 4 << 20
+# Fixed-width lines are checked this many at a time, for the same reason.
+_BLOCK_LINES = 1 << 15
 
 
 # --------------------------------------------------------------------------------------
@@ -257,14 +259,18 @@ class _IdIndex:
     def widths(self) -> frozenset[int]:
         return frozenset(len(i) for i in self.ids.tolist())
 
+    def same_order(self, keys: np.ndarray) -> bool:
+        """Whether ``keys`` are every id, in order: what writers that follow the clip
+        list give, and looked up with no table at all."""
+        return len(keys) == len(self._keys) and bool(np.array_equal(keys, self._keys))
+
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(row, known) per key (an S-array); None if some key is wider than any id.
 
         The row of an unknown key is meaningless (but a valid row)."""
         if len(self.ids) == 0 or keys.dtype.itemsize > self.width:
             return None
-        if len(keys) == len(self._keys) and np.array_equal(keys, self._keys):
-            # Every id, in the labels' order: what writers that follow the clip list give.
+        if self.same_order(keys):
             return np.arange(len(keys)), np.ones(len(keys), dtype=bool)
         self._build()
         if self._table is not None:
@@ -819,24 +825,34 @@ def _fixed_width_lines(
     id_width = width - 2 * n_classes
     if id_width < 1:
         return None
-    body = lines[:, id_width:width]
-    separators = body[:, 0::2]
-    if not ((separators == ord(" ")) | (separators == ord("\t"))).all():
-        return None
-    values = body[:, 1::2] - np.uint8(ord("0"))  # uint8 wraps: anything but 0/1 is > 1
-    if values.max(initial=0) > 1:
-        return None
-    id_bytes = lines[:, :id_width]
-    if not (_BYTE_CLASS[id_bytes] == _TOKEN).all():
-        return None
-    keys = np.ascontiguousarray(id_bytes).view(f"S{id_width}").reshape(-1)
-    return keys, values
+    values = np.empty((n_lines, n_classes), dtype=np.uint8)
+    ids = np.empty((n_lines, id_width), dtype=np.uint8)
+    # Block by block: the temporaries stay small (in cache, and reused rather than
+    # fresh pages for every whole-file step).
+    for lo in range(0, n_lines, _BLOCK_LINES):
+        block = lines[lo : lo + _BLOCK_LINES]
+        body = block[:, id_width:width]
+        separators = body[:, 0::2]
+        if not ((separators == ord(" ")) | (separators == ord("\t"))).all():
+            return None
+        out = values[lo : lo + _BLOCK_LINES]
+        # uint8 wraps: anything but '0' or '1' ends up > 1.
+        np.subtract(body[:, 1::2], np.uint8(ord("0")), out=out)
+        if out.max(initial=0) > 1:
+            return None
+        id_bytes = block[:, :id_width]
+        # Id bytes must be printable ASCII other than space (33-126), as in _BYTE_CLASS.
+        if int(id_bytes.min()) < 33 or int(id_bytes.max()) > 126:
+            return None
+        ids[lo : lo + _BLOCK_LINES] = id_bytes
+    return ids.view(f"S{id_width}").reshape(-1), values
 
 
 def _fast_parse(
     data: bytes, start: int, index: _IdIndex, n_classes: int
-) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """(problems, rows, values) when every line is well-formed, else None.
+) -> tuple[list[str], np.ndarray | None, np.ndarray] | None:
+    """(problems, rows, values) when every line is well-formed, else None; rows is None
+    when line i is clip i.
 
     Well-formed lines can still name unknown, repeated or too few clips (the
     official baseline's writer does); those problems are worded here directly, so
@@ -852,6 +868,9 @@ def _fast_parse(
     if parsed is None:
         return None
     keys, values = parsed
+    if index.same_order(keys):
+        # Every clip once, in the labels' order: the values are aligned as they are.
+        return [], None, values
     found = index.lookup(keys)
     if found is None:
         return None
@@ -1028,6 +1047,8 @@ def _parse(data: bytes, index: _IdIndex, n_classes: int) -> tuple[list[str], np.
     problems, rows, values = parsed
     if problems:
         return problems, values
+    if rows is None:
+        return [], values
     aligned = np.empty((len(index), n_classes), dtype=np.uint8)
     aligned[rows] = values
     return [], aligned
