@@ -23,7 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    handle_default_options,
+)
 
 from evalserver import scoring
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES, parse_class_map
@@ -134,6 +139,24 @@ class Command(BaseCommand):
             default=None,
             help="largest accepted submission once decompressed; default: the track's limit",
         )
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """BaseCommand's, less its closing of database connections at the end: this
+        command opens none, and looking for them imports the project's settings (a
+        tenth of the command's start-up)."""
+        self._called_from_command_line = True
+        parser = self.create_parser(argv[0], argv[1])
+        options = parser.parse_args(argv[2:])
+        cmd_options = vars(options)
+        args = cmd_options.pop("args", ())
+        handle_default_options(options)
+        try:
+            self.execute(*args, **cmd_options)
+        except CommandError as exc:
+            if options.traceback:
+                raise
+            self.stderr.write(f"{exc.__class__.__name__}: {exc}")
+            sys.exit(exc.returncode)
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Django prints "CommandError: " before messages and always exits 1; the exit
