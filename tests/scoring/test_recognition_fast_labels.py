@@ -17,6 +17,7 @@ from evalserver.scoring import recognition
 from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from evalserver.scoring.errors import LabelsInvalid, SubmissionInvalid
 from evalserver.scoring.recognition import _HashTable, _IdIndex
+from evalserver.scoring.splits import PRIVATE, PUBLIC, SPLITS
 
 CLASSES = tuple(TINYVIRAT_V2_CLASSES)
 
@@ -282,3 +283,9 @@ def test_the_split_is_found_however_its_key_is_written(variant: str) -> None:
     careful = _careful(data)
     _same(plain, careful)
     assert (careful.split is not None) == (variant == "escaped split key")
+
+
+def test_the_fast_reader_knows_the_splits_by_their_codes() -> None:
+    assert tuple(m.value for m in recognition._Split) == SPLITS
+    assert recognition._Split.PUBLIC.value == SPLITS[PUBLIC]
+    assert recognition._Split.PRIVATE.value == SPLITS[PRIVATE]
