@@ -181,7 +181,7 @@ class _HashTable:
     def rows(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key, -1 for a key not in the table."""
         out = np.full(len(keys), -1, dtype=np.intp)
-        pending = np.arange(len(keys), dtype=self._rows.dtype)
+        pending = np.arange(len(keys))
         slots = self._slots(keys)
         while len(pending):
             occupant = self._rows[slots]
