@@ -25,21 +25,42 @@ from .detection_labels import DetectionLabels
 
 # Arrow parses blocks of this size on its own threads.
 ARROW_BLOCK_BYTES = 4 << 20
+# The newline scan that bounds the fields' lengths goes this many bytes at a time.
+_SCAN_BYTES = 16 << 20
+_ID_COLUMNS = COLUMNS[:4]
+_FLOAT_COLUMNS = COLUMNS[4:]
+
+
+def arrow_compute(name: str, *args, options=None):
+    """An Arrow compute function by name.
+
+    ``pyarrow._compute`` is the compiled module behind ``pyarrow.compute``; importing the
+    latter also builds a Python wrapper for each of its hundreds of functions, which
+    costs more than reading a 300,000-row file. Only a few functions are needed here.
+    """
+    from pyarrow._compute import call_function
+
+    return call_function(name, list(args), options)
+
+
+def _min_max(values) -> tuple[int | None, int | None]:
+    bounds = arrow_compute("min_max", values).as_py()
+    return bounds["min"], bounds["max"]
 
 
 def _lengths_within(column, low: int, high: int) -> bool:
-    import pyarrow.compute as pc
-
-    bounds = pc.min_max(pc.binary_length(column)).as_py()
-    return bounds["min"] is None or (bounds["min"] >= low and bounds["max"] <= high)
+    least, most = _min_max(arrow_compute("binary_length", column))
+    return least is None or (least >= low and most <= high)
 
 
 def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
     """Each token's value by exact match among ``keys``, or None if one is not there."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+    from pyarrow._compute import SetLookupOptions
 
-    index = pc.index_in(column, value_set=pa.array(keys, type=pa.binary()))
+    index = arrow_compute(
+        "index_in", column, options=SetLookupOptions(pa.array(keys, type=pa.binary()))
+    )
     if index.null_count:
         return None
     return values[index.to_numpy()]
@@ -48,21 +69,50 @@ def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
 def _uint(column) -> np.ndarray | None:
     """Plain decimal integers of 1-18 ASCII digits, as the streaming reader's _parse_uint."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+    from pyarrow._compute import CastOptions
 
     if not _lengths_within(column, 1, _MAX_INT_DIGITS):
         return None
-    if not pc.all(pc.ascii_is_decimal(column)).as_py():
+    if not arrow_compute("all", arrow_compute("ascii_is_decimal", column)).as_py():
         return None
-    return pc.cast(column, pa.int64()).to_numpy()
+    return arrow_compute("cast", column, options=CastOptions.safe(pa.int64())).to_numpy()
+
+
+def _longest_line(data: bytes, start: int, end: int) -> np.ndarray:
+    """The length of every line of ``data[start:end]`` (which ends in a line's last byte)."""
+    lengths = []
+    previous = start - 1  # the newline before the first line
+    for block in range(start, end, _SCAN_BYTES):
+        stop = min(block + _SCAN_BYTES, end)
+        view = np.frombuffer(data, dtype=np.uint8, count=stop - block, offset=block)
+        newlines = np.flatnonzero(view == 10) + block
+        if len(newlines):
+            lengths.append(np.diff(newlines, prepend=previous) - 1)
+            previous = int(newlines[-1])
+    lengths.append(np.array([end - previous - 1]))
+    return np.concatenate(lengths)
+
+
+def _floats_fit(data: bytes, start: int, end: int, id_columns: list) -> bool:
+    """True if no float field can be longer than ``MAX_FIELD_CHARS``.
+
+    The float columns are converted while Arrow reads them, so their fields' lengths
+    are never seen; a line's length less its commas, its four id fields and one
+    character for each of the other four floats bounds each of them instead.
+    """
+    line = _longest_line(data, start, end)
+    if len(line) and int(line.max()) <= MAX_FIELD_CHARS + len(COLUMNS) - 1:
+        return True
+    ids = np.zeros(len(line), dtype=np.int64)
+    for column in id_columns:
+        ids += arrow_compute("binary_length", column).to_numpy()
+    bound = line - ids - (len(COLUMNS) - 1) - (len(_FLOAT_COLUMNS) - 1)
+    return not len(bound) or int(bound.max()) <= MAX_FIELD_CHARS
 
 
 def _columns_rows(table, first_line: int, labels: DetectionLabels) -> SubmissionRows | None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     n = table.num_rows
-    columns = [table.column(name) for name in COLUMNS]
+    columns = [table.column(name) for name in _ID_COLUMNS]
     if not all(_lengths_within(c, 0, MAX_FIELD_CHARS) for c in columns):
         return None
     clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
@@ -83,14 +133,8 @@ def _columns_rows(table, first_line: int, labels: DetectionLabels) -> Submission
         return None
 
     floats = np.empty((5, n), dtype=np.float64)
-    for k in range(5):
-        column = columns[4 + k]
-        if not _lengths_within(column, 1, MAX_FIELD_CHARS):
-            return None
-        try:
-            floats[k] = pc.cast(column, pa.float64()).to_numpy()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
+    for k, name in enumerate(_FLOAT_COLUMNS):
+        floats[k] = table.column(name).to_numpy()
     if not np.isfinite(floats).all():
         return None
     score, box = floats[0], floats[1:]
@@ -122,8 +166,9 @@ def read_valid_rows(
     import pyarrow.csv as pa_csv
 
     # NUL bytes: the streaming reader refuses such lines, and the gathered tokens
-    # would lose them.
-    if data.find(b"\r", start) >= 0 or data.find(b"\x00", start) >= 0:
+    # would lose them. Spaces and tabs: Arrow trims them around a number, the
+    # streaming reader refuses them.
+    if any(data.find(byte, start) >= 0 for byte in (b"\r", b"\x00", b" ", b"\t")):
         return None
     end = len(data)
     while end > start and data[end - 1] == 10:
@@ -146,9 +191,15 @@ def read_valid_rows(
                 ignore_empty_lines=False,
             ),
             convert_options=pa_csv.ConvertOptions(
-                # Strings: the compute functions used on them (casts, is_decimal) read
-                # bytes as they are, and a non-ASCII byte never passes them.
-                column_types=dict.fromkeys(COLUMNS, pa.string()),
+                # Ids as strings: the compute functions used on them (lookups, casts,
+                # is_decimal) read bytes as they are, and a non-ASCII byte never passes
+                # them. Floats are converted as they are read: Arrow's parser rounds
+                # correctly, like Python's ``float``, and what it accepts beyond the
+                # streaming reader (nan, inf, spaces around) is refused around it.
+                column_types={
+                    **dict.fromkeys(_ID_COLUMNS, pa.string()),
+                    **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
+                },
                 null_values=[],
                 true_values=[],
                 false_values=[],
@@ -158,5 +209,7 @@ def read_valid_rows(
             ),
         )
     except pa.ArrowInvalid:
+        return None
+    if not _floats_fit(data, start, end, [table.column(name) for name in _ID_COLUMNS]):
         return None
     return _columns_rows(table, first_line, labels)
