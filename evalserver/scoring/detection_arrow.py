@@ -18,6 +18,9 @@ and its numbers are the same bits: both parsers round correctly.
 
 from __future__ import annotations
 
+import ctypes
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .detection_csv import _MAX_INT_DIGITS, COLUMNS, MAX_FIELD_CHARS, SubmissionRows
@@ -31,6 +34,15 @@ _ID_COLUMNS = COLUMNS[:4]
 _FLOAT_COLUMNS = COLUMNS[4:]
 
 
+def _pool():
+    """Arrow's allocations through malloc, as numpy's: what Arrow frees is then reused
+    by the arrays built from it, instead of being kept by Arrow's own allocator (which
+    costs a 3M-row file hundreds of MB more peak memory, and time)."""
+    import pyarrow as pa
+
+    return pa.system_memory_pool()
+
+
 def arrow_compute(name: str, *args, options=None):
     """An Arrow compute function by name.
 
@@ -40,7 +52,21 @@ def arrow_compute(name: str, *args, options=None):
     """
     from pyarrow._compute import call_function
 
-    return call_function(name, list(args), options)
+    return call_function(name, list(args), options, memory_pool=_pool())
+
+
+def _return_freed_memory() -> None:
+    """Hand memory freed by Arrow's reader threads back to the system.
+
+    glibc keeps what a thread frees in that thread's arena, where the arrays numpy
+    builds on the main thread never reuse it: a 3M-row file's columns would count twice
+    in the peak. ``malloc_trim`` releases it (about a millisecond); elsewhere than glibc
+    there is no such call and nothing to do.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _min_max(values) -> tuple[int | None, int | None]:
@@ -53,6 +79,18 @@ def _lengths_within(column, low: int, high: int) -> bool:
     return least is None or (least >= low and most <= high)
 
 
+def _to_numpy(column, dtype, convert=None) -> np.ndarray:
+    """A chunked Arrow column as one numpy array, each chunk copied once (through
+    ``convert`` if given) straight into place."""
+    out = np.empty(len(column), dtype=dtype)
+    at = 0
+    for chunk in column.chunks:
+        part = chunk.to_numpy(zero_copy_only=False)
+        out[at : at + len(part)] = part if convert is None else convert(part)
+        at += len(part)
+    return out
+
+
 def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
     """Each token's value by exact match among ``keys``, or None if one is not there."""
     import pyarrow as pa
@@ -63,7 +101,7 @@ def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
     )
     if index.null_count:
         return None
-    return values[index.to_numpy()]
+    return _to_numpy(index, values.dtype, values.take)
 
 
 def _uint(column) -> np.ndarray | None:
@@ -75,10 +113,10 @@ def _uint(column) -> np.ndarray | None:
         return None
     if not arrow_compute("all", arrow_compute("ascii_is_decimal", column)).as_py():
         return None
-    return arrow_compute("cast", column, options=CastOptions.safe(pa.int64())).to_numpy()
+    return _to_numpy(arrow_compute("cast", column, options=CastOptions.safe(pa.int64())), np.int64)
 
 
-def _longest_line(data: bytes, start: int, end: int) -> np.ndarray:
+def _line_lengths(data: bytes, start: int, end: int) -> np.ndarray:
     """The length of every line of ``data[start:end]`` (which ends in a line's last byte)."""
     lengths = []
     previous = start - 1  # the newline before the first line
@@ -93,34 +131,46 @@ def _longest_line(data: bytes, start: int, end: int) -> np.ndarray:
     return np.concatenate(lengths)
 
 
-def _floats_fit(data: bytes, start: int, end: int, id_columns: list) -> bool:
+def _long_lines(data: bytes, start: int, end: int) -> np.ndarray | None:
+    """Every line's length if some line is long enough to hold a float field longer
+    than ``MAX_FIELD_CHARS``, else None (the usual case)."""
+    lengths = _line_lengths(data, start, end)
+    return lengths if int(lengths.max()) > MAX_FIELD_CHARS + len(COLUMNS) - 1 else None
+
+
+def _floats_fit(line_lengths: np.ndarray | None, columns: dict) -> bool:
     """True if no float field can be longer than ``MAX_FIELD_CHARS``.
 
     The float columns are converted while Arrow reads them, so their fields' lengths
     are never seen; a line's length less its commas, its four id fields and one
     character for each of the other four floats bounds each of them instead.
     """
-    line = _longest_line(data, start, end)
-    if len(line) and int(line.max()) <= MAX_FIELD_CHARS + len(COLUMNS) - 1:
+    if line_lengths is None:
         return True
-    ids = np.zeros(len(line), dtype=np.int64)
-    for column in id_columns:
-        ids += arrow_compute("binary_length", column).to_numpy()
-    bound = line - ids - (len(COLUMNS) - 1) - (len(_FLOAT_COLUMNS) - 1)
-    return not len(bound) or int(bound.max()) <= MAX_FIELD_CHARS
+    ids = np.zeros(len(line_lengths), dtype=np.int64)
+    for name in _ID_COLUMNS:
+        ids += _to_numpy(arrow_compute("binary_length", columns[name]), np.int64)
+    bound = line_lengths - ids - (len(COLUMNS) - 1) - (len(_FLOAT_COLUMNS) - 1)
+    return int(bound.max()) <= MAX_FIELD_CHARS
 
 
-def _columns_rows(table, first_line: int, labels: DetectionLabels) -> SubmissionRows | None:
-    n = table.num_rows
-    columns = [table.column(name) for name in _ID_COLUMNS]
-    if not all(_lengths_within(c, 0, MAX_FIELD_CHARS) for c in columns):
+def _columns_rows(columns: dict, first_line: int, labels: DetectionLabels) -> SubmissionRows | None:
+    """The rows of the columns Arrow read, or None if some field is not plainly valid.
+
+    Each column is dropped from ``columns`` once converted, so that Arrow's copy and
+    numpy's do not all live at once.
+    """
+    n = len(columns[COLUMNS[0]])
+    if not all(_lengths_within(columns[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
         return None
     clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
-    clip = _lookup(columns[0], clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+    clip = _lookup(columns.pop("video_id"), clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+    _return_freed_memory()
     if clip is None:
         return None
-    tube_id = _uint(columns[1])
-    frame = _uint(columns[2])
+    tube_id = _uint(columns.pop("tube_id"))
+    frame = _uint(columns.pop("frame"))
+    _return_freed_memory()
     if tube_id is None or frame is None:
         return None
     if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
@@ -128,18 +178,22 @@ def _columns_rows(table, first_line: int, labels: DetectionLabels) -> Submission
     # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
     tokens = {str(i).encode(): i for i in range(labels.n_classes)}
     tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
-    cls = _lookup(columns[3], list(tokens), np.array(list(tokens.values()), dtype=np.int64))
+    cls = _lookup(
+        columns.pop("class"), list(tokens), np.array(list(tokens.values()), dtype=np.int64)
+    )
     if cls is None:
         return None
 
-    floats = np.empty((5, n), dtype=np.float64)
-    for k, name in enumerate(_FLOAT_COLUMNS):
-        floats[k] = table.column(name).to_numpy()
-    if not np.isfinite(floats).all():
+    score = _to_numpy(columns.pop("score"), np.float64)
+    _return_freed_memory()
+    if not np.isfinite(score).all() or ((score < 0) | (score > 1)).any():
         return None
-    score, box = floats[0], floats[1:]
-    if ((score < 0) | (score > 1)).any():
-        return None
+    box = np.empty((4, n), dtype=np.float64)
+    for k, name in enumerate(_FLOAT_COLUMNS[1:]):
+        box[k] = _to_numpy(columns.pop(name), np.float64)
+        _return_freed_memory()
+        if not np.isfinite(box[k]).all():
+            return None
     if ((box[2] <= box[0]) | (box[3] <= box[1])).any():
         return None
     return SubmissionRows(
@@ -149,7 +203,7 @@ def _columns_rows(table, first_line: int, labels: DetectionLabels) -> Submission
         cls=cls,
         line=np.arange(first_line, first_line + n, dtype=np.int64),
         score=score,
-        box=np.ascontiguousarray(box),
+        box=box,
     )
 
 
@@ -175,41 +229,49 @@ def read_valid_rows(
         end -= 1
     if end == start:
         return SubmissionRows.concatenate([])
-    try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(memoryview(data)[start:end]),
-            read_options=pa_csv.ReadOptions(
-                column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=True
-            ),
-            # No quoting, no escapes, no skipped lines: a byte means what it means in
-            # the streaming reader, which splits on every comma and newline.
-            parse_options=pa_csv.ParseOptions(
-                quote_char=False,
-                double_quote=False,
-                escape_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                # Ids as strings: the compute functions used on them (lookups, casts,
-                # is_decimal) read bytes as they are, and a non-ASCII byte never passes
-                # them. Floats are converted as they are read: Arrow's parser rounds
-                # correctly, like Python's ``float``, and what it accepts beyond the
-                # streaming reader (nan, inf, spaces around) is refused around it.
-                column_types={
-                    **dict.fromkeys(_ID_COLUMNS, pa.string()),
-                    **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
-                },
-                null_values=[],
-                true_values=[],
-                false_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=False,
-            ),
-        )
-    except pa.ArrowInvalid:
+    # The newline scan runs beside Arrow's reader (both release the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        long_lines = pool.submit(_long_lines, data, start, end)
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(memoryview(data)[start:end]),
+                read_options=pa_csv.ReadOptions(
+                    column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=True
+                ),
+                # No quoting, no escapes, no skipped lines: a byte means what it means in
+                # the streaming reader, which splits on every comma and newline.
+                parse_options=pa_csv.ParseOptions(
+                    quote_char=False,
+                    double_quote=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    # Ids as strings: the compute functions used on them (lookups, casts,
+                    # is_decimal) read bytes as they are, and a non-ASCII byte never passes
+                    # them. Floats are converted as they are read: Arrow's parser rounds
+                    # correctly, like Python's ``float``, and what it accepts beyond the
+                    # streaming reader (nan, inf, spaces around) is refused around it.
+                    column_types={
+                        **dict.fromkeys(_ID_COLUMNS, pa.string()),
+                        **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
+                    },
+                    null_values=[],
+                    true_values=[],
+                    false_values=[],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    check_utf8=False,
+                ),
+                memory_pool=_pool(),
+            )
+        except pa.ArrowInvalid:
+            return None
+        finally:
+            line_lengths = long_lines.result()
+    columns = {name: table.column(name) for name in COLUMNS}
+    del table
+    if not _floats_fit(line_lengths, columns):
         return None
-    if not _floats_fit(data, start, end, [table.column(name) for name in _ID_COLUMNS]):
-        return None
-    return _columns_rows(table, first_line, labels)
+    return _columns_rows(columns, first_line, labels)
