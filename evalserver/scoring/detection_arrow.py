@@ -18,6 +18,7 @@ and its numbers are the same bits: both parsers round correctly.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,10 +64,8 @@ def _return_freed_memory() -> None:
     in the peak. ``malloc_trim`` releases it (about a millisecond); elsewhere than glibc
     there is no such call and nothing to do.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _min_max(values) -> tuple[int | None, int | None]:
