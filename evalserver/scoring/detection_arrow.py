@@ -29,6 +29,8 @@ from .detection_labels import DetectionLabels
 
 # Arrow parses blocks of this size on its own threads.
 ARROW_BLOCK_BYTES = 4 << 20
+# From this size of CSV on, memory freed by Arrow is handed back as soon as possible.
+_TRIM_FROM_BYTES = 64 << 20
 # The newline scan that bounds the fields' lengths goes this many bytes at a time.
 _SCAN_BYTES = 16 << 20
 _ID_COLUMNS = COLUMNS[:4]
@@ -61,11 +63,16 @@ def _return_freed_memory() -> None:
 
     glibc keeps what a thread frees in that thread's arena, where the arrays numpy
     builds on the main thread never reuse it: a 3M-row file's columns would count twice
-    in the peak. ``malloc_trim`` releases it (about a millisecond); elsewhere than glibc
-    there is no such call and nothing to do.
+    in the peak. ``malloc_trim`` releases it; elsewhere than glibc there is no such call
+    and nothing to do. Memory handed back costs page faults when taken again, so only
+    big files (``_TRIM_FROM_BYTES``) do this.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _min_max(values) -> tuple[int | None, int | None]:
@@ -153,23 +160,26 @@ def _floats_fit(line_lengths: np.ndarray | None, columns: dict) -> bool:
     return int(bound.max()) <= MAX_FIELD_CHARS
 
 
-def _columns_rows(columns: dict, first_line: int, labels: DetectionLabels) -> SubmissionRows | None:
+def _columns_rows(
+    columns: dict, first_line: int, labels: DetectionLabels, *, big: bool
+) -> SubmissionRows | None:
     """The rows of the columns Arrow read, or None if some field is not plainly valid.
 
     Each column is dropped from ``columns`` once converted, so that Arrow's copy and
     numpy's do not all live at once.
     """
     n = len(columns[COLUMNS[0]])
+    release = _return_freed_memory if big else _nothing
     if not all(_lengths_within(columns[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
         return None
     clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
     clip = _lookup(columns.pop("video_id"), clip_keys, np.arange(len(clip_keys), dtype=np.int64))
-    _return_freed_memory()
+    release()
     if clip is None:
         return None
     tube_id = _uint(columns.pop("tube_id"))
     frame = _uint(columns.pop("frame"))
-    _return_freed_memory()
+    release()
     if tube_id is None or frame is None:
         return None
     if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
@@ -184,13 +194,13 @@ def _columns_rows(columns: dict, first_line: int, labels: DetectionLabels) -> Su
         return None
 
     score = _to_numpy(columns.pop("score"), np.float64)
-    _return_freed_memory()
+    release()
     if not np.isfinite(score).all() or ((score < 0) | (score > 1)).any():
         return None
     box = np.empty((4, n), dtype=np.float64)
     for k, name in enumerate(_FLOAT_COLUMNS[1:]):
         box[k] = _to_numpy(columns.pop(name), np.float64)
-        _return_freed_memory()
+        release()
         if not np.isfinite(box[k]).all():
             return None
     if ((box[2] <= box[0]) | (box[3] <= box[1])).any():
@@ -273,4 +283,4 @@ def read_valid_rows(
     del table
     if not _floats_fit(line_lengths, columns):
         return None
-    return _columns_rows(columns, first_line, labels)
+    return _columns_rows(columns, first_line, labels, big=end - start >= _TRIM_FROM_BYTES)
