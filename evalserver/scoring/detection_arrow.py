@@ -85,14 +85,18 @@ def _lengths_within(column, low: int, high: int) -> bool:
     return least is None or (least >= low and most <= high)
 
 
-def _to_numpy(column, dtype, convert=None) -> np.ndarray:
-    """A chunked Arrow column as one numpy array, each chunk copied once (through
-    ``convert`` if given) straight into place."""
-    out = np.empty(len(column), dtype=dtype)
+def _to_numpy(column, dtype, lookup: np.ndarray | None = None, out=None) -> np.ndarray:
+    """A chunked Arrow column as one numpy array (``out`` if given), each chunk copied
+    once straight into place, or mapped through ``lookup`` (values by index) if given."""
+    if out is None:
+        out = np.empty(len(column), dtype=dtype)
     at = 0
     for chunk in column.chunks:
         part = chunk.to_numpy(zero_copy_only=False)
-        out[at : at + len(part)] = part if convert is None else convert(part)
+        if lookup is None:
+            out[at : at + len(part)] = part
+        else:
+            np.take(lookup, part, out=out[at : at + len(part)])
         at += len(part)
     return out
 
@@ -107,7 +111,7 @@ def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
     )
     if index.null_count:
         return None
-    return _to_numpy(index, values.dtype, values.take)
+    return _to_numpy(index, values.dtype, values)
 
 
 def _uint(column) -> np.ndarray | None:
@@ -199,7 +203,7 @@ def _columns_rows(
         return None
     box = np.empty((4, n), dtype=np.float64)
     for k, name in enumerate(_FLOAT_COLUMNS[1:]):
-        box[k] = _to_numpy(columns.pop(name), np.float64)
+        _to_numpy(columns.pop(name), np.float64, out=box[k])
         release()
         if not np.isfinite(box[k]).all():
             return None
