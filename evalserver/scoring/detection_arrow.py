@@ -164,50 +164,74 @@ def _floats_fit(line_lengths: np.ndarray | None, columns: dict) -> bool:
     return int(bound.max()) <= MAX_FIELD_CHARS
 
 
-def _columns_rows(
-    columns: dict, first_line: int, labels: DetectionLabels, *, big: bool
-) -> SubmissionRows | None:
-    """The rows of the columns Arrow read, or None if some field is not plainly valid.
-
-    Each column is dropped from ``columns`` once converted, so that Arrow's copy and
-    numpy's do not all live at once.
-    """
-    n = len(columns[COLUMNS[0]])
-    release = _return_freed_memory if big else _nothing
-    if not all(_lengths_within(columns[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
-        return None
+def _id_columns(
+    video_id, cls, labels: DetectionLabels, release
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(clip, class) of each row, by exact match of the tokens; None if one is unknown."""
     clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
-    clip = _lookup(columns.pop("video_id"), clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+    clip = _lookup(video_id, clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+    del video_id
     release()
     if clip is None:
-        return None
-    tube_id = _uint(columns.pop("tube_id"))
-    frame = _uint(columns.pop("frame"))
-    release()
-    if tube_id is None or frame is None:
-        return None
-    if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
         return None
     # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
     tokens = {str(i).encode(): i for i in range(labels.n_classes)}
     tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
-    cls = _lookup(
-        columns.pop("class"), list(tokens), np.array(list(tokens.values()), dtype=np.int64)
-    )
-    if cls is None:
-        return None
+    found = _lookup(cls, list(tokens), np.array(list(tokens.values()), dtype=np.int64))
+    del cls
+    release()
+    return None if found is None else (clip, found)
 
+
+def _int_columns(tube_id, frame, release) -> tuple[np.ndarray, np.ndarray] | None:
+    tube_ids = _uint(tube_id)
+    del tube_id
+    frames = _uint(frame)
+    del frame
+    release()
+    return None if tube_ids is None or frames is None else (tube_ids, frames)
+
+
+def _float_columns(columns: dict, release) -> tuple[np.ndarray, np.ndarray] | None:
     score = _to_numpy(columns.pop("score"), np.float64)
     release()
     if not np.isfinite(score).all() or ((score < 0) | (score > 1)).any():
         return None
-    box = np.empty((4, n), dtype=np.float64)
+    box = np.empty((4, len(score)), dtype=np.float64)
     for k, name in enumerate(_FLOAT_COLUMNS[1:]):
         _to_numpy(columns.pop(name), np.float64, out=box[k])
         release()
         if not np.isfinite(box[k]).all():
             return None
     if ((box[2] <= box[0]) | (box[3] <= box[1])).any():
+        return None
+    return score, box
+
+
+def _columns_rows(
+    columns: dict, first_line: int, labels: DetectionLabels, *, big: bool
+) -> SubmissionRows | None:
+    """The rows of the columns Arrow read, or None if some field is not plainly valid.
+
+    The id columns are converted on two threads while this one converts the floats
+    (Arrow's compute functions and numpy release the GIL). Each column is dropped once
+    converted, so that Arrow's copy and numpy's do not all live at once.
+    """
+    n = len(columns[COLUMNS[0]])
+    release = _return_freed_memory if big else _nothing
+    if not all(_lengths_within(columns[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
+        return None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ids = pool.submit(
+            _id_columns, columns.pop("video_id"), columns.pop("class"), labels, release
+        )
+        ints = pool.submit(_int_columns, columns.pop("tube_id"), columns.pop("frame"), release)
+        floats = _float_columns(columns, release)
+        found, numbers = ids.result(), ints.result()
+    if found is None or numbers is None or floats is None:
+        return None
+    (clip, cls), (tube_id, frame), (score, box) = found, numbers, floats
+    if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
         return None
     return SubmissionRows(
         clip=clip,
