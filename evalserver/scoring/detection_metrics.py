@@ -65,6 +65,7 @@ class PredictedTubes:
     tube_fmin: np.ndarray
     tube_fmax: np.ndarray
     tube_score: np.ndarray
+    tube_n_rows: np.ndarray
 
     @property
     def n_rows(self) -> int:
@@ -72,8 +73,9 @@ class PredictedTubes:
 
     @cached_property
     def sorted_tube(self) -> np.ndarray:
-        """The tube of each row in (tube, frame) order: ascending."""
-        return self.row_tube[self.order]
+        """The tube of each row in (tube, frame) order: each tube's number, as many
+        times as it has rows (not a gather through ``order``, which is random access)."""
+        return np.repeat(np.arange(self.n_tubes), self.tube_n_rows)
 
     @cached_property
     def row_key(self) -> np.ndarray:
@@ -185,6 +187,7 @@ def group_tubes(
         tube_fmin=fmin,
         tube_fmax=fmax,
         tube_score=score_sum / np.maximum(counts, 1),
+        tube_n_rows=counts,
     )
 
 
@@ -329,8 +332,15 @@ def _rank_by_radix(classes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return order
 
 
+def _class_bounds(classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Where each class starts and ends among items ranked by class first."""
+    bounds = np.zeros(n_classes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(classes, minlength=n_classes), out=bounds[1:])
+    return bounds
+
+
 def _per_class_ap(
-    classes_ranked: np.ndarray, tp_ranked: np.ndarray, n_gt: np.ndarray
+    bounds: np.ndarray, tp_ranked: np.ndarray, n_gt: np.ndarray
 ) -> list[float | None]:
     """``average_precision`` of every class at once, from the true positives' ranks.
 
@@ -341,7 +351,6 @@ def _per_class_ap(
     running max, terms added in rank order).
     """
     n_classes = len(n_gt)
-    bounds = np.searchsorted(classes_ranked, np.arange(n_classes + 1))
     hits = np.flatnonzero(tp_ranked)
     hit_bounds = np.searchsorted(hits, bounds)
     out: list[float | None] = []
@@ -375,7 +384,8 @@ class DetectionResult:
     video_ranked_class: np.ndarray | None = None
     video_ranked_clip: np.ndarray | None = None
     video_ranked_tp: np.ndarray | None = None
-    # The same for box rows as frame-AP ranks them (for scoring a split of the clips).
+    # The same for box rows as frame-AP ranks them (for scoring a split of the clips;
+    # class and clip are None when the labels have no split).
     frame_ranked_class: np.ndarray | None = None
     frame_ranked_clip: np.ndarray | None = None
     frame_ranked_tp: np.ndarray | None = None
@@ -440,15 +450,20 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
     targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
     frame_tp = _first_claims(targets)
     del targets
-    frame_class = pred.row_class[ranked]
-    frame_ap = _per_class_ap(frame_class, frame_tp, gt_boxes)
-    frame_clip = pred.tube_clip[pred.row_tube[ranked]]
+    frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
+    # The rows' classes and clips in rank order serve only to score a split of the
+    # clips; a random gather of every row each, they are not made otherwise.
+    frame_class: np.ndarray | None = None
+    frame_clip: np.ndarray | None = None
+    if labels.clip_split is not None:
+        frame_class = pred.row_class[ranked]
+        frame_clip = pred.tube_clip[pred.row_tube[ranked]]
 
     ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
     targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
     video_tp = _first_claims(targets)
     video_class = pred.tube_class[ranked]
-    video_ap = _per_class_ap(video_class, video_tp, gt_tubes)
+    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
     return DetectionResult(
         frame_ap=frame_ap,
         video_ap=video_ap,
