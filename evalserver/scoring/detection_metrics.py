@@ -504,22 +504,26 @@ def _match(
         return row_best, row_target, tube_best, tube_target
 
     frame_order = _FrameOrder(pred)
-    row_n_cand = n_cand[pred.row_tube]
-    rows = np.flatnonzero(row_n_cand)
+    # A boolean gather (1 byte a row) picks the rows of tubes with candidates.
+    rows = np.flatnonzero((n_cand > 0)[pred.row_tube])
     tubes = np.flatnonzero(n_cand)
     for j in range(int(n_cand.max())):
         if j:
-            rows = rows[row_n_cand[rows] > j]
+            rows = rows[n_cand[pred.row_tube[rows]] > j]
             tubes = tubes[n_cand[tubes] > j]
-        # Box IoU of each candidate row with the j-th tube's box on the row's frame.
+        # Per tube, its j-th ground-truth tube's span and where its boxes start (small
+        # arrays); then per row, the box on the row's frame if the span holds it.
+        j_gt = np.full(pred.n_tubes, -1, dtype=np.int64)
+        j_gt[tubes] = gt_order[lo[tubes] + j]
+        j_start = labels.tube_start[j_gt]
+        j_end = np.where(j_gt >= 0, labels.tube_end[j_gt], -1)
+        j_base = gt_box_start[j_gt] - j_start
         tube = pred.row_tube[rows]
-        gt = gt_order[lo[tube] + j]
         frame = pred.row_frame[rows]
-        g_start = labels.tube_start[gt]
-        inside = (g_start <= frame) & (frame <= labels.tube_end[gt])
+        inside = (j_start[tube] <= frame) & (frame <= j_end[tube])
         hit = rows[inside]
-        gbox = (gt_box_start[gt] - g_start)[inside] + frame[inside]
-        del tube, gt, frame, g_start, inside
+        gbox = j_base[tube[inside]] + frame[inside]
+        del tube, frame, inside, j_gt, j_start, j_end, j_base
         # Whole ground-truth boxes (4 adjacent floats) per row; ``take`` gathers rows
         # of a 2-d array many times faster than fancy indexing does.
         g = np.take(boxes, gbox, axis=0)
