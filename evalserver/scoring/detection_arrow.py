@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -101,14 +102,12 @@ def _to_numpy(column, dtype, lookup: np.ndarray | None = None, out=None) -> np.n
     return out
 
 
-def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
-    """Each token's value by exact match among ``keys``, or None if one is not there."""
-    import pyarrow as pa
+def _lookup(column, keys, values: np.ndarray) -> np.ndarray | None:
+    """Each token's value by exact match among ``keys`` (an Arrow binary array), or None
+    if one is not there."""
     from pyarrow._compute import SetLookupOptions
 
-    index = arrow_compute(
-        "index_in", column, options=SetLookupOptions(pa.array(keys, type=pa.binary()))
-    )
+    index = arrow_compute("index_in", column, options=SetLookupOptions(keys))
     if index.null_count:
         return None
     return _to_numpy(index, values.dtype, values)
@@ -164,20 +163,45 @@ def _floats_fit(line_lengths: np.ndarray | None, columns: dict) -> bool:
     return int(bound.max()) <= MAX_FIELD_CHARS
 
 
+class _Tokens:
+    """A phase's clip ids and class tokens as Arrow lookups, built once per labels."""
+
+    def __init__(self, labels: DetectionLabels) -> None:
+        import pyarrow as pa
+
+        self.clips = pa.array(
+            [c.encode("utf-8") for c in labels.clip_ids.tolist()], type=pa.binary()
+        )
+        self.clip_values = np.arange(len(self.clips), dtype=np.int64)
+        # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
+        tokens = {str(i).encode(): i for i in range(labels.n_classes)}
+        tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+        self.classes = pa.array(list(tokens), type=pa.binary())
+        self.class_values = np.array(list(tokens.values()), dtype=np.int64)
+
+
+# Labels are immutable and scored many times in a worker; their lookups die with them.
+_TOKENS: weakref.WeakKeyDictionary[DetectionLabels, _Tokens] = weakref.WeakKeyDictionary()
+
+
+def _tokens(labels: DetectionLabels) -> _Tokens:
+    found = _TOKENS.get(labels)
+    if found is None:
+        found = _TOKENS[labels] = _Tokens(labels)
+    return found
+
+
 def _id_columns(
     video_id, cls, labels: DetectionLabels, release
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(clip, class) of each row, by exact match of the tokens; None if one is unknown."""
-    clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
-    clip = _lookup(video_id, clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+    tokens = _tokens(labels)
+    clip = _lookup(video_id, tokens.clips, tokens.clip_values)
     del video_id
     release()
     if clip is None:
         return None
-    # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
-    tokens = {str(i).encode(): i for i in range(labels.n_classes)}
-    tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
-    found = _lookup(cls, list(tokens), np.array(list(tokens.values()), dtype=np.int64))
+    found = _lookup(cls, tokens.classes, tokens.class_values)
     del cls
     release()
     return None if found is None else (clip, found)
