@@ -114,6 +114,46 @@ def _number_by_first_row(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def _number_densely(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's key among the distinct keys, the distinct keys ascending),
+    for keys in [0, bound): a table of the keys present, counted up (no hashing, no
+    sort; sequential passes but for one scatter and one gather)."""
+    present = np.zeros(bound, dtype=bool)
+    present[key] = True
+    number = np.cumsum(present, dtype=np.int64)
+    number -= 1
+    return number[key], np.flatnonzero(present)
+
+
+def _number_tubes(
+    rows: SubmissionRows, n_clips: int, n_classes: int, span: int, tube_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's tube (a number), and each tube's clip and class.
+
+    A tube is (clip, tube_id, class). When the (clip, tube_id) pairs fit a table not much
+    bigger than the file, they are numbered by counting and then (pair, class) likewise;
+    otherwise Arrow's hash table numbers the whole key.
+    """
+    n = len(rows)
+    if n_clips * span <= _SLOTS_PER_ROW * n + (1 << 20):
+        pair_key = rows.clip * span
+        pair_key += tube_id
+        pair, pairs = _number_densely(pair_key, n_clips * span)
+        del pair_key
+        pair *= n_classes
+        pair += rows.cls
+        row_tube, tubes = _number_densely(pair, len(pairs) * n_classes)
+        del pair
+        return row_tube, pairs[tubes // n_classes] // span, tubes % n_classes
+    # In place: every temporary of a 3M-row file is 24 MB of fresh pages.
+    key = rows.clip * n_classes
+    key += rows.cls
+    key *= span
+    key += tube_id
+    row_tube, tube_key = _number_by_first_row(key)
+    return row_tube, tube_key // (n_classes * span), (tube_key // span) % n_classes
+
+
 # The (tube, frame) grid a counting sort fills stays within this many slots per row;
 # tubes spread thinly over their frames make it sort instead.
 _SLOTS_PER_ROW = 4
@@ -131,14 +171,8 @@ def group_tubes(
         # Huge, sparse tube ids: replace them by their rank so the key fits in int64.
         uniq, tube_id = np.unique(tube_id, return_inverse=True)
         span = len(uniq)
-    # In place: every temporary of a 3M-row file is 24 MB of fresh pages.
-    key = rows.clip * n_classes
-    key += rows.cls
-    key *= span
-    key += tube_id
-    row_tube, tube_key = _number_by_first_row(key)
-    del key
-    n_tubes = len(tube_key)
+    row_tube, tube_clip, tube_class = _number_tubes(rows, labels.n_items, n_classes, span, tube_id)
+    n_tubes = len(tube_clip)
     frame = rows.frame
     fmin = np.full(n_tubes, max_frames, dtype=np.int64)
     np.minimum.at(fmin, row_tube, frame)
@@ -181,8 +215,8 @@ def group_tubes(
         row_box=rows.box,
         row_tube=row_tube,
         row_frame=frame,
-        tube_clip=tube_key // (n_classes * span),
-        tube_class=(tube_key // span) % n_classes,
+        tube_clip=tube_clip,
+        tube_class=tube_class,
         tube_first=first,
         tube_fmin=fmin,
         tube_fmax=fmax,

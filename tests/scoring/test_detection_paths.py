@@ -28,6 +28,7 @@ from .detection_helpers import (
     csv_bytes,
     gt_tube,
     labels_json,
+    random_case,
     shifted,
     tube_rows,
 )
@@ -146,3 +147,19 @@ def _grouped(labels: detection.DetectionLabels, data: bytes) -> metrics.Predicte
     tubes = metrics.group_tubes(rows, labels, problems)
     assert not problems
     return tubes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sparse_tube_ids_are_numbered_by_hashing_and_score_the_same(seed):
+    """Tube ids far apart (a table of them would be huge) take Arrow's hash table."""
+    case = random_case(seed, max_clips=6)
+    rows = [(row[0], (row[1] + 1) * 10**15 + 7, *row[2:]) for row in case.rows]
+    if rows:
+        labels = detection.load_labels(labels_json(case.records), list(case.class_names))
+        span = max(row[1] for row in rows) + 1
+        assert labels.n_items * span > metrics._SLOTS_PER_ROW * len(rows) + (1 << 20)
+    data = csv_bytes(rows)
+    assert_same(
+        fast_score(case.records, case.class_names, data),
+        reference_score(case.records, case.class_names, data),
+    )
