@@ -142,7 +142,13 @@ def _number_tubes(
         del pair_key
         pair *= n_classes
         pair += rows.cls
-        row_tube, tubes = _number_densely(pair, len(pairs) * n_classes)
+        bound = len(pairs) * n_classes
+        if bound <= _SLOTS_PER_ROW * n + (1 << 20):
+            row_tube, tubes = _number_densely(pair, bound)
+        else:
+            # Many pairs (a tube or two of rows each): a table of them by class would not
+            # be small.
+            row_tube, tubes = _number_by_first_row(pair)
         del pair
         return row_tube, pairs[tubes // n_classes] // span, tubes % n_classes
     # In place: every temporary of a 3M-row file is 24 MB of fresh pages.

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from evalserver.scoring import detection
 from evalserver.scoring import detection_metrics as metrics
+from evalserver.scoring.classes import TINYVIRAT_V2_CLASSES
 from evalserver.scoring.detection_csv import read_rows
 from evalserver.scoring.errors import SubmissionInvalid
 
@@ -163,3 +164,33 @@ def test_sparse_tube_ids_are_numbered_by_hashing_and_score_the_same(seed):
         fast_score(case.records, case.class_names, data),
         reference_score(case.records, case.class_names, data),
     )
+
+
+def test_one_row_tubes_take_the_hash_table_for_their_classes():
+    """Every row its own tube: a table of (clip, tube_id) pairs by class would be 26 times
+    the file, so Arrow's hash table numbers them."""
+    rng = random.Random(5)
+    names = TINYVIRAT_V2_CLASSES
+    records = [
+        clip(f"{c:05d}", [gt_tube(names[c % 26], 2, [BOX] * 8)], frames=12) for c in range(20)
+    ]
+    n = 50_000
+    rows = [
+        (
+            f"{rng.randrange(20):05d}",
+            t,
+            rng.randrange(12),
+            rng.randrange(26),
+            rng.choice([0.5, 0.25]),
+            *shifted(BOX, rng.choice([0, 1, 4])),
+        )
+        for t in range(n)
+    ]
+    data = csv_bytes(rows)
+    labels = detection.load_labels(labels_json(records), list(names))
+    tubes = _grouped(labels, data)
+    assert tubes.n_tubes == n
+    # (clip, tube_id) pairs are counted in a table; (pair, class) would be too big for one.
+    bound = metrics._SLOTS_PER_ROW * n + (1 << 20)
+    assert labels.n_items * n <= bound < n * len(names)
+    assert_same(fast_score(records, names, data), reference_score(records, names, data))
