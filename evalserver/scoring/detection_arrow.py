@@ -1,15 +1,21 @@
 """The fast path of the detection reader: Apache Arrow splits the CSV, we validate.
 
 Most submissions are clean. For them, Arrow's multi-threaded C++ CSV reader finds the
-fields and its string-to-double cast (correctly rounded, like Python's ``float``)
-converts the five float columns, several times faster than the numpy tokenizer of
-:mod:`.detection_csv`. The id-like columns (video_id, tube_id, frame, class) go
-through the very same numpy lookups and integer parser as the streaming reader, so
-they accept exactly the same tokens.
+fields and converts the five float columns as it reads them (its parser rounds
+correctly, like Python's ``float``), several times faster than the numpy tokenizer of
+:mod:`.detection_csv`. The id-like columns (video_id, tube_id, frame, class) are read
+as strings and checked against exactly the tokens the streaming reader accepts (exact
+matches for ids and classes, 1-18 ASCII digits for integers), on two threads while the
+floats are copied out.
+
+What Arrow's float parser accepts beyond the streaming reader is refused around it:
+spaces and tabs anywhere (it would trim them), ``nan`` and ``inf`` (not finite), and
+fields longer than ``MAX_FIELD_CHARS`` (bounded by each line's length, found by a
+newline scan that runs beside the reader).
 
 This path never words an error. Whenever anything is not plainly valid (a row with
 the wrong number of fields, a blank line before the end, a bare carriage return,
-an unknown id, a field the cast refuses, a non-finite or out-of-range value, a
+an unknown id, a field the parser refuses, a non-finite or out-of-range value, a
 degenerate box) it returns ``None`` and the caller reads the same bytes with the
 streaming reader, which then reports every problem with its line number. A file
 is therefore accepted by this path only if the streaming reader accepts it too,
