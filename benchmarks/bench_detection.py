@@ -1,11 +1,18 @@
-"""Benchmark of the detection scorer at full size (issue 8 target: < 10 s, < 1.5 GB).
+"""Benchmark of the detection scorer at full size (issue 12 targets: >= 50x the reference at
+300,000 rows; 3M rows in < 2 s and < 1 GB).
 
 Builds a synthetic TinyActions-sized test set (6,097 clips, fixed seed) and a
 3,000,000-row submission in a temporary folder, then times parse + score of the
 fast implementation in fresh subprocesses (median of ``--runs``; peak RSS of each
 child from ``resource``), and the straightforward reference of the tests on a
-sampled-down subset (whole clips) for a rows-per-second ratio. The sample is also
-scored by the fast implementation and both results must agree.
+sampled-down subset (whole clips, median of ``--reference-runs``) for a rows-per-second
+ratio. The sample is also scored by the fast implementation and every score must equal
+the reference's bit for bit.
+
+Each child scores once fresh (imports, first calls and never-touched memory included:
+what ``manage.py score`` pays) and then ``--warm-runs`` more times in the same process
+(what a worker that has scored before pays, and how the reference is timed); both
+ratios are printed.
 
     .venv/bin/python benchmarks/bench_detection.py [--rows 3000000] [--runs 3]
 """
@@ -139,22 +146,40 @@ def build_submission(
     return ("\n".join([detection.HEADER, *lines]) + "\n").encode()
 
 
-def child(labels_path: str, submission_path: str) -> None:
+def child(labels_path: str, submission_path: str, warm_runs: int) -> None:
+    """Score once in this fresh process (imports, first calls and fresh memory included,
+    as ``manage.py score`` sees it), then ``warm_runs`` more times in the same process
+    (as a worker that has scored before, and as the reference is timed)."""
     labels = detection.DetectionLabels.from_bytes(Path(labels_path).read_bytes())
     start, cpu = time.perf_counter(), time.process_time()
     with open(submission_path, "rb") as fh:
         result = detection.score(labels, fh)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = peak_rss_kib() / 1024
+    warm = []
+    for _ in range(warm_runs):
+        start = time.perf_counter()
+        with open(submission_path, "rb") as fh:
+            detection.score(labels, fh)
+        warm.append(time.perf_counter() - start)
     print(
         json.dumps(
-            {"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_kib() / 1024, "result": result}
+            {"seconds": seconds, "cpu": cpu, "peak_mib": peak, "warm": warm, "result": result}
         )
     )
 
 
-def run_child(labels_path: Path, submission_path: Path) -> dict:
+def run_child(labels_path: Path, submission_path: Path, warm_runs: int) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(labels_path), str(submission_path)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(labels_path),
+            str(submission_path),
+            "--warm-runs",
+            str(warm_runs),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -177,10 +202,16 @@ def main() -> None:
     parser.add_argument(
         "--grouped", action="store_true", help="rows tube by tube instead of shuffled"
     )
+    parser.add_argument(
+        "--warm-runs", type=int, default=2, help="more runs in each child after the first"
+    )
+    parser.add_argument(
+        "--reference-runs", type=int, default=3, help="runs of the reference (median)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("LABELS", "SUBMISSION"))
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, args.warm_runs)
         return
 
     from tests.scoring.test_detection_reference import reference_score
@@ -209,45 +240,70 @@ def main() -> None:
         order = "grouped by tube" if args.grouped else "shuffled"
         print(f"submission: {n_rows} rows ({order}), {len(csv) / 2**20:.0f} MiB")
 
-        runs = [run_child(labels_path, submission_path) for _ in range(args.runs)]
+        runs = [run_child(labels_path, submission_path, args.warm_runs) for _ in range(args.runs)]
         seconds = statistics.median(r["seconds"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
         peak = max(r["peak_mib"] for r in runs)
+        warm = [w for r in runs for w in r["warm"]]
+        warm_seconds = statistics.median(warm) if warm else None
         result = runs[0]["result"]
         each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
         print(
-            f"fast: parse+score median {seconds:.2f} s wall ({cpu:.2f} s CPU) over {args.runs} "
-            f"runs ({each}), "
-            f"peak RSS {peak:.0f} MiB, {n_rows / seconds / 1e6:.2f} M rows/s; "
+            f"fast, fresh process: parse+score median {seconds:.3f} s wall ({cpu:.3f} s CPU) "
+            f"over {args.runs} runs ({each}), peak RSS {peak:.0f} MiB, "
+            f"{n_rows / seconds / 1e6:.2f} M rows/s; "
             f"video_map {result['video_map']:.4f}, frame_map {result['frame_map']:.4f}"
         )
+        if warm_seconds is not None:
+            print(
+                f"fast, warm process (it has scored before): median {warm_seconds:.3f} s wall "
+                f"over {len(warm)} runs, {n_rows / warm_seconds / 1e6:.2f} M rows/s"
+            )
 
         small_records, small_csv = sample(records, csv, args.sample_clips)
         small_rows = small_csv.count(b"\n") - 1
-        t0 = time.perf_counter()
-        ref = reference_score(small_records, TINYVIRAT_V2_CLASSES, small_csv)
-        ref_seconds = time.perf_counter() - t0
+        ref_times = []
+        for _ in range(args.reference_runs):
+            t0 = time.perf_counter()
+            ref = reference_score(small_records, TINYVIRAT_V2_CLASSES, small_csv)
+            ref_times.append(time.perf_counter() - t0)
+        ref_seconds = statistics.median(ref_times)
         small_labels = detection.load_labels(
             json.dumps(small_records).encode(), TINYVIRAT_V2_CLASSES
         )
         t0 = time.perf_counter()
         fast = detection.score(small_labels, small_csv)
         fast_small_seconds = time.perf_counter() - t0
-        diff = max(
-            abs((a[k] or 0.0) - (b[k] or 0.0))
-            for a, b in zip(ref["per_class"], fast["per_class"], strict=True)
-            for k in ("frame_ap", "video_ap")
-        )
+        # Bit for bit: the fast scorer adds the same floats in the same order.
+        differ = [
+            (entry["name"], key)
+            for a, entry in zip(ref["per_class"], fast["per_class"], strict=True)
+            for key in ("frame_ap", "video_ap")
+            if a[key] != entry[key]
+        ] + [key for key in ("frame_map", "video_map") if ref[key] != fast[key]]
         ref_rate = small_rows / ref_seconds
         fast_rate = n_rows / seconds
         print(
-            f"reference on {args.sample_clips} clips ({small_rows} rows): {ref_seconds:.2f} s, "
-            f"{ref_rate:,.0f} rows/s (fast on the same sample: {fast_small_seconds:.2f} s); "
-            f"max |AP difference| {diff:.2e}"
+            f"reference on {args.sample_clips} clips ({small_rows} rows): median "
+            f"{ref_seconds:.3f} s over {args.reference_runs} runs, {ref_rate:,.0f} rows/s "
+            f"(fast on the same sample: {fast_small_seconds:.3f} s); "
+            f"scores differing from the reference: {len(differ)}"
         )
-        print(f"ratio (fast rows/s at full size / reference rows/s): {fast_rate / ref_rate:.0f}x")
-        if diff > 1e-9:
-            raise SystemExit("the fast scorer disagrees with the reference on the sample")
+        print(
+            f"ratio, fresh process (fast rows/s at full size / reference rows/s): "
+            f"{fast_rate / ref_rate:.0f}x"
+        )
+        if warm_seconds is not None:
+            print(
+                f"ratio, warm process (fast rows/s at full size / reference rows/s): "
+                f"{n_rows / warm_seconds / ref_rate:.0f}x"
+            )
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"load average at the end: {load}")
+        if differ:
+            raise SystemExit(
+                f"the fast scorer disagrees with the reference on the sample: {differ}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
 """The fast path of the detection reader: Apache Arrow splits the CSV, we validate.
 
 Most submissions are clean. For them, Arrow's multi-threaded C++ CSV reader finds the
-fields and its string-to-double cast (correctly rounded, like Python's ``float``)
-converts the five float columns, several times faster than the numpy tokenizer of
-:mod:`.detection_csv`. The id-like columns (video_id, tube_id, frame, class) go
-through the very same numpy lookups and integer parser as the streaming reader, so
-they accept exactly the same tokens.
+fields and converts the five float columns as it reads them (its parser rounds
+correctly, like Python's ``float``), several times faster than the numpy tokenizer of
+:mod:`.detection_csv`. The id-like columns (video_id, tube_id, frame, class) are read
+as strings and checked against exactly the tokens the streaming reader accepts (exact
+matches for ids and classes, 1-18 ASCII digits for integers), on two threads while the
+floats are copied out.
+
+What Arrow's float parser accepts beyond the streaming reader is refused around it:
+spaces and tabs anywhere (it would trim them), ``nan`` and ``inf`` (not finite), and
+fields longer than ``MAX_FIELD_CHARS`` (bounded by each line's length, found by a
+newline scan that runs beside the reader).
 
 This path never words an error. Whenever anything is not plainly valid (a row with
 the wrong number of fields, a blank line before the end, a bare carriage return,
-an unknown id, a field the cast refuses, a non-finite or out-of-range value, a
+an unknown id, a field the parser refuses, a non-finite or out-of-range value, a
 degenerate box) it returns ``None`` and the caller reads the same bytes with the
 streaming reader, which then reports every problem with its line number. A file
 is therefore accepted by this path only if the streaming reader accepts it too,
@@ -18,6 +24,11 @@ and its numbers are the same bits: both parsers round correctly.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .detection_csv import _MAX_INT_DIGITS, COLUMNS, MAX_FIELD_CHARS, SubmissionRows
@@ -25,78 +36,232 @@ from .detection_labels import DetectionLabels
 
 # Arrow parses blocks of this size on its own threads.
 ARROW_BLOCK_BYTES = 4 << 20
+# From this size of CSV on, memory freed by Arrow is handed back as soon as possible.
+_TRIM_FROM_BYTES = 64 << 20
+# The newline scan that bounds the fields' lengths goes this many bytes at a time.
+_SCAN_BYTES = 16 << 20
+_ID_COLUMNS = COLUMNS[:4]
+_FLOAT_COLUMNS = COLUMNS[4:]
+
+
+def _pool():
+    """Arrow's allocations through malloc, as numpy's: what Arrow frees is then reused
+    by the arrays built from it, instead of being kept by Arrow's own allocator (which
+    costs a 3M-row file hundreds of MB more peak memory, and time)."""
+    import pyarrow as pa
+
+    return pa.system_memory_pool()
+
+
+def arrow_compute(name: str, *args, options=None):
+    """An Arrow compute function by name.
+
+    ``pyarrow._compute`` is the compiled module behind ``pyarrow.compute``; importing the
+    latter also builds a Python wrapper for each of its hundreds of functions, which
+    costs more than reading a 300,000-row file. Only a few functions are needed here.
+    """
+    from pyarrow._compute import call_function
+
+    return call_function(name, list(args), options, memory_pool=_pool())
+
+
+def _return_freed_memory() -> None:
+    """Hand memory freed by Arrow's reader threads back to the system.
+
+    glibc keeps what a thread frees in that thread's arena, where the arrays numpy
+    builds on the main thread never reuse it: a 3M-row file's columns would count twice
+    in the peak. ``malloc_trim`` releases it; elsewhere than glibc there is no such call
+    and nothing to do. Memory handed back costs page faults when taken again, so only
+    big files (``_TRIM_FROM_BYTES``) do this.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _min_max(values) -> tuple[int | None, int | None]:
+    bounds = arrow_compute("min_max", values).as_py()
+    return bounds["min"], bounds["max"]
 
 
 def _lengths_within(column, low: int, high: int) -> bool:
-    import pyarrow.compute as pc
-
-    bounds = pc.min_max(pc.binary_length(column)).as_py()
-    return bounds["min"] is None or (bounds["min"] >= low and bounds["max"] <= high)
+    least, most = _min_max(arrow_compute("binary_length", column))
+    return least is None or (least >= low and most <= high)
 
 
-def _lookup(column, keys: list[bytes], values: np.ndarray) -> np.ndarray | None:
-    """Each token's value by exact match among ``keys``, or None if one is not there."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _to_numpy(column, dtype, lookup: np.ndarray | None = None, out=None) -> np.ndarray:
+    """A chunked Arrow column as one numpy array (``out`` if given), each chunk copied
+    once straight into place, or mapped through ``lookup`` (values by index) if given."""
+    if out is None:
+        out = np.empty(len(column), dtype=dtype)
+    at = 0
+    for chunk in column.chunks:
+        part = chunk.to_numpy(zero_copy_only=False)
+        if lookup is None:
+            out[at : at + len(part)] = part
+        else:
+            np.take(lookup, part, out=out[at : at + len(part)])
+        at += len(part)
+    return out
 
-    index = pc.index_in(column, value_set=pa.array(keys, type=pa.binary()))
+
+def _lookup(column, keys, values: np.ndarray) -> np.ndarray | None:
+    """Each token's value by exact match among ``keys`` (an Arrow binary array), or None
+    if one is not there."""
+    from pyarrow._compute import SetLookupOptions
+
+    index = arrow_compute("index_in", column, options=SetLookupOptions(keys))
     if index.null_count:
         return None
-    return values[index.to_numpy()]
+    return _to_numpy(index, values.dtype, values)
 
 
 def _uint(column) -> np.ndarray | None:
     """Plain decimal integers of 1-18 ASCII digits, as the streaming reader's _parse_uint."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+    from pyarrow._compute import CastOptions
 
     if not _lengths_within(column, 1, _MAX_INT_DIGITS):
         return None
-    if not pc.all(pc.ascii_is_decimal(column)).as_py():
+    if not arrow_compute("all", arrow_compute("ascii_is_decimal", column)).as_py():
         return None
-    return pc.cast(column, pa.int64()).to_numpy()
+    return _to_numpy(arrow_compute("cast", column, options=CastOptions.safe(pa.int64())), np.int64)
 
 
-def _columns_rows(table, first_line: int, labels: DetectionLabels) -> SubmissionRows | None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _line_lengths(data: bytes, start: int, end: int) -> np.ndarray:
+    """The length of every line of ``data[start:end]`` (which ends in a line's last byte)."""
+    lengths = []
+    previous = start - 1  # the newline before the first line
+    for block in range(start, end, _SCAN_BYTES):
+        stop = min(block + _SCAN_BYTES, end)
+        view = np.frombuffer(data, dtype=np.uint8, count=stop - block, offset=block)
+        newlines = np.flatnonzero(view == 10) + block
+        if len(newlines):
+            lengths.append(np.diff(newlines, prepend=previous) - 1)
+            previous = int(newlines[-1])
+    lengths.append(np.array([end - previous - 1]))
+    return np.concatenate(lengths)
 
-    n = table.num_rows
-    columns = [table.column(name) for name in COLUMNS]
-    if not all(_lengths_within(c, 0, MAX_FIELD_CHARS) for c in columns):
-        return None
-    clip_keys = [c.encode("utf-8") for c in labels.clip_ids.tolist()]
-    clip = _lookup(columns[0], clip_keys, np.arange(len(clip_keys), dtype=np.int64))
+
+def _long_lines(data: bytes, start: int, end: int) -> np.ndarray | None:
+    """Every line's length if some line is long enough to hold a float field longer
+    than ``MAX_FIELD_CHARS``, else None (the usual case)."""
+    lengths = _line_lengths(data, start, end)
+    return lengths if int(lengths.max()) > MAX_FIELD_CHARS + len(COLUMNS) - 1 else None
+
+
+def _floats_fit(line_lengths: np.ndarray | None, columns: dict) -> bool:
+    """True if no float field can be longer than ``MAX_FIELD_CHARS``.
+
+    The float columns are converted while Arrow reads them, so their fields' lengths
+    are never seen; a line's length less its commas, its four id fields and one
+    character for each of the other four floats bounds each of them instead.
+    """
+    if line_lengths is None:
+        return True
+    ids = np.zeros(len(line_lengths), dtype=np.int64)
+    for name in _ID_COLUMNS:
+        ids += _to_numpy(arrow_compute("binary_length", columns[name]), np.int64)
+    bound = line_lengths - ids - (len(COLUMNS) - 1) - (len(_FLOAT_COLUMNS) - 1)
+    return int(bound.max()) <= MAX_FIELD_CHARS
+
+
+class _Tokens:
+    """A phase's clip ids and class tokens as Arrow lookups, built once per labels."""
+
+    def __init__(self, labels: DetectionLabels) -> None:
+        import pyarrow as pa
+
+        self.clips = pa.array(
+            [c.encode("utf-8") for c in labels.clip_ids.tolist()], type=pa.binary()
+        )
+        self.clip_values = np.arange(len(self.clips), dtype=np.int64)
+        # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
+        tokens = {str(i).encode(): i for i in range(labels.n_classes)}
+        tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+        self.classes = pa.array(list(tokens), type=pa.binary())
+        self.class_values = np.array(list(tokens.values()), dtype=np.int64)
+
+
+# Labels are immutable and scored many times in a worker; their lookups die with them.
+_TOKENS: weakref.WeakKeyDictionary[DetectionLabels, _Tokens] = weakref.WeakKeyDictionary()
+
+
+def _tokens(labels: DetectionLabels) -> _Tokens:
+    found = _TOKENS.get(labels)
+    if found is None:
+        found = _TOKENS[labels] = _Tokens(labels)
+    return found
+
+
+def _id_columns(
+    video_id, cls, labels: DetectionLabels, release
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(clip, class) of each row, by exact match of the tokens; None if one is unknown."""
+    tokens = _tokens(labels)
+    clip = _lookup(video_id, tokens.clips, tokens.clip_values)
+    del video_id
+    release()
     if clip is None:
         return None
-    tube_id = _uint(columns[1])
-    frame = _uint(columns[2])
-    if tube_id is None or frame is None:
-        return None
-    if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
-        return None
-    # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
-    tokens = {str(i).encode(): i for i in range(labels.n_classes)}
-    tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
-    cls = _lookup(columns[3], list(tokens), np.array(list(tokens.values()), dtype=np.int64))
-    if cls is None:
-        return None
+    found = _lookup(cls, tokens.classes, tokens.class_values)
+    del cls
+    release()
+    return None if found is None else (clip, found)
 
-    floats = np.empty((5, n), dtype=np.float64)
-    for k in range(5):
-        column = columns[4 + k]
-        if not _lengths_within(column, 1, MAX_FIELD_CHARS):
-            return None
-        try:
-            floats[k] = pc.cast(column, pa.float64()).to_numpy()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-    if not np.isfinite(floats).all():
+
+def _int_columns(tube_id, frame, release) -> tuple[np.ndarray, np.ndarray] | None:
+    tube_ids = _uint(tube_id)
+    del tube_id
+    frames = _uint(frame)
+    del frame
+    release()
+    return None if tube_ids is None or frames is None else (tube_ids, frames)
+
+
+def _float_columns(columns: dict, release) -> tuple[np.ndarray, np.ndarray] | None:
+    score = _to_numpy(columns.pop("score"), np.float64)
+    release()
+    if not np.isfinite(score).all() or ((score < 0) | (score > 1)).any():
         return None
-    score, box = floats[0], floats[1:]
-    if ((score < 0) | (score > 1)).any():
-        return None
+    box = np.empty((4, len(score)), dtype=np.float64)
+    for k, name in enumerate(_FLOAT_COLUMNS[1:]):
+        _to_numpy(columns.pop(name), np.float64, out=box[k])
+        release()
+        if not np.isfinite(box[k]).all():
+            return None
     if ((box[2] <= box[0]) | (box[3] <= box[1])).any():
+        return None
+    return score, box
+
+
+def _columns_rows(
+    columns: dict, first_line: int, labels: DetectionLabels, *, big: bool
+) -> SubmissionRows | None:
+    """The rows of the columns Arrow read, or None if some field is not plainly valid.
+
+    The id columns are converted on two threads while this one converts the floats
+    (Arrow's compute functions and numpy release the GIL). Each column is dropped once
+    converted, so that Arrow's copy and numpy's do not all live at once.
+    """
+    n = len(columns[COLUMNS[0]])
+    release = _return_freed_memory if big else _nothing
+    if not all(_lengths_within(columns[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
+        return None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ids = pool.submit(
+            _id_columns, columns.pop("video_id"), columns.pop("class"), labels, release
+        )
+        ints = pool.submit(_int_columns, columns.pop("tube_id"), columns.pop("frame"), release)
+        floats = _float_columns(columns, release)
+        found, numbers = ids.result(), ints.result()
+    if found is None or numbers is None or floats is None:
+        return None
+    (clip, cls), (tube_id, frame), (score, box) = found, numbers, floats
+    if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
         return None
     return SubmissionRows(
         clip=clip,
@@ -105,7 +270,7 @@ def _columns_rows(table, first_line: int, labels: DetectionLabels) -> Submission
         cls=cls,
         line=np.arange(first_line, first_line + n, dtype=np.int64),
         score=score,
-        box=np.ascontiguousarray(box),
+        box=box,
     )
 
 
@@ -122,41 +287,58 @@ def read_valid_rows(
     import pyarrow.csv as pa_csv
 
     # NUL bytes: the streaming reader refuses such lines, and the gathered tokens
-    # would lose them.
-    if data.find(b"\r", start) >= 0 or data.find(b"\x00", start) >= 0:
+    # would lose them. Spaces and tabs: Arrow trims them around a number, the
+    # streaming reader refuses them.
+    if any(data.find(byte, start) >= 0 for byte in (b"\r", b"\x00", b" ", b"\t")):
         return None
     end = len(data)
     while end > start and data[end - 1] == 10:
         end -= 1
     if end == start:
         return SubmissionRows.concatenate([])
-    try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(memoryview(data)[start:end]),
-            read_options=pa_csv.ReadOptions(
-                column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=True
-            ),
-            # No quoting, no escapes, no skipped lines: a byte means what it means in
-            # the streaming reader, which splits on every comma and newline.
-            parse_options=pa_csv.ParseOptions(
-                quote_char=False,
-                double_quote=False,
-                escape_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                # Strings: the compute functions used on them (casts, is_decimal) read
-                # bytes as they are, and a non-ASCII byte never passes them.
-                column_types=dict.fromkeys(COLUMNS, pa.string()),
-                null_values=[],
-                true_values=[],
-                false_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=False,
-            ),
-        )
-    except pa.ArrowInvalid:
+    # The newline scan runs beside Arrow's reader (both release the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        long_lines = pool.submit(_long_lines, data, start, end)
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(memoryview(data)[start:end]),
+                read_options=pa_csv.ReadOptions(
+                    column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=True
+                ),
+                # No quoting, no escapes, no skipped lines: a byte means what it means in
+                # the streaming reader, which splits on every comma and newline.
+                parse_options=pa_csv.ParseOptions(
+                    quote_char=False,
+                    double_quote=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    # Ids as strings: the compute functions used on them (lookups, casts,
+                    # is_decimal) read bytes as they are, and a non-ASCII byte never passes
+                    # them. Floats are converted as they are read: Arrow's parser rounds
+                    # correctly, like Python's ``float``, and what it accepts beyond the
+                    # streaming reader (nan, inf, spaces around) is refused around it.
+                    column_types={
+                        **dict.fromkeys(_ID_COLUMNS, pa.string()),
+                        **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
+                    },
+                    null_values=[],
+                    true_values=[],
+                    false_values=[],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    check_utf8=False,
+                ),
+                memory_pool=_pool(),
+            )
+        except pa.ArrowInvalid:
+            return None
+        finally:
+            line_lengths = long_lines.result()
+    columns = {name: table.column(name) for name in COLUMNS}
+    del table
+    if not _floats_fit(line_lengths, columns):
         return None
-    return _columns_rows(table, first_line, labels)
+    return _columns_rows(columns, first_line, labels, big=end - start >= _TRIM_FROM_BYTES)

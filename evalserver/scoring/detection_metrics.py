@@ -11,22 +11,28 @@ A detection whose best item is already taken does not fall back to its second be
 Because the best item of a detection does not depend on what was matched before,
 the sequential VOC loop collapses to: "a detection is a true positive iff it is
 the first, in ranked order, to name its best item with overlap >= 0.5" -- one
-``np.unique(..., return_index=True)``, no Python loop over detections.
+``np.minimum.at`` over the items, no Python loop over detections.
 
 Candidate pairs (predicted tube, ground-truth tube of the same clip and class) are
 visited in passes: pass j pairs every predicted tube with the j-th ground-truth
-tube of its (clip, class) group, so a pass holds each predicted tube at most once
-and its rows can be updated with plain fancy indexing. Only the rows of a
-predicted tube inside the ground-truth tube's span are expanded; the box IoUs they
-yield serve both frame-AP (best box per row) and video-AP (their sum per pair).
+tube of its (clip, class) group, so a pass holds each row and each predicted tube
+at most once and they can be updated with plain fancy indexing. A row meets the
+ground-truth tube's box on its own frame; the box IoUs found serve both frame-AP
+(best box per row) and video-AP (their sum per pair, added in frame order).
+
+AP is summed term after term in rank order, as the all-points loop of SPEC does,
+so the scores equal a plain-loop implementation's bit for bit.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from .detection_arrow import arrow_compute
 from .detection_csv import SubmissionRows, _Problems
 from .detection_labels import DetectionLabels
 
@@ -48,20 +54,33 @@ class PredictedTubes:
 
     max_frames: int
     order: np.ndarray  # file row at each (tube, frame)-sorted position
-    row_key: np.ndarray
     row_class: np.ndarray  # file order from here on
     row_score: np.ndarray
     row_box: np.ndarray  # (4, rows): x1, y1, x2, y2
+    row_tube: np.ndarray
+    row_frame: np.ndarray
     tube_clip: np.ndarray
     tube_class: np.ndarray
     tube_first: np.ndarray  # file row of the tube's first row
     tube_fmin: np.ndarray
     tube_fmax: np.ndarray
     tube_score: np.ndarray
+    tube_n_rows: np.ndarray
 
     @property
     def n_rows(self) -> int:
         return len(self.order)
+
+    @cached_property
+    def sorted_tube(self) -> np.ndarray:
+        """The tube of each row in (tube, frame) order: each tube's number, as many
+        times as it has rows (not a gather through ``order``, which is random access)."""
+        return np.repeat(np.arange(self.n_tubes), self.tube_n_rows)
+
+    @cached_property
+    def row_key(self) -> np.ndarray:
+        """``tube * max_frames + frame`` in (tube, frame) order, for ``searchsorted``."""
+        return self.sorted_tube * self.max_frames + self.row_frame[self.order]
 
     @property
     def n_tubes(self) -> int:
@@ -80,6 +99,72 @@ def _max_frames(labels: DetectionLabels) -> int:
     return max(int(labels.clip_dims[:, 0].max(initial=1)), 1)
 
 
+def _number_by_first_row(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's key among the distinct keys, the distinct keys), the keys
+    numbered in the order they first occur.
+
+    Arrow's hash table does this in one pass, several times faster than sorting.
+    """
+    import pyarrow as pa
+
+    encoded = arrow_compute("dictionary_encode", pa.array(key, type=pa.int64()))
+    return (
+        encoded.indices.to_numpy().astype(np.int64),
+        encoded.dictionary.to_numpy(),
+    )
+
+
+def _number_densely(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's key among the distinct keys, the distinct keys ascending),
+    for keys in [0, bound): a table of the keys present, counted up (no hashing, no
+    sort; sequential passes but for one scatter and one gather)."""
+    present = np.zeros(bound, dtype=bool)
+    present[key] = True
+    number = np.cumsum(present, dtype=np.int64)
+    number -= 1
+    return number[key], np.flatnonzero(present)
+
+
+def _number_tubes(
+    rows: SubmissionRows, n_clips: int, n_classes: int, span: int, tube_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's tube (a number), and each tube's clip and class.
+
+    A tube is (clip, tube_id, class). When the (clip, tube_id) pairs fit a table not much
+    bigger than the file, they are numbered by counting and then (pair, class) likewise;
+    otherwise Arrow's hash table numbers the whole key.
+    """
+    n = len(rows)
+    if n_clips * span <= _SLOTS_PER_ROW * n + (1 << 20):
+        pair_key = rows.clip * span
+        pair_key += tube_id
+        pair, pairs = _number_densely(pair_key, n_clips * span)
+        del pair_key
+        pair *= n_classes
+        pair += rows.cls
+        bound = len(pairs) * n_classes
+        if bound <= _SLOTS_PER_ROW * n + (1 << 20):
+            row_tube, tubes = _number_densely(pair, bound)
+        else:
+            # Many pairs (a tube or two of rows each): a table of them by class would not
+            # be small.
+            row_tube, tubes = _number_by_first_row(pair)
+        del pair
+        return row_tube, pairs[tubes // n_classes] // span, tubes % n_classes
+    # In place: every temporary of a 3M-row file is 24 MB of fresh pages.
+    key = rows.clip * n_classes
+    key += rows.cls
+    key *= span
+    key += tube_id
+    row_tube, tube_key = _number_by_first_row(key)
+    return row_tube, tube_key // (n_classes * span), (tube_key // span) % n_classes
+
+
+# The (tube, frame) grid a counting sort fills stays within this many slots per row;
+# tubes spread thinly over their frames make it sort instead.
+_SLOTS_PER_ROW = 4
+
+
 def group_tubes(
     rows: SubmissionRows, labels: DetectionLabels, problems: _Problems
 ) -> PredictedTubes:
@@ -88,52 +173,61 @@ def group_tubes(
     tube_id = rows.tube_id
     n = len(rows)
     span = int(tube_id.max()) + 1 if n else 1
-    if not _fits_int63(labels.n_items, n_classes, span, max_frames):
+    if not _fits_int63(labels.n_items, n_classes, span):
         # Huge, sparse tube ids: replace them by their rank so the key fits in int64.
         uniq, tube_id = np.unique(tube_id, return_inverse=True)
         span = len(uniq)
-    key = ((rows.clip * n_classes + rows.cls) * span + tube_id) * max_frames + rows.frame
-    # Keys are unique in a valid file, where any sort is stable; quicksort is twice as
-    # fast as a stable sort. Only duplicates need file order, to name the first line.
-    order = np.argsort(key)
-    sorted_key = key[order]
-    if (sorted_key[1:] == sorted_key[:-1]).any():
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        _report_duplicates(rows, labels, order, sorted_key, problems)
-    del key
+    row_tube, tube_clip, tube_class = _number_tubes(rows, labels.n_items, n_classes, span, tube_id)
+    n_tubes = len(tube_clip)
+    frame = rows.frame
+    fmin = np.full(n_tubes, max_frames, dtype=np.int64)
+    np.minimum.at(fmin, row_tube, frame)
+    fmax = np.zeros(n_tubes, dtype=np.int64)
+    np.maximum.at(fmax, row_tube, frame)
+    index = np.arange(n)
+    first = np.full(n_tubes, n, dtype=np.int64)
+    np.minimum.at(first, row_tube, index)
 
-    tube_key, frame = np.divmod(sorted_key, max_frames)
-    del sorted_key
-    is_start = np.ones(n, dtype=bool)
-    is_start[1:] = tube_key[1:] != tube_key[:-1]
-    starts = np.flatnonzero(is_start)
-    n_tubes = len(starts)
-    ends = np.append(starts[1:], n)[:n_tubes] - 1
-    row_tube = np.cumsum(is_start, dtype=np.int64) - 1
-    del is_start
-    row_key = row_tube * max_frames + frame
-    tube_key = tube_key[starts]
+    # Rows by (tube, frame): a counting sort over each tube's frame span, when the
+    # spans are dense, else a sort. Either finds two rows for one (tube, frame).
+    lengths = fmax - fmin + 1
+    n_slots = int(lengths.sum())
+    order = None
+    if n_slots <= _SLOTS_PER_ROW * n + 1024:
+        slot = (np.cumsum(lengths) - lengths - fmin)[row_tube]
+        slot += frame
+        slot_row = np.full(n_slots, -1, dtype=np.int64)
+        slot_row[slot] = index
+        del slot
+        order = slot_row[slot_row >= 0]
+        del slot_row
+        duplicates = len(order) != n
+    del index
+    if order is None or duplicates:
+        file_key = row_tube * max_frames + frame
+        order = np.argsort(file_key, kind="stable")
+        sorted_key = file_key[order]
+        if (sorted_key[1:] == sorted_key[:-1]).any():
+            _report_duplicates(rows, labels, order, sorted_key, problems)
+        del file_key, sorted_key
 
-    # Per-tube sums in file order, so only the tube index travels back, not the rows.
-    tube_of_file_row = np.empty(n, dtype=np.int64)
-    tube_of_file_row[order] = row_tube
-    del row_tube
-    score_sum = np.bincount(tube_of_file_row, weights=rows.score, minlength=n_tubes)
-    counts = np.bincount(tube_of_file_row, minlength=n_tubes)
+    score_sum = np.bincount(row_tube, weights=rows.score, minlength=n_tubes)
+    counts = np.bincount(row_tube, minlength=n_tubes)
     return PredictedTubes(
         max_frames=max_frames,
         order=order,
-        row_key=row_key,
         row_class=rows.cls,
         row_score=rows.score,
         row_box=rows.box,
-        tube_clip=tube_key // (n_classes * span),
-        tube_class=(tube_key // span) % n_classes,
-        tube_first=(np.minimum.reduceat(order, starts) if n else np.empty(0, np.int64)),
-        tube_fmin=frame[starts],
-        tube_fmax=frame[ends],
+        row_tube=row_tube,
+        row_frame=frame,
+        tube_clip=tube_clip,
+        tube_class=tube_class,
+        tube_first=first,
+        tube_fmin=fmin,
+        tube_fmax=fmax,
         tube_score=score_sum / np.maximum(counts, 1),
+        tube_n_rows=counts,
     )
 
 
@@ -194,15 +288,29 @@ def average_precision(tp: np.ndarray, n_gt: int) -> float:
     # Precision made monotone from the right: the best precision at any higher recall.
     precision = np.maximum.accumulate(precision[::-1])[::-1]
     steps = np.flatnonzero(recall[1:] != recall[:-1])
-    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+    return _sequential_sum((recall[steps + 1] - recall[steps]) * precision[steps + 1])
+
+
+def _sequential_sum(terms: np.ndarray) -> float:
+    """The terms added one after the other, as a plain loop adds them.
+
+    ``np.sum`` adds pairwise, which can differ in the last bit; the last partial sum of
+    ``np.cumsum`` is the loop's sum exactly.
+    """
+    return float(np.cumsum(terms)[-1]) if len(terms) else 0.0
 
 
 def _first_claims(targets: np.ndarray) -> np.ndarray:
     """True where a ranked detection is the first to claim its target (-1 = none)."""
     tp = np.zeros(len(targets), dtype=bool)
     claimed = np.flatnonzero(targets >= 0)
-    _, first = np.unique(targets[claimed], return_index=True)
-    tp[claimed[first]] = True
+    if not len(claimed):
+        return tp
+    which = targets[claimed]
+    # The lowest rank naming each target, in one pass (no sort).
+    first = np.full(int(which.max()) + 1, len(targets), dtype=np.int64)
+    np.minimum.at(first, which, claimed)
+    tp[first[first < len(targets)]] = True
     return tp
 
 
@@ -214,6 +322,8 @@ def _rank(
     ``tie_order`` lists the items in the order that decides ties (file order);
     None means they already are in that order.
     """
+    if tie_order is None and len(scores) >= _RADIX_MIN and _few_distinct(scores):
+        return _rank_by_radix(classes, scores)
     if tie_order is None:
         order = np.argsort(-scores, kind="stable")
     else:
@@ -223,14 +333,84 @@ def _rank(
     return order[np.argsort(small[order], kind="stable")]
 
 
+# Below this many items a comparison sort is as fast as anything.
+_RADIX_MIN = 1 << 16
+_SAMPLE = 4096
+
+
+def _few_distinct(scores: np.ndarray) -> bool:
+    """Whether the scores seem to take few distinct values (say three decimals), going
+    by an evenly spread sample; it only picks the faster of two exact sorts."""
+    sample = scores[:: max(1, len(scores) // _SAMPLE)]
+    return len(np.unique(sample)) * 2 <= len(sample)
+
+
+def _rank_by_radix(classes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``_rank`` in file order of ties, as counting sorts when scores repeat a lot.
+
+    Each distinct score gets its rank among the distinct values (Arrow's hash table
+    finds them in one pass; only they are sorted), and (class, score rank) is one
+    small integer, sorted 16 bits at a time by numpy's stable radix sort: least
+    significant digits first, so ties stay in file order, as a stable sort leaves them.
+    """
+    import pyarrow as pa
+
+    # -0.0 and 0.0 are one score (they tie), but two bit patterns for a hash table.
+    encoded = arrow_compute("dictionary_encode", pa.array(scores + 0.0, type=pa.float64()))
+    values = encoded.dictionary.to_numpy()
+    value_rank = np.empty(len(values), dtype=np.int64)
+    value_rank[np.argsort(-values)] = np.arange(len(values))
+    key = classes.astype(np.int64) * len(values)
+    key += value_rank[encoded.indices.to_numpy()]
+    del encoded, value_rank
+    order: np.ndarray | None = None
+    for shift in range(0, max(int(key.max()).bit_length(), 1), 16):
+        digit = ((key if order is None else key[order]) >> shift).astype(np.uint16)
+        step = np.argsort(digit, kind="stable")
+        order = step if order is None else order[step]
+    assert order is not None
+    return order
+
+
+def _class_bounds(classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Where each class starts and ends among items ranked by class first."""
+    bounds = np.zeros(n_classes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(classes, minlength=n_classes), out=bounds[1:])
+    return bounds
+
+
 def _per_class_ap(
-    classes_ranked: np.ndarray, tp_ranked: np.ndarray, n_gt: np.ndarray
+    bounds: np.ndarray, tp_ranked: np.ndarray, n_gt: np.ndarray
 ) -> list[float | None]:
-    bounds = np.searchsorted(classes_ranked, np.arange(len(n_gt) + 1))
-    return [
-        average_precision(tp_ranked[bounds[c] : bounds[c + 1]], int(n_gt[c])) if n_gt[c] else None
-        for c in range(len(n_gt))
-    ]
+    """``average_precision`` of every class at once, from the true positives' ranks.
+
+    The precision-recall curve only steps up at a true positive, and after the
+    monotone envelope the precision there is the best precision of this or any later
+    true positive of the class; so AP is a sum over true positives alone, with the
+    very same float operations as the all-points loop (count / count divisions, one
+    running max, terms added in rank order).
+    """
+    n_classes = len(n_gt)
+    hits = np.flatnonzero(tp_ranked)
+    hit_bounds = np.searchsorted(hits, bounds)
+    out: list[float | None] = []
+    for c in range(n_classes):
+        if not n_gt[c]:
+            out.append(None)
+            continue
+        n_tp = hit_bounds[c + 1] - hit_bounds[c]
+        if not n_tp:
+            out.append(0.0)
+            continue
+        tp_count = np.arange(1, n_tp + 1, dtype=np.float64)
+        seen = (hits[hit_bounds[c] : hit_bounds[c + 1]] - bounds[c] + 1).astype(np.float64)
+        precision = tp_count / seen
+        best = np.maximum.accumulate(precision[::-1])[::-1]
+        gt = float(n_gt[c])
+        recall = tp_count / gt
+        previous = (tp_count - 1.0) / gt
+        out.append(_sequential_sum((recall - previous) * best))
+    return out
 
 
 @dataclass(frozen=True)
@@ -244,98 +424,86 @@ class DetectionResult:
     video_ranked_class: np.ndarray | None = None
     video_ranked_clip: np.ndarray | None = None
     video_ranked_tp: np.ndarray | None = None
-    # The same for box rows as frame-AP ranks them (for scoring a split of the clips).
+    # The same for box rows as frame-AP ranks them (for scoring a split of the clips;
+    # class and clip are None when the labels have no split).
     frame_ranked_class: np.ndarray | None = None
     frame_ranked_clip: np.ndarray | None = None
     frame_ranked_tp: np.ndarray | None = None
 
 
+# A pass whose candidate rows are fewer than 1 in this many sorts just those rows.
+_SPARSE_PASS = 8
+
+
+class _FrameOrder:
+    """Sums per tube taken in frame order, as a plain loop over a tube's frames adds.
+
+    ``bincount`` adds in input order, so the values are put in (tube, frame) order
+    first: the whole file through ``order`` when many rows take part, else just those
+    rows, sorted by their (tube, frame) position.
+    """
+
+    def __init__(self, pred: PredictedTubes) -> None:
+        self._pred = pred
+        self._sorted_tube = pred.sorted_tube
+        self._position: np.ndarray | None = None
+
+    def sums(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per tube, the sum of ``values`` (one per file row in ``rows``) in frame order."""
+        pred = self._pred
+        n = pred.n_rows
+        if len(rows) * _SPARSE_PASS < n:
+            if self._position is None:
+                self._position = np.empty(n, dtype=np.int64)
+                self._position[pred.order] = np.arange(n)
+            by_frame = np.argsort(self._position[rows])
+            return np.bincount(
+                pred.row_tube[rows[by_frame]], weights=values[by_frame], minlength=pred.n_tubes
+            )
+        full = np.zeros(n)
+        full[rows] = values
+        return np.bincount(self._sorted_tube, weights=full[pred.order], minlength=pred.n_tubes)
+
+
 def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
+    """frame-AP and video-AP per class (None: no ground truth), PASCAL VOC matching.
+
+    Each row is paired with the ground-truth box, on its frame, of every ground-truth
+    tube of its clip and class (pass ``j`` takes the ``j``-th such tube in label-file
+    order, so every row appears at most once per pass); the box IoUs found serve both
+    frame-AP (the best box per row) and video-AP (their sum per pair of tubes). The
+    ranking of the rows, the one big sort, runs on a second thread meanwhile.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        row_ranking = pool.submit(_rank, pred.row_class, pred.row_score)
+        try:
+            matched = _match(labels, pred)
+        finally:
+            ranked = row_ranking.result()
+    row_best, row_target, tube_best, tube_target = matched
+
     n_classes = labels.n_classes
-    max_frames = pred.max_frames
     gt_len = labels.tube_end - labels.tube_start + 1
-    gt_box_start = labels.tube_box_start
-    gx1, gy1, gx2, gy2 = (np.ascontiguousarray(labels.boxes[:, k]) for k in range(4))
-
-    # Ground-truth tubes grouped by (clip, class), label-file order kept inside a group.
-    gt_key = labels.tube_clip * n_classes + labels.tube_class
-    gt_order = np.argsort(gt_key, kind="stable")
-    gt_key_sorted = gt_key[gt_order]
-    pred_key = pred.tube_clip * n_classes + pred.tube_class
-    lo = np.searchsorted(gt_key_sorted, pred_key, side="left")
-    n_cand = np.searchsorted(gt_key_sorted, pred_key, side="right") - lo
-
-    row_key = pred.row_key
-    # Per file row: the best overlap with a ground-truth box and which box.
-    row_best = np.full(pred.n_rows, -1.0)
-    row_target = np.full(pred.n_rows, -1, dtype=np.int64)
-    tube_best = np.full(pred.n_tubes, -1.0)
-    tube_target = np.full(pred.n_tubes, -1, dtype=np.int64)
-
-    by_cand = np.argsort(-n_cand, kind="stable")
-    n_cand_desc = n_cand[by_cand]
-    for j in range(int(n_cand.max()) if pred.n_tubes else 0):
-        active = by_cand[: int(np.count_nonzero(n_cand_desc > j))]
-        gt = gt_order[lo[active] + j]
-        g_start, g_end = labels.tube_start[gt], labels.tube_end[gt]
-        p_min, p_max = pred.tube_fmin[active], pred.tube_fmax[active]
-        first, last = np.maximum(p_min, g_start), np.minimum(p_max, g_end)
-        overlap = first <= last
-        active, gt, g_start, g_end, p_min, p_max, first, last = (
-            a[overlap] for a in (active, gt, g_start, g_end, p_min, p_max, first, last)
-        )
-        # The predicted tube's rows on frames the ground-truth tube covers.
-        r_lo = np.searchsorted(row_key, active * max_frames + first, side="left")
-        r_hi = np.searchsorted(row_key, active * max_frames + last, side="right")
-        n_rows = r_hi - r_lo
-        pair = np.repeat(np.arange(len(active)), n_rows)
-        pos = np.arange(int(n_rows.sum())) + np.repeat(r_lo - (np.cumsum(n_rows) - n_rows), n_rows)
-        frame = row_key[pos] - active[pair] * max_frames
-        gbox = (gt_box_start[gt] - g_start)[pair] + frame
-        # Back to file rows: each appears at most once in a pass (one tube, one frame).
-        pos = pred.order[pos]
-        box = pred.row_box[:, pos]
-        iou = box_iou(
-            box[0],
-            box[1],
-            box[2],
-            box[3],
-            gx1[gbox],
-            gy1[gbox],
-            gx2[gbox],
-            gy2[gbox],
-        )
-        better = iou > row_best[pos]
-        row_best[pos[better]] = iou[better]
-        row_target[pos[better]] = gbox[better]
-
-        # bincount adds in input order, i.e. frame order: the same sum as a plain loop.
-        iou_sum = np.bincount(pair, weights=iou, minlength=len(active))
-        inter = (last - first + 1).astype(np.float64)
-        union = (np.maximum(p_max, g_end) - np.minimum(p_min, g_start) + 1).astype(np.float64)
-        st_iou = (inter / union) * (iou_sum / inter)
-        better = st_iou > tube_best[active]
-        tube_best[active[better]] = st_iou[better]
-        tube_target[active[better]] = gt[better]
-
     gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
     gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(np.int64)
 
-    ranked = _rank(pred.row_class, pred.row_score)
     targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
     frame_tp = _first_claims(targets)
-    frame_class = pred.row_class[ranked]
-    frame_ap = _per_class_ap(frame_class, frame_tp, gt_boxes)
-    # A file row's clip is its tube's: rows are indexed by file position in ``order``.
-    row_tube = np.empty(pred.n_rows, dtype=np.int64)
-    row_tube[pred.order] = pred.row_key // max_frames
-    frame_clip = pred.tube_clip[row_tube[ranked]]
+    del targets
+    frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
+    # The rows' classes and clips in rank order serve only to score a split of the
+    # clips; a random gather of every row each, they are not made otherwise.
+    frame_class: np.ndarray | None = None
+    frame_clip: np.ndarray | None = None
+    if labels.clip_split is not None:
+        frame_class = pred.row_class[ranked]
+        frame_clip = pred.tube_clip[pred.row_tube[ranked]]
 
     ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
     targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
     video_tp = _first_claims(targets)
     video_class = pred.tube_class[ranked]
-    video_ap = _per_class_ap(video_class, video_tp, gt_tubes)
+    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
     return DetectionResult(
         frame_ap=frame_ap,
         video_ap=video_ap,
@@ -348,3 +516,91 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
         frame_ranked_clip=frame_clip,
         frame_ranked_tp=frame_tp,
     )
+
+
+def _match(
+    labels: DetectionLabels, pred: PredictedTubes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per file row, its best box IoU and that box; per tube, its best spatio-temporal
+    IoU and that ground-truth tube (ties: the first in the label file)."""
+    n_classes = labels.n_classes
+    gt_box_start = labels.tube_box_start
+    boxes = labels.boxes
+    row_box = pred.row_box
+
+    # Ground-truth tubes grouped by (clip, class), label-file order kept inside a group.
+    gt_key = labels.tube_clip * n_classes + labels.tube_class
+    gt_order = np.argsort(gt_key, kind="stable")
+    gt_key_sorted = gt_key[gt_order]
+    pred_key = pred.tube_clip * n_classes + pred.tube_class
+    lo = np.searchsorted(gt_key_sorted, pred_key, side="left")
+    n_cand = np.searchsorted(gt_key_sorted, pred_key, side="right") - lo
+
+    row_best = np.full(pred.n_rows, -1.0)
+    row_target = np.full(pred.n_rows, -1, dtype=np.int64)
+    tube_best = np.full(pred.n_tubes, -1.0)
+    tube_target = np.full(pred.n_tubes, -1, dtype=np.int64)
+    if not pred.n_tubes or not n_cand.any():
+        return row_best, row_target, tube_best, tube_target
+
+    frame_order = _FrameOrder(pred)
+    # A boolean gather (1 byte a row) picks the rows of tubes with candidates.
+    rows = np.flatnonzero((n_cand > 0)[pred.row_tube])
+    tubes = np.flatnonzero(n_cand)
+    for j in range(int(n_cand.max())):
+        if j:
+            rows = rows[n_cand[pred.row_tube[rows]] > j]
+            tubes = tubes[n_cand[tubes] > j]
+        # Per tube, its j-th ground-truth tube's span and where its boxes start (small
+        # arrays); then per row, the box on the row's frame if the span holds it.
+        j_gt = np.full(pred.n_tubes, -1, dtype=np.int64)
+        j_gt[tubes] = gt_order[lo[tubes] + j]
+        j_start = labels.tube_start[j_gt]
+        j_end = np.where(j_gt >= 0, labels.tube_end[j_gt], -1)
+        j_base = gt_box_start[j_gt] - j_start
+        tube = pred.row_tube[rows]
+        frame = pred.row_frame[rows]
+        inside = (j_start[tube] <= frame) & (frame <= j_end[tube])
+        hit = rows[inside]
+        gbox = j_base[tube[inside]] + frame[inside]
+        del tube, frame, inside, j_gt, j_start, j_end, j_base
+        # Whole ground-truth boxes (4 adjacent floats) per row; ``take`` gathers rows
+        # of a 2-d array many times faster than fancy indexing does.
+        g = np.take(boxes, gbox, axis=0)
+        iou = box_iou(
+            row_box[0, hit],
+            row_box[1, hit],
+            row_box[2, hit],
+            row_box[3, hit],
+            g[:, 0],
+            g[:, 1],
+            g[:, 2],
+            g[:, 3],
+        )
+        del g
+        # Strictly better only: on a tie the earlier tube (label-file order) keeps it.
+        better = iou > row_best[hit]
+        row_best[hit[better]] = iou[better]
+        row_target[hit[better]] = gbox[better]
+        iou_sum = frame_order.sums(hit, iou)
+        del hit, gbox, iou, better
+
+        # Spatio-temporal IoU of each candidate tube with its j-th ground-truth tube.
+        gt = gt_order[lo[tubes] + j]
+        g_start, g_end = labels.tube_start[gt], labels.tube_end[gt]
+        p_min, p_max = pred.tube_fmin[tubes], pred.tube_fmax[tubes]
+        first, last = np.maximum(p_min, g_start), np.minimum(p_max, g_end)
+        overlap = first <= last
+        active = tubes[overlap]
+        gt, first, last = gt[overlap], first[overlap], last[overlap]
+        inter = (last - first + 1).astype(np.float64)
+        union = (
+            np.maximum(p_max[overlap], g_end[overlap])
+            - np.minimum(p_min[overlap], g_start[overlap])
+            + 1
+        ).astype(np.float64)
+        st_iou = (inter / union) * (iou_sum[active] / inter)
+        better = st_iou > tube_best[active]
+        tube_best[active[better]] = st_iou[better]
+        tube_target[active[better]] = gt[better]
+    return row_best, row_target, tube_best, tube_target

@@ -16,7 +16,7 @@ import pytest
 
 from evalserver.scoring import detection
 from evalserver.scoring.detection_arrow import read_valid_rows
-from evalserver.scoring.detection_csv import CHUNK_BYTES, read_rows
+from evalserver.scoring.detection_csv import CHUNK_BYTES, MAX_FIELD_CHARS, read_rows
 from evalserver.scoring.detection_metrics import evaluate, group_tubes
 from evalserver.scoring.errors import SubmissionInvalid
 
@@ -188,3 +188,39 @@ def test_scores_equal_the_streaming_reader(labels: detection.DetectionLabels) ->
     slow = evaluate(labels, group_tubes(slow_rows, labels, slow_problems))
     assert fast.frame_ap == slow.frame_ap
     assert fast.video_ap == slow.video_ap
+
+
+def test_long_lines_bound_the_float_fields_by_the_other_fields() -> None:
+    """Floats are converted by Arrow unseen: a line's length bounds their lengths.
+
+    A long clip id makes lines longer than nine short fields can be, so the reader
+    subtracts each line's id fields (and one character per other float); a float of the
+    longest allowed length is read alike by both readers (the bound may send it to the
+    streaming one), one character more is refused with the streaming reader's message.
+    """
+    long_id = "c" * 60
+    records = [clip(long_id, [gt_tube("walk", 2, [[10, 10, 40, 40]] * 6)], frames=20)]
+    long_labels = detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+    row = f"{long_id},0,3,walk,1,1,2,3,4"
+    assert len(row) > MAX_FIELD_CHARS + 8
+    assert _check(long_labels, _csv([row, row.replace(",3,", ",4,")]))
+    longest = "1" + "0" * (MAX_FIELD_CHARS - 3) + ".5"
+    assert len(longest) == MAX_FIELD_CHARS
+    assert _check(
+        long_labels, _csv([row, row.replace(",3,", ",4,").replace(",4,4", f",4,{longest}")])
+    )
+    _check(long_labels, _csv([VALID.replace("00001", long_id), row]))
+    too_long = longest + "0"
+    data = _csv([row, row.replace(",3,", ",4,").replace(",4,4", f",4,{too_long}")])
+    assert not _check(long_labels, data)
+    _, problems = read_rows(io.BytesIO(data), long_labels)
+    assert problems.messages() == [f"line 3: y2 is longer than {MAX_FIELD_CHARS} characters"]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+def test_spaces_next_to_numbers_go_to_the_streaming_reader(labels, blank: str) -> None:
+    """Arrow would trim them around a float; the streaming reader refuses them."""
+    for field in (4, 5, 8):
+        fields = VALID.split(",")
+        fields[field] = blank + fields[field]
+        assert not _check(labels, _csv([VALID.replace(",3,", ",4,"), ",".join(fields)]))
