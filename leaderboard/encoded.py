@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from evalserver.challenges.models import Phase
-from leaderboard import final, intervals
+from leaderboard import final, intervals, live
 from leaderboard.models import LeaderboardVersion
 from leaderboard.selectors import (
     HIDDEN_RANKING_DETAIL,
     LeaderboardEntry,
     frozen_leaderboard_of,
-    leaderboard_ranking_rows,
     team_of,
 )
 
@@ -59,6 +58,9 @@ class EncodedBoard:
     body: bytes  # the whole answer for viewers who see the full board
     entries: tuple[_Entry, ...]
     frozen_at: str | None
+    # A live board's entries as they were encoded (all but the rank), for the next version
+    # to reuse the bytes of the entries it shares with this one; empty for a frozen board.
+    contents: tuple[tuple, ...] = ()
 
     @functools.cached_property
     def body_gzip(self) -> bytes:
@@ -84,6 +86,7 @@ def clear_board_cache() -> None:
         _cache.clear()
         _memo.clear()
     intervals.clear()
+    live.clear()
     final.clear()
 
 
@@ -189,17 +192,46 @@ def _unseparated(rest: bytes) -> bytes:
     return rest
 
 
-def _build(phase: Phase) -> EncodedBoard:
+def _content(row) -> tuple:
+    """What a live entry's bytes after its rank are made of."""
+    return (
+        row.submission_id,
+        row.team_id,
+        row.team,
+        row.method_name,
+        row.scores_json,
+        row.primary_score,
+        row.submitted_at,
+        row.is_baseline,
+        row.submission_count,
+        row.ci_low,
+        row.ci_high,
+        row.separable_from_next,
+    )
+
+
+def _build(phase: Phase, previous: EncodedBoard | None = None) -> EncodedBoard:
+    """The board's bytes; a live board reuses those of ``previous`` (an earlier version of
+    the phase's board) for every entry that is the same but for its rank, so after a team's
+    change only its entries and their neighbours are encoded again."""
     frozen = frozen_leaderboard_of(phase)
+    reuse: dict[tuple, memoryview] = {}
+    contents: list[tuple] = []
     if frozen is not None:
         # Frozen boards are decoded once per process and version; they are rarely read cold.
         entries = [LeaderboardEntry.from_json(item) for item in frozen.entries]
         rows = [(entry, _dumps(entry.scores)) for entry in entries]
         frozen_at = frozen.frozen_at.isoformat()
     else:
-        rows = [(row, row.scores_json) for row in leaderboard_ranking_rows(phase=phase)]
+        rows = [(row, row.scores_json) for row in live.live_board(phase=phase).rows]
         frozen_at = None
-    parts = [_head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()]
+        if previous is not None and previous.contents:
+            body = memoryview(previous.body)
+            reuse = {
+                content: body[entry.rest : entry.end]
+                for content, entry in zip(previous.contents, previous.entries, strict=True)
+            }
+    parts: list = [_head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()]
     offset = len(parts[0])
     index = []
     for number, (entry, scores_json) in enumerate(rows):
@@ -207,13 +239,21 @@ def _build(phase: Phase) -> EncodedBoard:
             parts.append(b",")
             offset += 1
         prefix = _rank_prefix(entry.rank)
-        rest = _entry_rest(entry, scores_json)
+        rest = None
+        if frozen is None:
+            content = _content(entry)
+            contents.append(content)
+            rest = reuse.get(content)
+        if rest is None:
+            rest = _entry_rest(entry, scores_json)
         parts += [prefix, rest]
         offset += len(prefix)
         index.append(_Entry(entry.team_id, entry.rank, rest=offset, end=offset + len(rest)))
         offset += len(rest)
     parts.append(b"]}")
-    return EncodedBoard(body=b"".join(parts), entries=tuple(index), frozen_at=frozen_at)
+    return EncodedBoard(
+        body=b"".join(parts), entries=tuple(index), frozen_at=frozen_at, contents=tuple(contents)
+    )
 
 
 def encoded_board(*, phase: Phase) -> EncodedBoard:
@@ -228,9 +268,10 @@ def encoded_board(*, phase: Phase) -> EncodedBoard:
         if board is not None:
             _cache.move_to_end(key)
             return board
+        previous = next((b for k, b in _cache.items() if k[0] == phase.pk), None)
     # Built outside the lock: a slow build must not hold up other phases' hits. Two threads
     # missing at once both build; the same bytes, so either may stay.
-    board = _build(phase)
+    board = _build(phase, previous)
     with _cache_lock:
         for other in [k for k in _cache if k[0] == phase.pk]:
             del _cache[other]

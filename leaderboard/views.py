@@ -32,6 +32,7 @@ from evalserver.errors import DomainError, NotFound, PermissionDenied
 from leaderboard.charts import best_score_over_time_svg
 from leaderboard.encoded import board_memo
 from leaderboard.final import final_board_entries, final_board_visible
+from leaderboard.live import live_board
 from leaderboard.selectors import (
     Leaderboard,
     LeaderboardEntry,
@@ -39,7 +40,6 @@ from leaderboard.selectors import (
     best_score_history,
     frozen_leaderboard_of,
     leaderboard_for_viewer,
-    leaderboard_ranking_rows,
     phase_for_leaderboard,
     team_of,
 )
@@ -177,7 +177,7 @@ def _rendered_board(phase) -> _RenderedBoard:
             scores = [json.dumps(item.scores, sort_keys=True) for item in items]
             frozen_at = frozen.frozen_at
         else:
-            items = leaderboard_ranking_rows(phase=phase)
+            items = list(live_board(phase=phase).rows)
             scores = [row.scores_json for row in items]
             frozen_at = None
         board = Leaderboard(
