@@ -19,7 +19,7 @@ import gzip
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
@@ -29,6 +29,7 @@ from leaderboard.models import LeaderboardVersion
 from leaderboard.selectors import (
     HIDDEN_RANKING_DETAIL,
     LeaderboardEntry,
+    RankingRow,
     frozen_leaderboard_of,
     team_of,
 )
@@ -211,39 +212,49 @@ def _content(row) -> tuple:
 
 
 def _build(phase: Phase, previous: EncodedBoard | None = None) -> EncodedBoard:
-    """The board's bytes; a live board reuses those of ``previous`` (an earlier version of
-    the phase's board) for every entry that is the same but for its rank, so after a team's
-    change only its entries and their neighbours are encoded again."""
     frozen = frozen_leaderboard_of(phase)
+    if frozen is None:
+        return encode_live_rows(phase, live.live_board(phase=phase).rows, previous)
+    # Frozen boards are decoded once per process and version; they are rarely read cold.
+    entries = [LeaderboardEntry.from_json(item) for item in frozen.entries]
+    rows = [(entry, _dumps(entry.scores), None) for entry in entries]
+    return _encode(phase, rows, frozen_at=frozen.frozen_at.isoformat())
+
+
+def encode_live_rows(
+    phase: Phase, rows: Iterable[RankingRow], previous: EncodedBoard | None = None
+) -> EncodedBoard:
+    """The live board's bytes. Those of ``previous`` (an earlier version of the phase's
+    board) are reused for every entry that is the same but for its rank, so after a team's
+    change only its entries and their neighbours are encoded again."""
     reuse: dict[tuple, memoryview] = {}
-    contents: list[tuple] = []
-    if frozen is not None:
-        # Frozen boards are decoded once per process and version; they are rarely read cold.
-        entries = [LeaderboardEntry.from_json(item) for item in frozen.entries]
-        rows = [(entry, _dumps(entry.scores)) for entry in entries]
-        frozen_at = frozen.frozen_at.isoformat()
-    else:
-        rows = [(row, row.scores_json) for row in live.live_board(phase=phase).rows]
-        frozen_at = None
-        if previous is not None and previous.contents:
-            body = memoryview(previous.body)
-            reuse = {
-                content: body[entry.rest : entry.end]
-                for content, entry in zip(previous.contents, previous.entries, strict=True)
-            }
+    if previous is not None and previous.contents:
+        body = memoryview(previous.body)
+        reuse = {
+            content: body[entry.rest : entry.end]
+            for content, entry in zip(previous.contents, previous.entries, strict=True)
+        }
+    items = []
+    for row in rows:
+        content = _content(row)
+        items.append((row, row.scores_json, (content, reuse.get(content))))
+    return _encode(phase, items, frozen_at=None)
+
+
+def _encode(phase: Phase, rows: list, *, frozen_at: str | None) -> EncodedBoard:
     parts: list = [_head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()]
     offset = len(parts[0])
     index = []
-    for number, (entry, scores_json) in enumerate(rows):
+    contents = []
+    for number, (entry, scores_json, known) in enumerate(rows):
         if number:
             parts.append(b",")
             offset += 1
         prefix = _rank_prefix(entry.rank)
         rest = None
-        if frozen is None:
-            content = _content(entry)
+        if known is not None:
+            content, rest = known
             contents.append(content)
-            rest = reuse.get(content)
         if rest is None:
             rest = _entry_rest(entry, scores_json)
         parts += [prefix, rest]
