@@ -117,6 +117,8 @@ def main() -> int:
         cursor.execute("VACUUM ANALYZE")
     _explain(phase)
     _time_query(phase)
+    # The in-process timings finished a few submissions more.
+    expected = _expected_ranking(phase)
     if args.in_process_only:
         return 0
 
@@ -251,6 +253,28 @@ def _fill(n_teams: int, per_team: int):
     return phase, expected
 
 
+def _expected_ranking(phase) -> list[int]:
+    """The ranked submission ids, worked out here in Python (best per team, earlier wins)."""
+    from submissions.models import Submission
+
+    best: dict[int, tuple] = {}
+    rows = Submission.objects.filter(
+        phase=phase,
+        status=Submission.Status.FINISHED,
+        primary_score__isnull=False,
+        is_hidden=False,
+        is_disqualified=False,
+        is_baseline=False,
+        created_at__gte=phase.starts_at,
+        created_at__lt=phase.ends_at,
+    ).values_list("team_id", "primary_score", "created_at", "pk")
+    for team_id, score, created_at, pk in rows:
+        key = (-score, created_at, pk)
+        if team_id not in best or key < best[team_id]:
+            best[team_id] = key
+    return [pk for _, _, pk in sorted(best.values())]
+
+
 def _fill_intervals(phase) -> None:
     """Bootstrap data as the worker stores it (issue 13), for every finished submission:
     public and private replicate vectors (B = 1,000) and intervals; the phase is split."""
@@ -310,6 +334,7 @@ def _explain(phase) -> None:
         scores_text="s.scores::text",
         replicates="e.replicates",
         evaluation_join="LEFT JOIN submissions_submissionevaluation e ON e.submission_id = r.id",
+        team_filter="",
     )
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE) " + sql, [phase.pk, Submission.Status.FINISHED])
@@ -383,6 +408,22 @@ def _time_query(phase) -> None:
         + _timed(build)
     )
 
+    # A team's change patched into the board this process holds (leaderboard.live): the
+    # phase row, that team's entries with their vectors, re-placed, and the bytes re-joined.
+    finish = Finisher(phase.pk)
+    encoded.encoded_board(phase=fresh_board_phase(phase.pk))
+    timings = []
+    for _ in range(20):
+        finish()
+        t0 = time.perf_counter()
+        encoded.encoded_board(phase=fresh_board_phase(phase.pk))
+        timings.append(time.perf_counter() - t0)
+    print(
+        "API board after one submission finished, patched in-process (phase, the team's "
+        f"entries, re-placed, JSON bytes): median {statistics.median(timings) * 1000:.1f} ms, "
+        f"p95 {_percentile(timings, 95) * 1000:.1f} ms"
+    )
+
     def build_final():
         encoded.clear_board_cache()
         fresh = Phase.objects.select_related("challenge", "leaderboard_version").get(pk=phase.pk)
@@ -439,7 +480,7 @@ def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], floa
     return timings, time.perf_counter() - t0, failures
 
 
-def _measure_page(args, port: int, phase_id: int, new_version) -> list[str]:
+def _measure_page(args, port: int, phase_id: int, new_version, finish) -> list[str]:
     """The HTML board (anonymous viewer): warm, right after a change, and concurrent."""
     url = f"http://127.0.0.1:{port}/phases/{phase_id}/leaderboard/"
     status, content = _get(url)
@@ -449,13 +490,20 @@ def _measure_page(args, port: int, phase_id: int, new_version) -> list[str]:
     for _ in range(2 * args.workers):
         _get(url)
     _report("page warm (cache hit), sequential", _sequential(url, args.requests))
-    # Right after a change: the first request of each worker rebuilds (the others of a
-    # worker that already rebuilt are warm), as a crowd sees it after a submission finishes.
+    # Right after a change: the first request of each worker after it rebuilds (the others of
+    # a worker that already rebuilt are warm), as a crowd sees it after a submission finishes.
     after_change = []
     for _ in range(args.cold_requests):
         new_version()
         after_change += _sequential(url, 1)
-    _report("page first request after a change, sequential", after_change)
+    _report("page first request after a change of the whole board, sequential", after_change)
+    for _ in range(2 * args.workers):
+        _get(url)
+    after_finish = []
+    for _ in range(args.cold_requests):
+        finish()
+        after_finish += _sequential(url, 1)
+    _report("page first request after a submission finishes, sequential", after_finish)
     for _ in range(2 * args.workers):
         _get(url)
     timings, wall, failures = _concurrent(url, args.page_threads, args.requests)
@@ -487,6 +535,83 @@ def _report(label: str, timings: list[float]) -> None:
         f"p95 {_percentile(timings, 95) * 1000:.1f} ms, "
         f"{len(timings) / sum(timings):.1f} requests/s"
     )
+
+
+class Finisher:
+    """Finishes submissions as the scoring worker does (submissions.services.submission_score),
+    in one transaction: a submission of a random team becomes finished with its scores and
+    interval, its replicate vector is saved, and the board learns which team changed. The
+    row is written finished at once (not claimed and scored first), so that no sweeper of
+    the server takes it for a lost running one."""
+
+    def __init__(self, phase_id: int):
+        from evalserver.challenges.models import Phase
+        from evalserver.teams.models import Team
+
+        self.rng = random.Random(SEED + 1)
+        self.phase = Phase.objects.get(pk=phase_id)
+        self.teams = list(Team.objects.filter(challenge_id=self.phase.challenge_id).order_by("pk"))
+        self.finished: list[int] = []
+
+    def __call__(self) -> None:
+        import numpy as np
+        from django.db import transaction
+
+        from evalserver.scoring import bootstrap
+        from leaderboard.services import leaderboard_changed
+        from submissions import evaluations
+        from submissions.models import Submission
+
+        # Mostly in the crowd, now and then a new leader.
+        score = round(min(1.0, max(0.0, self.rng.gauss(0.35, 0.15))), 3)
+        replicates = np.random.default_rng(len(self.finished)).normal(
+            score, 0.01, bootstrap.DEFAULT_REPLICATES
+        )
+        low, high = bootstrap.percentile_interval(replicates)
+        now = dt.datetime.now(dt.UTC)
+        team = self.rng.choice(self.teams)
+        with transaction.atomic():
+            # bulk_create: no post_save signal, which would tell the board a second time.
+            (submission,) = Submission.objects.bulk_create(
+                [
+                    Submission(
+                        team=team,
+                        phase=self.phase,
+                        file=f"bench/finish/{len(self.finished)}",
+                        status=Submission.Status.FINISHED,
+                        scores=_scores(self.rng, score),
+                        primary_score=score,
+                        ci_low=low,
+                        ci_high=high,
+                        created_at=min(now, self.phase.ends_at - dt.timedelta(hours=1)),
+                        finished_at=now,
+                    )
+                ]
+            )
+            evaluations.save_evaluation(
+                submission_id=submission.pk,
+                fields={"replicates": bootstrap.replicates_to_bytes(replicates)},
+            )
+            leaderboard_changed(phase_ids=[self.phase.pk], team_id=team.pk)
+        self.finished.append(submission.pk)
+
+
+def fresh_board_phase(phase_id: int):
+    """The phase as a leaderboard request loads it."""
+    from evalserver.challenges.models import Phase
+
+    return Phase.objects.select_related(
+        "challenge", "frozen_leaderboard", "leaderboard_version"
+    ).get(pk=phase_id)
+
+
+def _rebuilt_body(phase_id: int) -> bytes:
+    """The API's board built in this process from scratch (no cache): what every worker's
+    patched board must equal."""
+    from leaderboard import encoded
+
+    encoded.clear_board_cache()
+    return encoded.encoded_board(phase=fresh_board_phase(phase_id)).body
 
 
 def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
@@ -524,12 +649,29 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
         # What a finished submission does: every worker's cached board is now out of date.
         leaderboard_changed(phase_ids=[phase_id])
 
+    finish = Finisher(phase_id)
     for _ in range(5):  # warm every worker's connection and code
         new_version()
         _get(url)
     _report(
-        "cold (a new version before each request), sequential",
+        "after a change of the whole board (a new ranking before each request), sequential",
         _sequential(url, args.cold_requests, before=new_version),
+    )
+    for _ in range(2 * args.workers):  # every worker's board at the current version
+        _get(url)
+    _report(
+        "right after a submission finishes (its team re-placed), sequential",
+        _sequential(url, args.cold_requests, before=finish),
+    )
+    for _ in range(2 * args.workers):  # every worker patched to the last finish
+        _get(url)
+    _status, served = _get(url)
+    if served != _rebuilt_body(phase_id):
+        print("MISMATCH: the patched board differs from one built anew", file=sys.stderr)
+        return 1
+    print(
+        f"after {len(finish.finished)} finishes, the served (patched) board equals one built "
+        "anew, byte for byte"
     )
 
     for _ in range(5):  # the board into every worker's cache, plain and gzipped
@@ -570,7 +712,7 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
     print(_load())
-    failures += _measure_page(args, port, phase_id, new_version)
+    failures += _measure_page(args, port, phase_id, new_version, finish)
     print(_load())
     if failures:
         print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)
