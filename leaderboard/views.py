@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import threading
 import uuid
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from django.shortcuts import redirect, render
-from django.template.loader import get_template
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from evalserver.errors import DomainError, NotFound, PermissionDenied
@@ -155,7 +156,8 @@ def _unranked_row(
 
 @dataclass(frozen=True)
 class _RenderedBoard:
-    """The full board of one version: its entries and each one's row, not highlighted.
+    """The full board of one version: its entries and their rows, not highlighted, as the
+    bytes of the table's body, the same for every viewer who sees the full board.
 
     ``entries`` are the ranking's rows (score JSON still text) or a frozen board's entries:
     what the page needs of them is the team, its rank and, for the viewer's own, the rest.
@@ -163,10 +165,29 @@ class _RenderedBoard:
 
     entries: list
     frozen_at: dt.datetime | None
-    rows: list[SafeString]
+    # Each row's HTML, one after the other (UTF-8), and where each entry's row is in it.
+    block: bytes
+    spans: list[tuple[int, int]]
     # Per entry, whether it is not separable from the one above (a board version's fact).
     tied: list[bool]
     has_intervals: bool
+
+    @functools.cached_property
+    def rows_of_team(self) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for k, entry in enumerate(self.entries):
+            found.setdefault(entry.team_id, []).append(k)
+        return found
+
+
+def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
+    parts, spans, offset = [], [], 0
+    for html in rows:
+        data = html.encode() + b"\n"
+        parts.append(data)
+        spans.append((offset, offset + len(data) - 1))
+        offset += len(data)
+    return b"".join(parts), spans
 
 
 def _rendered_board(phase) -> _RenderedBoard:
@@ -191,20 +212,48 @@ def _rendered_board(phase) -> _RenderedBoard:
         tied = _tied_flags(items, ranking_hidden=False)
         has_intervals = _has_intervals(items)
         rows = [
-            mark_safe(  # noqa: S308 - our own template's output, only the rank put in
-                _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
-                    _RANK, str(item.rank)
-                )
+            _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
+                _RANK, str(item.rank)
             )
             for item, text, flag in zip(items, scores, tied, strict=True)
         ]
-        return _RenderedBoard(items, frozen_at, rows, tied, has_intervals)
+        block, spans = _joined(rows)
+        return _RenderedBoard(items, frozen_at, block, spans, tied, has_intervals)
 
     return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
 
 
 def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:
     return item.entry() if isinstance(item, RankingRow) else item
+
+
+def _with_own_rows(board: Leaderboard, cached: _RenderedBoard) -> bytes:
+    """The cached body, with the viewer's own team's rows rendered again, highlighted: a
+    splice of a few rows into the shared bytes, not a page's worth of rendering."""
+    own = cached.rows_of_team.get(board.viewer_team_id) if board.viewer_team_id else None
+    if not own:
+        return cached.block
+    block = memoryview(cached.block)
+    parts: list = []
+    position = 0
+    for k in own:
+        start, end = cached.spans[k]
+        html = _render_rows(
+            board,
+            [_entry(cached.entries[k])],
+            own=board.viewer_team_id,
+            tied=[cached.tied[k]],
+            has_intervals=cached.has_intervals,
+        )[0]
+        parts += [block[position:start], str(html).encode()]
+        position = end
+    parts.append(block[position:])
+    return b"".join(parts)
+
+
+# Stands in for the table's body while the rest of the page is rendered (random: no
+# team name or method can contain it); the body's bytes are put in its place.
+_BODY = f"<!--rows-{uuid.uuid4().hex}-->"
 
 
 def phase_leaderboard(request, phase_id: int):
@@ -226,28 +275,22 @@ def phase_leaderboard(request, phase_id: int):
         board = leaderboard_for_viewer(phase=phase, user=request.user, full_board=full_board)
     columns = board.columns
     if rendered:
-        own = board.viewer_team_id
         cached = rendered[0]
         tied = cached.tied
         has_intervals = cached.has_intervals
-        rows = [
-            _render_rows(board, [_entry(entry)], own=own, tied=[flag], has_intervals=has_intervals)[
-                0
-            ]
-            if entry.team_id == own
-            else html
-            for entry, html, flag in zip(cached.entries, cached.rows, cached.tied, strict=True)
-        ]
+        body = _with_own_rows(board, cached)
     else:
         tied = _tied_flags(board.entries, ranking_hidden=board.ranking_hidden)
         has_intervals = _has_intervals(board.entries)
-        rows = _render_rows(
-            board,
-            board.entries,
-            own=board.viewer_team_id,
-            tied=tied,
-            has_intervals=has_intervals,
-        )
+        body = _joined(
+            _render_rows(
+                board,
+                board.entries,
+                own=board.viewer_team_id,
+                tied=tied,
+                has_intervals=has_intervals,
+            )
+        )[0]
     chart = None
     if not board.ranking_hidden and split == "public":
         top = [(e.team_id, e.team) for e in board.entries if e.rank is not None][:CHART_TEAMS]
@@ -266,15 +309,15 @@ def phase_leaderboard(request, phase_id: int):
                 ),
                 extra=(end, tuple(top)),
             )
-    return render(
-        request,
+    html = render_to_string(
         "leaderboard/phase_leaderboard.html",
         {
             "phase": phase,
             "challenge": phase.challenge,
             "board": board,
             "columns": columns,
-            "rows": rows,
+            "has_rows": bool(board.entries),
+            "rows": mark_safe(_BODY),  # noqa: S308 - a comment of our own
             "chart": chart,
             "has_intervals": has_intervals,
             "has_ties": any(tied),
@@ -287,7 +330,12 @@ def phase_leaderboard(request, phase_id: int):
             and phase.final_board_published_at is None
             and timezone.now() >= phase.ends_at,
         },
+        request=request,
     )
+    # The page around the table is rendered per request (the viewer's navigation, CSRF
+    # token, messages); the table's body is the board version's bytes, put in as they are.
+    head, found, tail = html.partition(_BODY)
+    return HttpResponse(b"".join([head.encode(), body if found else b"", tail.encode()]))
 
 
 def _final_board(request, phase) -> Leaderboard:
