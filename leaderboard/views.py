@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import functools
 import json
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -26,10 +27,12 @@ from django.shortcuts import redirect
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from evalserver.errors import DomainError, NotFound, PermissionDenied
+from leaderboard import pagezip
 from leaderboard.charts import best_score_over_time_svg
 from leaderboard.encoded import board_memo
 from leaderboard.final import final_board_entries, final_board_visible
@@ -49,6 +52,8 @@ from leaderboard.services import final_board_publish
 # How many teams the score-over-time chart draws; more lines are unreadable.
 CHART_TEAMS = 5
 ROW_TEMPLATE = "leaderboard/_board_row.html"
+# As django.middleware.gzip.GZipMiddleware reads the header.
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 
 def _tied_flags(entries: list, *, ranking_hidden: bool) -> list[bool]:
@@ -172,12 +177,47 @@ class _RenderedBoard:
     tied: list[bool]
     has_intervals: bool
 
+    phase_id: int
+
+    @functools.cached_property
+    def chunks(self) -> list[tuple[int, int, list[int]]]:
+        """(start, end in ``block``, entry numbers) of each run of ``CHUNK_ROWS`` rows."""
+        found = []
+        for first in range(0, len(self.spans), CHUNK_ROWS):
+            numbers = list(range(first, min(first + CHUNK_ROWS, len(self.spans))))
+            end = self.spans[numbers[-1]][1] + 1
+            found.append((self.spans[first][0], end, numbers))
+        return found
+
+    @functools.cached_property
+    def deflated_chunks(self) -> list[bytes]:
+        """Each chunk's deflate segment (leaderboard.pagezip), once per version and process.
+        A chunk whose bytes the phase's previous version had too (its rows neither moved
+        nor changed rank) keeps that version's segment."""
+        with _zip_lock:
+            previous = _last_segments.get(self.phase_id, {})
+        segments = {}
+        for start, end, _ in self.chunks:
+            raw = self.block[start:end]
+            segments[raw] = previous.get(raw) or pagezip.deflated(raw)
+        with _zip_lock:
+            _last_segments[self.phase_id] = segments
+        return [segments[self.block[start:end]] for start, end, _ in self.chunks]
+
     @functools.cached_property
     def rows_of_team(self) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
         for k, entry in enumerate(self.entries):
             found.setdefault(entry.team_id, []).append(k)
         return found
+
+
+# Rows compressed together as one gzip segment: about 70 kB of HTML, more than deflate's
+# window, so cutting the board into chunks costs little compression.
+CHUNK_ROWS = 32
+# Per phase, the newest version's segments by their chunk's bytes, for the next version.
+_last_segments: dict[int, dict[bytes, bytes]] = {}
+_zip_lock = threading.Lock()
 
 
 def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
@@ -218,7 +258,7 @@ def _rendered_board(phase) -> _RenderedBoard:
             for item, text, flag in zip(items, scores, tied, strict=True)
         ]
         block, spans = _joined(rows)
-        return _RenderedBoard(items, frozen_at, block, spans, tied, has_intervals)
+        return _RenderedBoard(items, frozen_at, block, spans, tied, has_intervals, phase.pk)
 
     return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
 
@@ -227,28 +267,51 @@ def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:
     return item.entry() if isinstance(item, RankingRow) else item
 
 
-def _with_own_rows(board: Leaderboard, cached: _RenderedBoard) -> bytes:
-    """The cached body, with the viewer's own team's rows rendered again, highlighted: a
-    splice of a few rows into the shared bytes, not a page's worth of rendering."""
-    own = cached.rows_of_team.get(board.viewer_team_id) if board.viewer_team_id else None
-    if not own:
-        return cached.block
+def _own_row(board: Leaderboard, cached: _RenderedBoard, k: int) -> bytes:
+    html = _render_rows(
+        board,
+        [_entry(cached.entries[k])],
+        own=board.viewer_team_id,
+        tied=[cached.tied[k]],
+        has_intervals=cached.has_intervals,
+    )[0]
+    return str(html).encode()
+
+
+def _spliced(board: Leaderboard, cached: _RenderedBoard, start: int, end: int, own: list[int]):
+    """``block[start:end]`` with the rows ``own`` rendered again, highlighted."""
     block = memoryview(cached.block)
     parts: list = []
-    position = 0
+    position = start
     for k in own:
-        start, end = cached.spans[k]
-        html = _render_rows(
-            board,
-            [_entry(cached.entries[k])],
-            own=board.viewer_team_id,
-            tied=[cached.tied[k]],
-            has_intervals=cached.has_intervals,
-        )[0]
-        parts += [block[position:start], str(html).encode()]
-        position = end
-    parts.append(block[position:])
+        row_start, row_end = cached.spans[k]
+        parts += [block[position:row_start], _own_row(board, cached, k)]
+        position = row_end
+    parts.append(block[position:end])
     return b"".join(parts)
+
+
+def _body_parts(
+    board: Leaderboard, cached: _RenderedBoard, *, compress: bool
+) -> list[tuple[bytes, bytes | None]]:
+    """The table's body as (raw bytes, deflate segment or None) parts: the cached body with
+    the viewer's own team's rows rendered again, highlighted -- a splice of a few rows into
+    the shared bytes (and, for gzip, one chunk compressed anew), not a page's rendering."""
+    own = cached.rows_of_team.get(board.viewer_team_id) if board.viewer_team_id else None
+    if not compress:
+        if not own:
+            return [(cached.block, None)]
+        return [(_spliced(board, cached, 0, len(cached.block), own), None)]
+    parts = []
+    own_set = set(own or ())
+    for (start, end, numbers), segment in zip(cached.chunks, cached.deflated_chunks, strict=True):
+        mine = [k for k in numbers if k in own_set]
+        if mine:
+            raw = _spliced(board, cached, start, end, mine)
+            parts.append((raw, pagezip.deflated(raw)))
+        else:
+            parts.append((cached.block[start:end], segment))
+    return parts
 
 
 # Stands in for the table's body while the rest of the page is rendered (random: no
@@ -274,15 +337,16 @@ def phase_leaderboard(request, phase_id: int):
 
         board = leaderboard_for_viewer(phase=phase, user=request.user, full_board=full_board)
     columns = board.columns
+    compress = bool(_ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
     if rendered:
         cached = rendered[0]
         tied = cached.tied
         has_intervals = cached.has_intervals
-        body = _with_own_rows(board, cached)
+        body = _body_parts(board, cached, compress=compress)
     else:
         tied = _tied_flags(board.entries, ranking_hidden=board.ranking_hidden)
         has_intervals = _has_intervals(board.entries)
-        body = _joined(
+        raw = _joined(
             _render_rows(
                 board,
                 board.entries,
@@ -291,6 +355,7 @@ def phase_leaderboard(request, phase_id: int):
                 has_intervals=has_intervals,
             )
         )[0]
+        body = [(raw, pagezip.deflated(raw) if compress else None)]
     chart = None
     if not board.ranking_hidden and split == "public":
         top = [(e.team_id, e.team) for e in board.entries if e.rank is not None][:CHART_TEAMS]
@@ -335,7 +400,15 @@ def phase_leaderboard(request, phase_id: int):
     # The page around the table is rendered per request (the viewer's navigation, CSRF
     # token, messages); the table's body is the board version's bytes, put in as they are.
     head, found, tail = html.partition(_BODY)
-    return HttpResponse(b"".join([head.encode(), body if found else b"", tail.encode()]))
+    # The viewer's own parts (head, tail) are never compressed: see leaderboard.pagezip.
+    parts = [(head.encode(), None), *(body if found else []), (tail.encode(), None)]
+    if compress:
+        response = HttpResponse(pagezip.gzipped(parts))
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(b"".join(raw for raw, _ in parts))
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return response
 
 
 def _final_board(request, phase) -> Leaderboard:
