@@ -139,7 +139,7 @@ def main() -> int:
         start_new_session=True,
     )
     try:
-        return _measure(args, port, phase.pk, expected)
+        return _measure(args, port, gunicorn.pid, phase.pk, expected)
     finally:
         stop_group(gunicorn)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -452,8 +452,46 @@ def _get(url: str, *, accept_gzip: bool = False) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], float, list[str]]:
+def _browser_get(url: str) -> tuple[int, bytes]:
+    """A full GET as a browser makes it: it accepts gzip, and the answer is decompressed
+    (and its length checked) before it counts as received."""
+    request = urllib.request.Request(  # noqa: S310 - our http URL
+        url, headers={"Accept-Encoding": "gzip, deflate, br"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our URL
+            wire = response.read()
+            status = response.status
+            encoding = response.headers.get("Content-Encoding")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    if encoding == "gzip":
+        return status, gzip.decompress(wire)
+    return status, wire
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, e.g. gunicorn's workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state, ppid, ..., utime (14th field of the line), stime (15th).
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _concurrent(
+    url: str, n_threads: int, total: int, get=None
+) -> tuple[list[float], float, list[str]]:
     """``n_threads`` clients sending ``total`` requests in all: (timings, wall, failures)."""
+    get = get or _get
     timings: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -463,7 +501,7 @@ def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], floa
         mine = []
         for _ in range(per_thread):
             t0 = time.perf_counter()
-            status, _content = _get(url)
+            status, _content = get(url)
             mine.append(time.perf_counter() - t0)
             if status != 200:
                 with lock:
@@ -480,49 +518,76 @@ def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], floa
     return timings, time.perf_counter() - t0, failures
 
 
-def _measure_page(args, port: int, phase_id: int, new_version, finish) -> list[str]:
-    """The HTML board (anonymous viewer): warm, right after a change, and concurrent."""
+def _measure_page(
+    args, port: int, server_pid: int, phase_id: int, new_version, finish
+) -> list[str]:
+    """The HTML board (anonymous viewer): warm, right after a change, and concurrent; each
+    as a plain client and as a browser (gzip accepted, decompressed)."""
     url = f"http://127.0.0.1:{port}/phases/{phase_id}/leaderboard/"
     status, content = _get(url)
     if status != 200:
         raise SystemExit(f"the leaderboard page answered {status}")
-    print(f"page: {len(content) / 1024:.0f} KiB of HTML")
-    for _ in range(2 * args.workers):
-        _get(url)
-    _report("page warm (cache hit), sequential", _sequential(url, args.requests))
-    # Right after a change: the first request of each worker after it rebuilds (the others of
-    # a worker that already rebuilt are warm), as a crowd sees it after a submission finishes.
-    after_change = []
-    for _ in range(args.cold_requests):
-        new_version()
-        after_change += _sequential(url, 1)
-    _report("page first request after a change of the whole board, sequential", after_change)
-    for _ in range(2 * args.workers):
-        _get(url)
-    after_finish = []
-    for _ in range(args.cold_requests):
-        finish()
-        after_finish += _sequential(url, 1)
-    _report("page first request after a submission finishes, sequential", after_finish)
-    for _ in range(2 * args.workers):
-        _get(url)
-    timings, wall, failures = _concurrent(url, args.page_threads, args.requests)
+    _status, zipped = _get(url, accept_gzip=True)
+    _status, decoded = _browser_get(url)
+    if len(decoded) != len(content):
+        raise SystemExit("the gzip page differs from the plain one")
     print(
-        f"page warm, {args.page_threads} client threads, {len(timings)} requests, gunicorn "
-        f"{args.workers} workers: {len(timings) / wall:.1f} requests/s, median "
-        f"{statistics.median(timings) * 1000:.1f} ms, p95 "
-        f"{_percentile(timings, 95) * 1000:.1f} ms"
+        f"page: {len(content) / 1024:.0f} KiB of HTML, {len(zipped) / 1024:.0f} KiB gzipped "
+        f"(a browser's GET: {len(decoded) / 1024:.0f} KiB once decompressed)"
     )
+    failures: list[str] = []
+    for label, get in (("plain", _get), ("browser (gzip, decompressed)", _browser_get)):
+        for _ in range(2 * args.workers):
+            get(url)
+        _report(
+            f"page warm (cache hit), {label}, sequential", _sequential(url, args.requests, get=get)
+        )
+        # Right after a change: the first request of each worker after it rebuilds (the
+        # others of a worker that already rebuilt are warm), as a crowd sees it.
+        after_change = []
+        for _ in range(args.cold_requests):
+            new_version()
+            after_change += _sequential(url, 1, get=get)
+        _report(f"page first request after a change of the whole board, {label}", after_change)
+        for _ in range(2 * args.workers):
+            get(url)
+        after_finish = []
+        for _ in range(args.cold_requests):
+            finish()
+            after_finish += _sequential(url, 1, get=get)
+        _report(f"page first request after a submission finishes, {label}", after_finish)
+        for _ in range(2 * args.workers):
+            get(url)
+        server_cpu = _cpu_seconds(server_pid)
+        client_cpu = time.process_time()
+        timings, wall, failed = _concurrent(url, args.page_threads, args.requests, get=get)
+        server_cpu = _cpu_seconds(server_pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+        failures += failed
+        print(
+            f"page warm, {label}, {args.page_threads} client threads, {len(timings)} requests, "
+            f"gunicorn {args.workers} workers: {len(timings) / wall:.1f} requests/s, median "
+            f"{statistics.median(timings) * 1000:.1f} ms, p95 "
+            f"{_percentile(timings, 95) * 1000:.1f} ms; CPU per request: server "
+            f"{server_cpu / len(timings) * 1000:.1f} ms, "
+            f"client {client_cpu / len(timings) * 1000:.1f} ms"
+        )
+        print(_load())
     return failures
 
 
-def _sequential(url: str, n: int, *, before=None, accept_gzip: bool = False) -> list[float]:
+def _sequential(
+    url: str, n: int, *, before=None, accept_gzip: bool = False, get=None
+) -> list[float]:
     timings = []
     for _ in range(n):
         if before is not None:
             before()
         t0 = time.perf_counter()
-        status, _content = _get(url, accept_gzip=accept_gzip)
+        if get is not None:
+            status, _content = get(url)
+        else:
+            status, _content = _get(url, accept_gzip=accept_gzip)
         timings.append(time.perf_counter() - t0)
         if status != 200:
             raise SystemExit(f"the leaderboard API answered {status}")
@@ -614,7 +679,7 @@ def _rebuilt_body(phase_id: int) -> bytes:
     return encoded.encoded_board(phase=fresh_board_phase(phase_id)).body
 
 
-def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
+def _measure(args, port: int, server_pid: int, phase_id: int, expected: list[int]) -> int:
     from leaderboard.services import leaderboard_changed
 
     url = f"http://127.0.0.1:{port}/api/v1/phases/{phase_id}/leaderboard/"
@@ -712,7 +777,7 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
     print(_load())
-    failures += _measure_page(args, port, phase_id, new_version, finish)
+    failures += _measure_page(args, port, server_pid, phase_id, new_version, finish)
     print(_load())
     if failures:
         print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)
