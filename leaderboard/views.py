@@ -52,6 +52,7 @@ from leaderboard.services import final_board_publish
 # How many teams the score-over-time chart draws; more lines are unreadable.
 CHART_TEAMS = 5
 ROW_TEMPLATE = "leaderboard/_board_row.html"
+TABLE_TEMPLATE = "leaderboard/_board_table.html"
 # As django.middleware.gzip.GZipMiddleware reads the header.
 _ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
@@ -176,8 +177,10 @@ class _RenderedBoard:
     # Per entry, whether it is not separable from the one above (a board version's fact).
     tied: list[bool]
     has_intervals: bool
-
     phase_id: int
+    # The table around the rows (caption, column headings, the note below).
+    table_start: bytes
+    table_end: bytes
 
     @functools.cached_property
     def chunks(self) -> list[tuple[int, int, list[int]]]:
@@ -220,6 +223,28 @@ _last_segments: dict[int, dict[bytes, bytes]] = {}
 _zip_lock = threading.Lock()
 
 
+_ROWS = f"<!--rows-{uuid.uuid4().hex}-->"
+
+
+def _table_ends(
+    board: Leaderboard, *, has_intervals: bool, has_ties: bool, ranking_hidden: bool
+) -> tuple[bytes, bytes]:
+    """The table's HTML before and after its rows."""
+    html = render_to_string(
+        TABLE_TEMPLATE,
+        {
+            "columns": board.columns,
+            "class_names": board.class_names,
+            "has_intervals": has_intervals,
+            "has_ties": has_ties,
+            "ranking_hidden": ranking_hidden,
+            "rows": mark_safe(_ROWS),  # noqa: S308 - a comment of our own
+        },
+    )
+    start, _, end = html.partition(_ROWS)
+    return start.encode(), end.encode()
+
+
 def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
     parts, spans, offset = [], [], 0
     for html in rows:
@@ -258,7 +283,12 @@ def _rendered_board(phase) -> _RenderedBoard:
             for item, text, flag in zip(items, scores, tied, strict=True)
         ]
         block, spans = _joined(rows)
-        return _RenderedBoard(items, frozen_at, block, spans, tied, has_intervals, phase.pk)
+        start, end = _table_ends(
+            board, has_intervals=has_intervals, has_ties=any(tied), ranking_hidden=False
+        )
+        return _RenderedBoard(
+            items, frozen_at, block, spans, tied, has_intervals, phase.pk, start, end
+        )
 
     return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
 
@@ -342,7 +372,11 @@ def phase_leaderboard(request, phase_id: int):
         cached = rendered[0]
         tied = cached.tied
         has_intervals = cached.has_intervals
-        body = _body_parts(board, cached, compress=compress)
+        body = [
+            (cached.table_start, None),
+            *_body_parts(board, cached, compress=compress),
+            (cached.table_end, None),
+        ]
     else:
         tied = _tied_flags(board.entries, ranking_hidden=board.ranking_hidden)
         has_intervals = _has_intervals(board.entries)
@@ -355,7 +389,13 @@ def phase_leaderboard(request, phase_id: int):
                 has_intervals=has_intervals,
             )
         )[0]
-        body = [(raw, pagezip.deflated(raw) if compress else None)]
+        start, end = _table_ends(
+            board,
+            has_intervals=has_intervals,
+            has_ties=any(tied),
+            ranking_hidden=board.ranking_hidden,
+        )
+        body = [(start, None), (raw, pagezip.deflated(raw) if compress else None), (end, None)]
     chart = None
     if not board.ranking_hidden and split == "public":
         top = [(e.team_id, e.team) for e in board.entries if e.rank is not None][:CHART_TEAMS]
@@ -382,10 +422,8 @@ def phase_leaderboard(request, phase_id: int):
             "board": board,
             "columns": columns,
             "has_rows": bool(board.entries),
-            "rows": mark_safe(_BODY),  # noqa: S308 - a comment of our own
+            "table": mark_safe(_BODY),  # noqa: S308 - a comment of our own
             "chart": chart,
-            "has_intervals": has_intervals,
-            "has_ties": any(tied),
             "chart_teams": CHART_TEAMS,
             "split": split if phase.labels_split else None,
             "final_board_visible": phase.labels_split
