@@ -1,31 +1,38 @@
-"""Benchmark: the leaderboard API of a phase with 1,000 teams x 20 submissions.
+"""Benchmark: the leaderboard API and page of a phase with 1,000 teams x 20 submissions.
 
     .venv/bin/python -m benchmarks.bench_leaderboard [--teams 1000] [--per-team 20]
         [--requests 200] [--cold-requests 50] [--threads 4] [--workers 2]
+        [--gunicorn-threads 4] [--page-threads 16]
         [--database-url postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard]
 
 It (re)creates the benchmark database (never one that holds anything else: the name must
 contain "bench"), migrates it, and fills one recognition phase with ``teams x per-team``
-finished submissions carrying full score JSON (26 classes), a few of them hidden,
-disqualified, failed or late, plus one baseline. Then it starts gunicorn (``--workers``
-sync workers, production settings: DEBUG off) on a free port of 127.0.0.1 and times
-``GET /api/v1/phases/{id}/leaderboard/`` as an anonymous client:
+finished submissions carrying full score JSON (26 classes) and bootstrap replicate vectors,
+a few of them hidden, disqualified, failed or late, plus one baseline. Then it starts
+gunicorn (``--workers`` workers of ``--gunicorn-threads`` threads, production settings:
+DEBUG off) on a free port of 127.0.0.1 and times, as an anonymous client:
 
-- in-process first: the ranking query's plan (EXPLAIN ANALYZE: which scans, how long), the
-  ranking selector with decoded score JSON (what the page and CSV use), the same with the
-  score JSON left as text (what the API uses), and building the API's board from it;
-- cold: ``--cold-requests`` requests one after another, each after a new leaderboard
-  version (as when a submission finishes), so every one misses the board cache;
-- warm: ``--requests`` requests one after another, served from the cache; then again asking
-  for gzip (bytes on the wire; the client does not decompress);
-- throughput: ``--threads`` clients sending ``--requests`` warm requests in all, as fast as
-  the answers come; requests per second, with their median and p95.
+- in-process first: the ranking query's plan (EXPLAIN ANALYZE), the ranking selector, the
+  API's board built from scratch, and the board after one submission finished, patched
+  (leaderboard.live: the team's entries re-read and re-placed);
+- ``GET /api/v1/phases/{id}/leaderboard/``: ``--cold-requests`` requests each after a change
+  of the whole board (a new ranking), then each right after a submission finishes (what the
+  scoring worker does: the submission finished with its scores and replicate vector, and
+  its team named as the change), after which the served board is checked byte for byte
+  against one built anew; warm requests (cache hits), plain and gzip; ``--threads``
+  concurrent clients;
+- the HTML page, twice: as a plain client, and as a browser's full GET (``Accept-Encoding:
+  gzip``, the answer decompressed and its length checked): warm, first request after a
+  change of the whole board, first request after a submission finishes, and
+  ``--page-threads`` concurrent clients (requests per second, median, p95, and the CPU time
+  per request of the server's processes and of this client).
 
-The load average is printed before and after: the machine may be shared.
+The load average is printed throughout: the machine may be shared, so compare the CPU per
+request and the ratios of one run rather than absolute latencies of different runs.
 
-The answer is checked against a ranking computed here in Python (best per team, earlier
-wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the loop is
-not refused, but the throttles still run (and still cost their cache queries).
+The API's answer is checked against a ranking computed here in Python (best per team,
+earlier wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the
+loop is not refused, but the throttles still run (and still cost their cache queries).
 """
 
 from __future__ import annotations
@@ -69,6 +76,12 @@ def main() -> int:
     parser.add_argument("--cold-requests", type=int, default=50)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (gthread; 1: sync workers, gunicorn's default)",
+    )
     parser.add_argument(
         "--in-process-only", action="store_true", help="skip the HTTP measurements (gunicorn)"
     )
@@ -129,6 +142,10 @@ def main() -> int:
             "evalserver.wsgi:application",
             "--workers",
             str(args.workers),
+            # Threads: a worker sending a page of megabytes to one client serves others
+            # meanwhile (a sync worker waits until that client has read it all).
+            "--threads",
+            str(args.gunicorn_threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -566,7 +583,8 @@ def _measure_page(
         failures += failed
         print(
             f"page warm, {label}, {args.page_threads} client threads, {len(timings)} requests, "
-            f"gunicorn {args.workers} workers: {len(timings) / wall:.1f} requests/s, median "
+            f"gunicorn {args.workers} workers x {args.gunicorn_threads} threads: "
+            f"{len(timings) / wall:.1f} requests/s, median "
             f"{statistics.median(timings) * 1000:.1f} ms, p95 "
             f"{_percentile(timings, 95) * 1000:.1f} ms; CPU per request: server "
             f"{server_cpu / len(timings) * 1000:.1f} ms, "
@@ -772,7 +790,8 @@ def _measure(args, port: int, server_pid: int, phase_id: int, expected: list[int
 
     print(
         f"warm, {args.threads} client threads, {len(concurrent)} requests, gunicorn "
-        f"{args.workers} workers: {len(concurrent) / wall:.1f} requests/s, median "
+        f"{args.workers} workers x {args.gunicorn_threads} threads: "
+        f"{len(concurrent) / wall:.1f} requests/s, median "
         f"{statistics.median(concurrent) * 1000:.1f} ms, p95 "
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
