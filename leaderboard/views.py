@@ -1,10 +1,15 @@
 """The leaderboard page of a phase.
 
 At 1,000 teams nearly all of a page's time went into rendering 1,001 rows of 30 cells. The
-rows of the full board are rendered once per board version and process (with the phase's
-ranking they come from) and kept beside the API's encoded board, under the same key, so a
-changed board is never served; a viewer's own team's rows are rendered again, highlighted.
-The chart is kept the same way, per minute of its time axis.
+table of the full board (its rows, headings and note) is rendered once per board version
+and process, from the live ranking (leaderboard.live, patched team by team), and kept as
+bytes beside the API's encoded board, under the same key, so a changed board is never
+served; rows are also kept by their content, so after a change only the changed rows are
+rendered again. Per request, only the page around the table is rendered (the viewer's
+navigation, CSRF token, messages) and the viewer's own team's rows are rendered again,
+highlighted, and spliced into the shared bytes. Clients that accept gzip get the rows
+compressed once per version (leaderboard.pagezip), the viewer's own part never compressed.
+The chart is kept per board version too, per minute of its time axis.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ each step the process's board is compared with one ranked from scratch.
 
 from __future__ import annotations
 
+import gzip
 import random
 import threading
 
@@ -32,6 +33,12 @@ from tests.leaderboard.conftest import at, scored
 from tests.recognition_data import answer_bytes, labels_json, random_matrix
 
 N_CLIPS = 60
+
+
+@pytest.fixture(autouse=True)
+def _small_gzip_chunks(monkeypatch):
+    # Several chunks even on a board of a few teams, so that reused and fresh ones mix.
+    monkeypatch.setattr(encoded, "GZIP_CHUNK_ENTRIES", 2)
 
 
 def fresh(phase) -> Phase:
@@ -58,7 +65,10 @@ def assert_same_as_rebuilt(phase) -> str:
     # The page's and CSV's ranking, flags worked out by the whole-board path.
     intervals.clear()
     assert [row for row in leaderboard_ranking_rows(phase=phase)] == rows
-    assert encoded.encoded_board(phase=phase).body == body
+    served = encoded.encoded_board(phase=phase)
+    assert served.body == body
+    # Compressed in chunks, those the previous board shares kept (see the fixture below).
+    assert gzip.decompress(served.body_gzip) == body
     if not queries.captured_queries:
         return "hit"
     assert len(queries.captured_queries) == 1
