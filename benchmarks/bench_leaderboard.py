@@ -746,9 +746,19 @@ def _measure(args, port: int, server_pid: int, phase_id: int, expected: list[int
         "right after a submission finishes (its team re-placed), sequential",
         _sequential(url, args.cold_requests, before=finish),
     )
+    for _ in range(2 * args.workers):
+        _get(url, accept_gzip=True)
+    _report(
+        "right after a submission finishes, gzip, sequential",
+        _sequential(url, args.cold_requests, before=finish, accept_gzip=True),
+    )
     for _ in range(2 * args.workers):  # every worker patched to the last finish
         _get(url)
     _status, served = _get(url)
+    _status, served_gzip = _get(url, accept_gzip=True)
+    if gzip.decompress(served_gzip) != served:
+        print("MISMATCH: the patched board's gzip answer differs from its plain one", file=sys.stderr)
+        return 1
     if served != _rebuilt_body(phase_id):
         print("MISMATCH: the patched board differs from one built anew", file=sys.stderr)
         return 1
