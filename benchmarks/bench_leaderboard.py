@@ -757,7 +757,7 @@ def _measure(args, port: int, server_pid: int, phase_id: int, expected: list[int
     _status, served = _get(url)
     _status, served_gzip = _get(url, accept_gzip=True)
     if gzip.decompress(served_gzip) != served:
-        print("MISMATCH: the patched board's gzip answer differs from its plain one", file=sys.stderr)
+        print("MISMATCH: the patched board's gzip answer differs from the plain", file=sys.stderr)
         return 1
     if served != _rebuilt_body(phase_id):
         print("MISMATCH: the patched board differs from one built anew", file=sys.stderr)
