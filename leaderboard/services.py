@@ -41,7 +41,8 @@ def leaderboard_changed(*, phase_ids: Iterable[int], team_id: int | None = None)
     whole = list(phase_ids)
     if team_id is not None:
         whole = []
-        with transaction.atomic():
+        # No savepoint inside the caller's transaction: nothing here is to be undone alone.
+        with transaction.atomic(savepoint=False):
             for phase_id in phase_ids:
                 # The row's lock queues concurrent changes of the phase (two workers finishing
                 # two teams' submissions at once): each appends to the log as the other left
