@@ -1,31 +1,38 @@
-"""Benchmark: the leaderboard API of a phase with 1,000 teams x 20 submissions.
+"""Benchmark: the leaderboard API and page of a phase with 1,000 teams x 20 submissions.
 
     .venv/bin/python -m benchmarks.bench_leaderboard [--teams 1000] [--per-team 20]
         [--requests 200] [--cold-requests 50] [--threads 4] [--workers 2]
+        [--gunicorn-threads 4] [--page-threads 16]
         [--database-url postgres://postgres@127.0.0.1:5432/evalserver_bench_leaderboard]
 
 It (re)creates the benchmark database (never one that holds anything else: the name must
 contain "bench"), migrates it, and fills one recognition phase with ``teams x per-team``
-finished submissions carrying full score JSON (26 classes), a few of them hidden,
-disqualified, failed or late, plus one baseline. Then it starts gunicorn (``--workers``
-sync workers, production settings: DEBUG off) on a free port of 127.0.0.1 and times
-``GET /api/v1/phases/{id}/leaderboard/`` as an anonymous client:
+finished submissions carrying full score JSON (26 classes) and bootstrap replicate vectors,
+a few of them hidden, disqualified, failed or late, plus one baseline. Then it starts
+gunicorn (``--workers`` workers of ``--gunicorn-threads`` threads, production settings:
+DEBUG off) on a free port of 127.0.0.1 and times, as an anonymous client:
 
-- in-process first: the ranking query's plan (EXPLAIN ANALYZE: which scans, how long), the
-  ranking selector with decoded score JSON (what the page and CSV use), the same with the
-  score JSON left as text (what the API uses), and building the API's board from it;
-- cold: ``--cold-requests`` requests one after another, each after a new leaderboard
-  version (as when a submission finishes), so every one misses the board cache;
-- warm: ``--requests`` requests one after another, served from the cache; then again asking
-  for gzip (bytes on the wire; the client does not decompress);
-- throughput: ``--threads`` clients sending ``--requests`` warm requests in all, as fast as
-  the answers come; requests per second, with their median and p95.
+- in-process first: the ranking query's plan (EXPLAIN ANALYZE), the ranking selector, the
+  API's board built from scratch, and the board after one submission finished, patched
+  (leaderboard.live: the team's entries re-read and re-placed);
+- ``GET /api/v1/phases/{id}/leaderboard/``: ``--cold-requests`` requests each after a change
+  of the whole board (a new ranking), then each right after a submission finishes (what the
+  scoring worker does: the submission finished with its scores and replicate vector, and
+  its team named as the change), after which the served board is checked byte for byte
+  against one built anew; warm requests (cache hits), plain and gzip; ``--threads``
+  concurrent clients;
+- the HTML page, twice: as a plain client, and as a browser's full GET (``Accept-Encoding:
+  gzip``, the answer decompressed and its length checked): warm, first request after a
+  change of the whole board, first request after a submission finishes, and
+  ``--page-threads`` concurrent clients (requests per second, median, p95, and the CPU time
+  per request of the server's processes and of this client).
 
-The load average is printed before and after: the machine may be shared.
+The load average is printed throughout: the machine may be shared, so compare the CPU per
+request and the ratios of one run rather than absolute latencies of different runs.
 
-The answer is checked against a ranking computed here in Python (best per team, earlier
-wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the loop is
-not refused, but the throttles still run (and still cost their cache queries).
+The API's answer is checked against a ranking computed here in Python (best per team,
+earlier wins a tie); the exit status is 1 on a mismatch. The rate limits are raised so the
+loop is not refused, but the throttles still run (and still cost their cache queries).
 """
 
 from __future__ import annotations
@@ -69,6 +76,12 @@ def main() -> int:
     parser.add_argument("--cold-requests", type=int, default=50)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (gthread; 1: sync workers, gunicorn's default)",
+    )
     parser.add_argument(
         "--in-process-only", action="store_true", help="skip the HTTP measurements (gunicorn)"
     )
@@ -117,6 +130,8 @@ def main() -> int:
         cursor.execute("VACUUM ANALYZE")
     _explain(phase)
     _time_query(phase)
+    # The in-process timings finished a few submissions more.
+    expected = _expected_ranking(phase)
     if args.in_process_only:
         return 0
 
@@ -127,6 +142,10 @@ def main() -> int:
             "evalserver.wsgi:application",
             "--workers",
             str(args.workers),
+            # Threads: a worker sending a page of megabytes to one client serves others
+            # meanwhile (a sync worker waits until that client has read it all).
+            "--threads",
+            str(args.gunicorn_threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -137,7 +156,7 @@ def main() -> int:
         start_new_session=True,
     )
     try:
-        return _measure(args, port, phase.pk, expected)
+        return _measure(args, port, gunicorn.pid, phase.pk, expected)
     finally:
         stop_group(gunicorn)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -251,6 +270,28 @@ def _fill(n_teams: int, per_team: int):
     return phase, expected
 
 
+def _expected_ranking(phase) -> list[int]:
+    """The ranked submission ids, worked out here in Python (best per team, earlier wins)."""
+    from submissions.models import Submission
+
+    best: dict[int, tuple] = {}
+    rows = Submission.objects.filter(
+        phase=phase,
+        status=Submission.Status.FINISHED,
+        primary_score__isnull=False,
+        is_hidden=False,
+        is_disqualified=False,
+        is_baseline=False,
+        created_at__gte=phase.starts_at,
+        created_at__lt=phase.ends_at,
+    ).values_list("team_id", "primary_score", "created_at", "pk")
+    for team_id, score, created_at, pk in rows:
+        key = (-score, created_at, pk)
+        if team_id not in best or key < best[team_id]:
+            best[team_id] = key
+    return [pk for _, _, pk in sorted(best.values())]
+
+
 def _fill_intervals(phase) -> None:
     """Bootstrap data as the worker stores it (issue 13), for every finished submission:
     public and private replicate vectors (B = 1,000) and intervals; the phase is split."""
@@ -310,6 +351,7 @@ def _explain(phase) -> None:
         scores_text="s.scores::text",
         replicates="e.replicates",
         evaluation_join="LEFT JOIN submissions_submissionevaluation e ON e.submission_id = r.id",
+        team_filter="",
     )
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE) " + sql, [phase.pk, Submission.Status.FINISHED])
@@ -383,6 +425,22 @@ def _time_query(phase) -> None:
         + _timed(build)
     )
 
+    # A team's change patched into the board this process holds (leaderboard.live): the
+    # phase row, that team's entries with their vectors, re-placed, and the bytes re-joined.
+    finish = Finisher(phase.pk)
+    encoded.encoded_board(phase=fresh_board_phase(phase.pk))
+    timings = []
+    for _ in range(20):
+        finish()
+        t0 = time.perf_counter()
+        encoded.encoded_board(phase=fresh_board_phase(phase.pk))
+        timings.append(time.perf_counter() - t0)
+    print(
+        "API board after one submission finished, patched in-process (phase, the team's "
+        f"entries, re-placed, JSON bytes): median {statistics.median(timings) * 1000:.1f} ms, "
+        f"p95 {_percentile(timings, 95) * 1000:.1f} ms"
+    )
+
     def build_final():
         encoded.clear_board_cache()
         fresh = Phase.objects.select_related("challenge", "leaderboard_version").get(pk=phase.pk)
@@ -411,8 +469,46 @@ def _get(url: str, *, accept_gzip: bool = False) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], float, list[str]]:
+def _browser_get(url: str) -> tuple[int, bytes]:
+    """A full GET as a browser makes it: it accepts gzip, and the answer is decompressed
+    (and its length checked) before it counts as received."""
+    request = urllib.request.Request(  # noqa: S310 - our http URL
+        url, headers={"Accept-Encoding": "gzip, deflate, br"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our URL
+            wire = response.read()
+            status = response.status
+            encoding = response.headers.get("Content-Encoding")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    if encoding == "gzip":
+        return status, gzip.decompress(wire)
+    return status, wire
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, e.g. gunicorn's workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state, ppid, ..., utime (14th field of the line), stime (15th).
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _concurrent(
+    url: str, n_threads: int, total: int, get=None
+) -> tuple[list[float], float, list[str]]:
     """``n_threads`` clients sending ``total`` requests in all: (timings, wall, failures)."""
+    get = get or _get
     timings: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -422,7 +518,7 @@ def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], floa
         mine = []
         for _ in range(per_thread):
             t0 = time.perf_counter()
-            status, _content = _get(url)
+            status, _content = get(url)
             mine.append(time.perf_counter() - t0)
             if status != 200:
                 with lock:
@@ -439,42 +535,77 @@ def _concurrent(url: str, n_threads: int, total: int) -> tuple[list[float], floa
     return timings, time.perf_counter() - t0, failures
 
 
-def _measure_page(args, port: int, phase_id: int, new_version) -> list[str]:
-    """The HTML board (anonymous viewer): warm, right after a change, and concurrent."""
+def _measure_page(
+    args, port: int, server_pid: int, phase_id: int, new_version, finish
+) -> list[str]:
+    """The HTML board (anonymous viewer): warm, right after a change, and concurrent; each
+    as a plain client and as a browser (gzip accepted, decompressed)."""
     url = f"http://127.0.0.1:{port}/phases/{phase_id}/leaderboard/"
     status, content = _get(url)
     if status != 200:
         raise SystemExit(f"the leaderboard page answered {status}")
-    print(f"page: {len(content) / 1024:.0f} KiB of HTML")
-    for _ in range(2 * args.workers):
-        _get(url)
-    _report("page warm (cache hit), sequential", _sequential(url, args.requests))
-    # Right after a change: the first request of each worker rebuilds (the others of a
-    # worker that already rebuilt are warm), as a crowd sees it after a submission finishes.
-    after_change = []
-    for _ in range(args.cold_requests):
-        new_version()
-        after_change += _sequential(url, 1)
-    _report("page first request after a change, sequential", after_change)
-    for _ in range(2 * args.workers):
-        _get(url)
-    timings, wall, failures = _concurrent(url, args.page_threads, args.requests)
+    _status, zipped = _get(url, accept_gzip=True)
+    _status, decoded = _browser_get(url)
+    if len(decoded) != len(content):
+        raise SystemExit("the gzip page differs from the plain one")
     print(
-        f"page warm, {args.page_threads} client threads, {len(timings)} requests, gunicorn "
-        f"{args.workers} workers: {len(timings) / wall:.1f} requests/s, median "
-        f"{statistics.median(timings) * 1000:.1f} ms, p95 "
-        f"{_percentile(timings, 95) * 1000:.1f} ms"
+        f"page: {len(content) / 1024:.0f} KiB of HTML, {len(zipped) / 1024:.0f} KiB gzipped "
+        f"(a browser's GET: {len(decoded) / 1024:.0f} KiB once decompressed)"
     )
+    failures: list[str] = []
+    for label, get in (("plain", _get), ("browser (gzip, decompressed)", _browser_get)):
+        for _ in range(2 * args.workers):
+            get(url)
+        _report(
+            f"page warm (cache hit), {label}, sequential", _sequential(url, args.requests, get=get)
+        )
+        # Right after a change: the first request of each worker after it rebuilds (the
+        # others of a worker that already rebuilt are warm), as a crowd sees it.
+        after_change = []
+        for _ in range(args.cold_requests):
+            new_version()
+            after_change += _sequential(url, 1, get=get)
+        _report(f"page first request after a change of the whole board, {label}", after_change)
+        for _ in range(2 * args.workers):
+            get(url)
+        after_finish = []
+        for _ in range(args.cold_requests):
+            finish()
+            after_finish += _sequential(url, 1, get=get)
+        _report(f"page first request after a submission finishes, {label}", after_finish)
+        for _ in range(2 * args.workers):
+            get(url)
+        server_cpu = _cpu_seconds(server_pid)
+        client_cpu = time.process_time()
+        timings, wall, failed = _concurrent(url, args.page_threads, args.requests, get=get)
+        server_cpu = _cpu_seconds(server_pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+        failures += failed
+        print(
+            f"page warm, {label}, {args.page_threads} client threads, {len(timings)} requests, "
+            f"gunicorn {args.workers} workers x {args.gunicorn_threads} threads: "
+            f"{len(timings) / wall:.1f} requests/s, median "
+            f"{statistics.median(timings) * 1000:.1f} ms, p95 "
+            f"{_percentile(timings, 95) * 1000:.1f} ms; CPU per request: server "
+            f"{server_cpu / len(timings) * 1000:.1f} ms, "
+            f"client {client_cpu / len(timings) * 1000:.1f} ms"
+        )
+        print(_load())
     return failures
 
 
-def _sequential(url: str, n: int, *, before=None, accept_gzip: bool = False) -> list[float]:
+def _sequential(
+    url: str, n: int, *, before=None, accept_gzip: bool = False, get=None
+) -> list[float]:
     timings = []
     for _ in range(n):
         if before is not None:
             before()
         t0 = time.perf_counter()
-        status, _content = _get(url, accept_gzip=accept_gzip)
+        if get is not None:
+            status, _content = get(url)
+        else:
+            status, _content = _get(url, accept_gzip=accept_gzip)
         timings.append(time.perf_counter() - t0)
         if status != 200:
             raise SystemExit(f"the leaderboard API answered {status}")
@@ -489,7 +620,84 @@ def _report(label: str, timings: list[float]) -> None:
     )
 
 
-def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
+class Finisher:
+    """Finishes submissions as the scoring worker does (submissions.services.submission_score),
+    in one transaction: a submission of a random team becomes finished with its scores and
+    interval, its replicate vector is saved, and the board learns which team changed. The
+    row is written finished at once (not claimed and scored first), so that no sweeper of
+    the server takes it for a lost running one."""
+
+    def __init__(self, phase_id: int):
+        from evalserver.challenges.models import Phase
+        from evalserver.teams.models import Team
+
+        self.rng = random.Random(SEED + 1)
+        self.phase = Phase.objects.get(pk=phase_id)
+        self.teams = list(Team.objects.filter(challenge_id=self.phase.challenge_id).order_by("pk"))
+        self.finished: list[int] = []
+
+    def __call__(self) -> None:
+        import numpy as np
+        from django.db import transaction
+
+        from evalserver.scoring import bootstrap
+        from leaderboard.services import leaderboard_changed
+        from submissions import evaluations
+        from submissions.models import Submission
+
+        # Mostly in the crowd, now and then a new leader.
+        score = round(min(1.0, max(0.0, self.rng.gauss(0.35, 0.15))), 3)
+        replicates = np.random.default_rng(len(self.finished)).normal(
+            score, 0.01, bootstrap.DEFAULT_REPLICATES
+        )
+        low, high = bootstrap.percentile_interval(replicates)
+        now = dt.datetime.now(dt.UTC)
+        team = self.rng.choice(self.teams)
+        with transaction.atomic():
+            # bulk_create: no post_save signal, which would tell the board a second time.
+            (submission,) = Submission.objects.bulk_create(
+                [
+                    Submission(
+                        team=team,
+                        phase=self.phase,
+                        file=f"bench/finish/{len(self.finished)}",
+                        status=Submission.Status.FINISHED,
+                        scores=_scores(self.rng, score),
+                        primary_score=score,
+                        ci_low=low,
+                        ci_high=high,
+                        created_at=min(now, self.phase.ends_at - dt.timedelta(hours=1)),
+                        finished_at=now,
+                    )
+                ]
+            )
+            evaluations.save_evaluation(
+                submission_id=submission.pk,
+                fields={"replicates": bootstrap.replicates_to_bytes(replicates)},
+            )
+            leaderboard_changed(phase_ids=[self.phase.pk], team_id=team.pk)
+        self.finished.append(submission.pk)
+
+
+def fresh_board_phase(phase_id: int):
+    """The phase as a leaderboard request loads it."""
+    from evalserver.challenges.models import Phase
+
+    return Phase.objects.select_related(
+        "challenge", "frozen_leaderboard", "leaderboard_version"
+    ).get(pk=phase_id)
+
+
+def _rebuilt_body(phase_id: int) -> bytes:
+    """The API's board built in this process from scratch (no cache): what every worker's
+    patched board must equal."""
+    from leaderboard import encoded
+
+    encoded.clear_board_cache()
+    return encoded.encoded_board(phase=fresh_board_phase(phase_id)).body
+
+
+def _measure(args, port: int, server_pid: int, phase_id: int, expected: list[int]) -> int:
     from leaderboard.services import leaderboard_changed
 
     url = f"http://127.0.0.1:{port}/api/v1/phases/{phase_id}/leaderboard/"
@@ -524,12 +732,39 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
         # What a finished submission does: every worker's cached board is now out of date.
         leaderboard_changed(phase_ids=[phase_id])
 
+    finish = Finisher(phase_id)
     for _ in range(5):  # warm every worker's connection and code
         new_version()
         _get(url)
     _report(
-        "cold (a new version before each request), sequential",
+        "after a change of the whole board (a new ranking before each request), sequential",
         _sequential(url, args.cold_requests, before=new_version),
+    )
+    for _ in range(2 * args.workers):  # every worker's board at the current version
+        _get(url)
+    _report(
+        "right after a submission finishes (its team re-placed), sequential",
+        _sequential(url, args.cold_requests, before=finish),
+    )
+    for _ in range(2 * args.workers):
+        _get(url, accept_gzip=True)
+    _report(
+        "right after a submission finishes, gzip, sequential",
+        _sequential(url, args.cold_requests, before=finish, accept_gzip=True),
+    )
+    for _ in range(2 * args.workers):  # every worker patched to the last finish
+        _get(url)
+    _status, served = _get(url)
+    _status, served_gzip = _get(url, accept_gzip=True)
+    if gzip.decompress(served_gzip) != served:
+        print("MISMATCH: the patched board's gzip answer differs from the plain", file=sys.stderr)
+        return 1
+    if served != _rebuilt_body(phase_id):
+        print("MISMATCH: the patched board differs from one built anew", file=sys.stderr)
+        return 1
+    print(
+        f"after {len(finish.finished)} finishes, the served (patched) board equals one built "
+        "anew, byte for byte"
     )
 
     for _ in range(5):  # the board into every worker's cache, plain and gzipped
@@ -565,12 +800,13 @@ def _measure(args, port: int, phase_id: int, expected: list[int]) -> int:
 
     print(
         f"warm, {args.threads} client threads, {len(concurrent)} requests, gunicorn "
-        f"{args.workers} workers: {len(concurrent) / wall:.1f} requests/s, median "
+        f"{args.workers} workers x {args.gunicorn_threads} threads: "
+        f"{len(concurrent) / wall:.1f} requests/s, median "
         f"{statistics.median(concurrent) * 1000:.1f} ms, p95 "
         f"{_percentile(concurrent, 95) * 1000:.1f} ms"
     )
     print(_load())
-    failures += _measure_page(args, port, phase_id, new_version)
+    failures += _measure_page(args, port, server_pid, phase_id, new_version, finish)
     print(_load())
     if failures:
         print(f"{len(failures)} requests failed: {sorted(set(failures))}", file=sys.stderr)

@@ -80,3 +80,14 @@ def board_flags(
 def clear() -> None:
     with _lock:
         _cache.clear()
+
+
+def separable_flags(blobs: list[bytes | memoryview | None]) -> list[bool]:
+    """``separable_from_next`` of a whole board, from each entry's stored replicate bytes."""
+    return bootstrap.separable_flags([bootstrap.replicates_from_bytes(blob) for blob in blobs])
+
+
+def separable_pair(upper, lower) -> bool:
+    """Whether one entry is separable from the next, from their replicate vectors (arrays or
+    None): the very computation :func:`separable_flags` makes for that pair on a whole board."""
+    return bootstrap.separable_flags([upper, lower])[0]

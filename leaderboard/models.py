@@ -21,6 +21,11 @@ class FrozenLeaderboard(models.Model):
         return f"Final leaderboard of {self.phase}"
 
 
+# How many single-team changes ``LeaderboardVersion.team_changes`` keeps: a process that
+# missed more than these rebuilds its board.
+TEAM_CHANGES_KEPT = 64
+
+
 class LeaderboardVersion(models.Model):
     """Which state of its submissions a phase's live board reflects.
 
@@ -39,6 +44,12 @@ class LeaderboardVersion(models.Model):
     )
     token = models.UUIDField(default=uuid.uuid4)
     changed_at = models.DateTimeField(default=timezone.now)
+    # The latest changes that each touched a single team's entries, oldest first, as
+    # ``[token, team id]``: the change to ``token`` re-reads only that team. A process whose
+    # board is at one of these tokens patches it with the teams changed since (leaderboard.live)
+    # instead of ranking the whole phase again. A change of the whole board starts it
+    # afresh with ``[token, null]``.
+    team_changes = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"Leaderboard version of phase {self.phase_id}"

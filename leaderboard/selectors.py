@@ -174,6 +174,7 @@ WITH counting AS (
       AND NOT s.is_hidden
       AND NOT s.is_disqualified
       AND (s.is_baseline OR (s.created_at >= p.starts_at AND s.created_at < p.ends_at))
+      {team_filter}
 ),
 ranked AS (
     SELECT c.id, c.team_id, c.primary_score, c.created_at, c.is_baseline,
@@ -237,6 +238,53 @@ class RankingRow:
         )
 
 
+def _ranking_query(phase: Phase, *, replicates: bool, team_ids: list[int] | None = None) -> list:
+    """The ranking query's rows in board order; ``team_ids``: only these teams' rows (whose
+    ``leaderboard_rank`` and ``board_position`` then rank them among themselves alone)."""
+    quote = connection.ops.quote_name
+    params: list = [phase.pk, Submission.Status.FINISHED]
+    team_filter = ""
+    if team_ids is not None:
+        team_filter = f"AND s.team_id IN ({', '.join(['%s'] * len(team_ids))})"
+        params += team_ids
+    sql = _RANKING_SQL.format(
+        submission=quote(Submission._meta.db_table),
+        phase=quote(Phase._meta.db_table),
+        team=quote(Team._meta.db_table),
+        # jsonb on PostgreSQL; SQLite keeps JSON as text already.
+        scores_text="s.scores::text" if connection.vendor == "postgresql" else "s.scores",
+        replicates="e.replicates" if replicates else "NULL",
+        evaluation_join=f"LEFT JOIN {quote(SubmissionEvaluation._meta.db_table)} e "
+        "ON e.submission_id = r.id"
+        if replicates
+        else "",
+        team_filter=team_filter,
+    )
+    # A raw model query, so the database's boolean and datetime values come back converted
+    # the same way on PostgreSQL and SQLite. ``scores`` itself is not selected: never read
+    # ``row.scores`` here, it would load it row by row.
+    return sorted(Submission.objects.raw(sql, params), key=lambda row: row.board_position)
+
+
+def _ranking_row(row, *, flag: bool) -> RankingRow:
+    return RankingRow(
+        rank=row.leaderboard_rank,
+        team_id=row.team_id,
+        team=row.team_name,
+        submission_id=row.id,
+        method_name=row.method_name,
+        # A missing score JSON reads as an empty one, as it always has.
+        scores_json=row.scores_json if row.scores_json not in (None, "null") else "{}",
+        primary_score=row.primary_score,
+        submitted_at=row.created_at,
+        is_baseline=row.is_baseline,
+        submission_count=None if row.is_baseline else row.team_submission_count,
+        ci_low=row.ci_low,
+        ci_high=row.ci_high,
+        separable_from_next=flag,
+    )
+
+
 def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
     """The live ranking of a phase, best first, baselines placed by their score. One query.
 
@@ -245,43 +293,27 @@ def leaderboard_ranking_rows(*, phase: Phase) -> list[RankingRow]:
     worked it out for the phase's current board version yet.
     """
     known_flags = intervals.cached_flags(phase)
-    quote = connection.ops.quote_name
-    sql = _RANKING_SQL.format(
-        submission=quote(Submission._meta.db_table),
-        phase=quote(Phase._meta.db_table),
-        team=quote(Team._meta.db_table),
-        # jsonb on PostgreSQL; SQLite keeps JSON as text already.
-        scores_text="s.scores::text" if connection.vendor == "postgresql" else "s.scores",
-        replicates="NULL" if known_flags is not None else "e.replicates",
-        evaluation_join=""
-        if known_flags is not None
-        else f"LEFT JOIN {quote(SubmissionEvaluation._meta.db_table)} e ON e.submission_id = r.id",
-    )
-    # A raw model query, so the database's boolean and datetime values come back converted
-    # the same way on PostgreSQL and SQLite. ``scores`` itself is not selected: never read
-    # ``row.scores`` here, it would load it row by row.
-    rows = sorted(
-        Submission.objects.raw(sql, [phase.pk, Submission.Status.FINISHED]),
-        key=lambda row: row.board_position,
-    )
+    rows = _ranking_query(phase, replicates=known_flags is None)
     flags = intervals.board_flags(phase, [(row.id, row.replicates) for row in rows], known_flags)
+    return [_ranking_row(row, flag=flag) for row, flag in zip(rows, flags, strict=True)]
+
+
+def leaderboard_ranking_with_replicates(
+    *, phase: Phase, team_ids: list[int] | None = None
+) -> list[tuple[RankingRow, bytes | None]]:
+    """The live ranking with each row's replicate vector (stored bytes, None if none). One
+    query.
+
+    With ``team_ids``, only those teams' rows (their best counting submission, with its
+    count, and their baselines): their ``rank`` and ``separable_from_next`` are then about
+    those rows alone, for leaderboard.live to place them on its board and set both anew.
+    """
+    if team_ids is not None and not team_ids:
+        return []
+    rows = _ranking_query(phase, replicates=True, team_ids=team_ids)
+    flags = intervals.separable_flags([row.replicates for row in rows])
     return [
-        RankingRow(
-            rank=row.leaderboard_rank,
-            team_id=row.team_id,
-            team=row.team_name,
-            submission_id=row.id,
-            method_name=row.method_name,
-            # A missing score JSON reads as an empty one, as it always has.
-            scores_json=row.scores_json if row.scores_json not in (None, "null") else "{}",
-            primary_score=row.primary_score,
-            submitted_at=row.created_at,
-            is_baseline=row.is_baseline,
-            submission_count=None if row.is_baseline else row.team_submission_count,
-            ci_low=row.ci_low,
-            ci_high=row.ci_high,
-            separable_from_next=flag,
-        )
+        (_ranking_row(row, flag=flag), bytes(row.replicates) if row.replicates else None)
         for row, flag in zip(rows, flags, strict=True)
     ]
 
@@ -300,7 +332,8 @@ def phase_for_leaderboard(*, phase_id: int, user, with_frozen_entries: bool = Tr
     phases = Phase.objects.select_related("challenge", "frozen_leaderboard", "leaderboard_version")
     if not with_frozen_entries:
         phases = phases.defer("frozen_leaderboard__entries")
-    phase = phases.filter(pk=phase_id).first()
+    # By its key, so unordered: ``.first()`` would add an ORDER BY to compile per request.
+    phase = next(iter(phases.filter(pk=phase_id).order_by()[:1]), None)
     if phase is None:
         raise NotFound("No such phase.")
     if not phase.challenge.is_published and not phase.challenge.is_organizer(user):

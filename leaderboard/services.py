@@ -13,14 +13,21 @@ from django.utils import timezone
 
 from evalserver.challenges.models import Phase
 from evalserver.errors import Conflict, PermissionDenied, ValidationFailed
-from leaderboard.models import FrozenLeaderboard, LeaderboardVersion
+from leaderboard.models import TEAM_CHANGES_KEPT, FrozenLeaderboard, LeaderboardVersion
 from leaderboard.selectors import leaderboard_ranking
 
 logger = logging.getLogger(__name__)
 
 
-def leaderboard_changed(*, phase_ids: Iterable[int]) -> None:
-    """Record that the live ranking of these phases may have changed. One query.
+def leaderboard_changed(*, phase_ids: Iterable[int], team_id: int | None = None) -> None:
+    """Record that the live ranking of these phases may have changed.
+
+    ``team_id``: only that team's entries may have changed (one of its submissions finished,
+    was re-run, hidden, flagged or deleted; the team was renamed). Every process then re-reads
+    just that team and re-places it in its cached board (leaderboard.live) instead of ranking
+    the whole phase again. Without it, anything on the board may have changed (label fixes,
+    phase dates, bulk loads): the next request ranks the phase anew. One query, two per phase
+    with a team.
 
     Call it in the transaction that makes the change, or after it commits, never before: a
     board built between a new token and the change itself would be cached under the new
@@ -30,9 +37,36 @@ def leaderboard_changed(*, phase_ids: Iterable[int]) -> None:
     this after it, or the API keeps serving the board from before it.
     """
     now = timezone.now()
+    phase_ids = sorted(set(phase_ids))
+    whole = list(phase_ids)
+    if team_id is not None:
+        whole = []
+        # No savepoint inside the caller's transaction: nothing here is to be undone alone.
+        with transaction.atomic(savepoint=False):
+            for phase_id in phase_ids:
+                # The row's lock queues concurrent changes of the phase (two workers finishing
+                # two teams' submissions at once): each appends to the log as the other left
+                # it, so no team's change is lost, and the log's order is the commit order.
+                version = (
+                    LeaderboardVersion.objects.select_for_update().filter(phase_id=phase_id).first()
+                )
+                if version is None:
+                    whole.append(phase_id)  # the phase's first change: no board to patch yet
+                    continue
+                version.token = uuid.uuid4()
+                version.changed_at = now
+                version.team_changes = [
+                    *version.team_changes[-(TEAM_CHANGES_KEPT - 1) :],
+                    [version.token.hex, team_id],
+                ]
+                version.save(update_fields=["token", "changed_at", "team_changes"])
+    tokens = [uuid.uuid4() for _ in whole]
     rows = [
-        LeaderboardVersion(phase_id=phase_id, token=uuid.uuid4(), changed_at=now)
-        for phase_id in sorted(set(phase_ids))
+        # The log starts afresh at this token: a board of it can be patched from there on.
+        LeaderboardVersion(
+            phase_id=phase_id, token=token, changed_at=now, team_changes=[[token.hex, None]]
+        )
+        for phase_id, token in zip(whole, tokens, strict=True)
     ]
     if rows:
         # An upsert: the row exists from the first change of the phase on.
@@ -40,7 +74,7 @@ def leaderboard_changed(*, phase_ids: Iterable[int]) -> None:
             rows,
             update_conflicts=True,
             unique_fields=["phase"],
-            update_fields=["token", "changed_at"],
+            update_fields=["token", "changed_at", "team_changes"],
         )
 
 

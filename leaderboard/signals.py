@@ -3,7 +3,8 @@
 The submission services move submissions with conditional UPDATEs, which send no signals,
 and call ``leaderboard_changed`` themselves. These receivers catch the rest: ``save()`` of a
 finished submission (flag changes, the admin, fixtures), deleting a submission (the admin,
-or its team's deletion), and renaming a team in the admin.
+or its team's deletion), and renaming a team in the admin. Each of these changes one team's
+entries, and says which, so that the boards re-place just that team.
 """
 
 from django.db.models import QuerySet
@@ -17,10 +18,19 @@ from submissions.models import Submission
 
 
 @receiver(post_save, sender=Submission, dispatch_uid="leaderboard_submission_saved")
-def _submission_saved(sender, instance: Submission, created: bool, **kwargs) -> None:
+def _submission_saved(
+    sender, instance: Submission, created: bool, update_fields=None, **kwargs
+) -> None:
     # Only a finished submission is on a board; a queued, running, failed or cancelled one
     # left it (if ever it was there) through a service, which bumped the version then.
-    if instance.status == Submission.Status.FINISHED:
+    if instance.status != Submission.Status.FINISHED:
+        return
+    moved = update_fields is None or {"team", "team_id", "phase", "phase_id"} & set(update_fields)
+    if created or not moved:
+        leaderboard_changed(phase_ids=[instance.phase_id], team_id=instance.team_id)
+    else:
+        # A whole save (the admin, fixtures) may have moved it from another team or phase,
+        # which this receiver cannot tell: the whole board is read again.
         leaderboard_changed(phase_ids=[instance.phase_id])
 
 
@@ -32,7 +42,7 @@ def _submission_deleted(sender, instance: Submission, origin=None, **kwargs) -> 
         # a whole phase would make the deletion crawl.
         return
     if instance.status == Submission.Status.FINISHED:
-        leaderboard_changed(phase_ids=[instance.phase_id])
+        leaderboard_changed(phase_ids=[instance.phase_id], team_id=instance.team_id)
 
 
 @receiver(post_save, sender=Team, dispatch_uid="leaderboard_team_saved")
@@ -43,5 +53,6 @@ def _team_saved(sender, instance: Team, created: bool, update_fields=None, **kwa
     leaderboard_changed(
         phase_ids=Phase.objects.filter(challenge_id=instance.challenge_id).values_list(
             "pk", flat=True
-        )
+        ),
+        team_id=instance.pk,
     )

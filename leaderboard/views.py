@@ -1,17 +1,24 @@
 """The leaderboard page of a phase.
 
 At 1,000 teams nearly all of a page's time went into rendering 1,001 rows of 30 cells. The
-rows of the full board are rendered once per board version and process (with the phase's
-ranking they come from) and kept beside the API's encoded board, under the same key, so a
-changed board is never served; a viewer's own team's rows are rendered again, highlighted.
-The chart is kept the same way, per minute of its time axis.
+table of the full board (its rows, headings and note) is rendered once per board version
+and process, from the live ranking (leaderboard.live, patched team by team), and kept as
+bytes beside the API's encoded board, under the same key, so a changed board is never
+served; rows are also kept by their content, so after a change only the changed rows are
+rendered again. Per request, only the page around the table is rendered (the viewer's
+navigation, CSRF token, messages) and the viewer's own team's rows are rendered again,
+highlighted, and spliced into the shared bytes. Clients that accept gzip get the rows
+compressed once per version (leaderboard.pagezip), the viewer's own part never compressed.
+The chart is kept per board version too, per minute of its time axis.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -20,18 +27,21 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from django.shortcuts import redirect, render
-from django.template.loader import get_template
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from evalserver.errors import DomainError, NotFound, PermissionDenied
+from leaderboard import pagezip
 from leaderboard.charts import best_score_over_time_svg
 from leaderboard.encoded import board_memo
 from leaderboard.final import final_board_entries, final_board_visible
+from leaderboard.live import live_board
 from leaderboard.selectors import (
     Leaderboard,
     LeaderboardEntry,
@@ -39,7 +49,6 @@ from leaderboard.selectors import (
     best_score_history,
     frozen_leaderboard_of,
     leaderboard_for_viewer,
-    leaderboard_ranking_rows,
     phase_for_leaderboard,
     team_of,
 )
@@ -48,6 +57,9 @@ from leaderboard.services import final_board_publish
 # How many teams the score-over-time chart draws; more lines are unreadable.
 CHART_TEAMS = 5
 ROW_TEMPLATE = "leaderboard/_board_row.html"
+TABLE_TEMPLATE = "leaderboard/_board_table.html"
+# As django.middleware.gzip.GZipMiddleware reads the header.
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 
 def _tied_flags(entries: list, *, ranking_hidden: bool) -> list[bool]:
@@ -155,7 +167,8 @@ def _unranked_row(
 
 @dataclass(frozen=True)
 class _RenderedBoard:
-    """The full board of one version: its entries and each one's row, not highlighted.
+    """The full board of one version: its entries and their rows, not highlighted, as the
+    bytes of the table's body, the same for every viewer who sees the full board.
 
     ``entries`` are the ranking's rows (score JSON still text) or a frozen board's entries:
     what the page needs of them is the team, its rank and, for the viewer's own, the rest.
@@ -163,10 +176,88 @@ class _RenderedBoard:
 
     entries: list
     frozen_at: dt.datetime | None
-    rows: list[SafeString]
+    # Each row's HTML, one after the other (UTF-8), and where each entry's row is in it.
+    block: bytes
+    spans: list[tuple[int, int]]
     # Per entry, whether it is not separable from the one above (a board version's fact).
     tied: list[bool]
     has_intervals: bool
+    phase_id: int
+    # The table around the rows (caption, column headings, the note below).
+    table_start: bytes
+    table_end: bytes
+
+    @functools.cached_property
+    def chunks(self) -> list[tuple[int, int, list[int]]]:
+        """(start, end in ``block``, entry numbers) of each run of ``CHUNK_ROWS`` rows."""
+        found = []
+        for first in range(0, len(self.spans), CHUNK_ROWS):
+            numbers = list(range(first, min(first + CHUNK_ROWS, len(self.spans))))
+            end = self.spans[numbers[-1]][1] + 1
+            found.append((self.spans[first][0], end, numbers))
+        return found
+
+    @functools.cached_property
+    def deflated_chunks(self) -> list[bytes]:
+        """Each chunk's deflate segment (leaderboard.pagezip), once per version and process.
+        A chunk whose bytes the phase's previous version had too (its rows neither moved
+        nor changed rank) keeps that version's segment."""
+        with _zip_lock:
+            previous = _last_segments.get(self.phase_id, {})
+        segments = {}
+        for start, end, _ in self.chunks:
+            raw = self.block[start:end]
+            segments[raw] = previous.get(raw) or pagezip.deflated(raw)
+        with _zip_lock:
+            _last_segments[self.phase_id] = segments
+        return [segments[self.block[start:end]] for start, end, _ in self.chunks]
+
+    @functools.cached_property
+    def rows_of_team(self) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for k, entry in enumerate(self.entries):
+            found.setdefault(entry.team_id, []).append(k)
+        return found
+
+
+# Rows compressed together as one gzip segment: about 70 kB of HTML, more than deflate's
+# window, so cutting the board into chunks costs little compression.
+CHUNK_ROWS = 32
+# Per phase, the newest version's segments by their chunk's bytes, for the next version.
+_last_segments: dict[int, dict[bytes, bytes]] = {}
+_zip_lock = threading.Lock()
+
+
+_ROWS = f"<!--rows-{uuid.uuid4().hex}-->"
+
+
+def _table_ends(
+    board: Leaderboard, *, has_intervals: bool, has_ties: bool, ranking_hidden: bool
+) -> tuple[bytes, bytes]:
+    """The table's HTML before and after its rows."""
+    html = render_to_string(
+        TABLE_TEMPLATE,
+        {
+            "columns": board.columns,
+            "class_names": board.class_names,
+            "has_intervals": has_intervals,
+            "has_ties": has_ties,
+            "ranking_hidden": ranking_hidden,
+            "rows": mark_safe(_ROWS),  # noqa: S308 - a comment of our own
+        },
+    )
+    start, _, end = html.partition(_ROWS)
+    return start.encode(), end.encode()
+
+
+def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
+    parts, spans, offset = [], [], 0
+    for html in rows:
+        data = html.encode() + b"\n"
+        parts.append(data)
+        spans.append((offset, offset + len(data) - 1))
+        offset += len(data)
+    return b"".join(parts), spans
 
 
 def _rendered_board(phase) -> _RenderedBoard:
@@ -177,7 +268,7 @@ def _rendered_board(phase) -> _RenderedBoard:
             scores = [json.dumps(item.scores, sort_keys=True) for item in items]
             frozen_at = frozen.frozen_at
         else:
-            items = leaderboard_ranking_rows(phase=phase)
+            items = list(live_board(phase=phase).rows)
             scores = [row.scores_json for row in items]
             frozen_at = None
         board = Leaderboard(
@@ -191,20 +282,76 @@ def _rendered_board(phase) -> _RenderedBoard:
         tied = _tied_flags(items, ranking_hidden=False)
         has_intervals = _has_intervals(items)
         rows = [
-            mark_safe(  # noqa: S308 - our own template's output, only the rank put in
-                _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
-                    _RANK, str(item.rank)
-                )
+            _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
+                _RANK, str(item.rank)
             )
             for item, text, flag in zip(items, scores, tied, strict=True)
         ]
-        return _RenderedBoard(items, frozen_at, rows, tied, has_intervals)
+        block, spans = _joined(rows)
+        start, end = _table_ends(
+            board, has_intervals=has_intervals, has_ties=any(tied), ranking_hidden=False
+        )
+        return _RenderedBoard(
+            items, frozen_at, block, spans, tied, has_intervals, phase.pk, start, end
+        )
 
     return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
 
 
 def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:
     return item.entry() if isinstance(item, RankingRow) else item
+
+
+def _own_row(board: Leaderboard, cached: _RenderedBoard, k: int) -> bytes:
+    html = _render_rows(
+        board,
+        [_entry(cached.entries[k])],
+        own=board.viewer_team_id,
+        tied=[cached.tied[k]],
+        has_intervals=cached.has_intervals,
+    )[0]
+    return str(html).encode()
+
+
+def _spliced(board: Leaderboard, cached: _RenderedBoard, start: int, end: int, own: list[int]):
+    """``block[start:end]`` with the rows ``own`` rendered again, highlighted."""
+    block = memoryview(cached.block)
+    parts: list = []
+    position = start
+    for k in own:
+        row_start, row_end = cached.spans[k]
+        parts += [block[position:row_start], _own_row(board, cached, k)]
+        position = row_end
+    parts.append(block[position:end])
+    return b"".join(parts)
+
+
+def _body_parts(
+    board: Leaderboard, cached: _RenderedBoard, *, compress: bool
+) -> list[tuple[bytes, bytes | None]]:
+    """The table's body as (raw bytes, deflate segment or None) parts: the cached body with
+    the viewer's own team's rows rendered again, highlighted -- a splice of a few rows into
+    the shared bytes (and, for gzip, one chunk compressed anew), not a page's rendering."""
+    own = cached.rows_of_team.get(board.viewer_team_id) if board.viewer_team_id else None
+    if not compress:
+        if not own:
+            return [(cached.block, None)]
+        return [(_spliced(board, cached, 0, len(cached.block), own), None)]
+    parts = []
+    own_set = set(own or ())
+    for (start, end, numbers), segment in zip(cached.chunks, cached.deflated_chunks, strict=True):
+        mine = [k for k in numbers if k in own_set]
+        if mine:
+            raw = _spliced(board, cached, start, end, mine)
+            parts.append((raw, pagezip.deflated(raw)))
+        else:
+            parts.append((cached.block[start:end], segment))
+    return parts
+
+
+# Stands in for the table's body while the rest of the page is rendered (random: no
+# team name or method can contain it); the body's bytes are put in its place.
+_BODY = f"<!--rows-{uuid.uuid4().hex}-->"
 
 
 def phase_leaderboard(request, phase_id: int):
@@ -225,29 +372,35 @@ def phase_leaderboard(request, phase_id: int):
 
         board = leaderboard_for_viewer(phase=phase, user=request.user, full_board=full_board)
     columns = board.columns
+    compress = bool(_ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
     if rendered:
-        own = board.viewer_team_id
         cached = rendered[0]
         tied = cached.tied
         has_intervals = cached.has_intervals
-        rows = [
-            _render_rows(board, [_entry(entry)], own=own, tied=[flag], has_intervals=has_intervals)[
-                0
-            ]
-            if entry.team_id == own
-            else html
-            for entry, html, flag in zip(cached.entries, cached.rows, cached.tied, strict=True)
+        body = [
+            (cached.table_start, None),
+            *_body_parts(board, cached, compress=compress),
+            (cached.table_end, None),
         ]
     else:
         tied = _tied_flags(board.entries, ranking_hidden=board.ranking_hidden)
         has_intervals = _has_intervals(board.entries)
-        rows = _render_rows(
+        raw = _joined(
+            _render_rows(
+                board,
+                board.entries,
+                own=board.viewer_team_id,
+                tied=tied,
+                has_intervals=has_intervals,
+            )
+        )[0]
+        start, end = _table_ends(
             board,
-            board.entries,
-            own=board.viewer_team_id,
-            tied=tied,
             has_intervals=has_intervals,
+            has_ties=any(tied),
+            ranking_hidden=board.ranking_hidden,
         )
+        body = [(start, None), (raw, pagezip.deflated(raw) if compress else None), (end, None)]
     chart = None
     if not board.ranking_hidden and split == "public":
         top = [(e.team_id, e.team) for e in board.entries if e.rank is not None][:CHART_TEAMS]
@@ -266,18 +419,16 @@ def phase_leaderboard(request, phase_id: int):
                 ),
                 extra=(end, tuple(top)),
             )
-    return render(
-        request,
+    html = render_to_string(
         "leaderboard/phase_leaderboard.html",
         {
             "phase": phase,
             "challenge": phase.challenge,
             "board": board,
             "columns": columns,
-            "rows": rows,
+            "has_rows": bool(board.entries),
+            "table": mark_safe(_BODY),  # noqa: S308 - a comment of our own
             "chart": chart,
-            "has_intervals": has_intervals,
-            "has_ties": any(tied),
             "chart_teams": CHART_TEAMS,
             "split": split if phase.labels_split else None,
             "final_board_visible": phase.labels_split
@@ -287,7 +438,20 @@ def phase_leaderboard(request, phase_id: int):
             and phase.final_board_published_at is None
             and timezone.now() >= phase.ends_at,
         },
+        request=request,
     )
+    # The page around the table is rendered per request (the viewer's navigation, CSRF
+    # token, messages); the table's body is the board version's bytes, put in as they are.
+    head, found, tail = html.partition(_BODY)
+    # The viewer's own parts (head, tail) are never compressed: see leaderboard.pagezip.
+    parts = [(head.encode(), None), *(body if found else []), (tail.encode(), None)]
+    if compress:
+        response = HttpResponse(pagezip.gzipped(parts))
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = HttpResponse(b"".join(raw for raw, _ in parts))
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return response
 
 
 def _final_board(request, phase) -> Leaderboard:

@@ -507,7 +507,7 @@ def submission_score(*, submission_id: int, worker: str = "") -> str:
                     evaluations.save_evaluation(
                         submission_id=submission_id, fields=evaluation_fields
                     )
-                    leaderboard_changed(phase_ids=[submission.phase_id])
+                    leaderboard_changed(phase_ids=[submission.phase_id], team_id=submission.team_id)
                     # In the same transaction: whoever sees it finished sees the event too.
                     _event(
                         submission_id,
@@ -622,7 +622,7 @@ def submission_select(
                 )
         Submission.objects.filter(pk=submission.pk).update(selected=selected)
         # The final board reads selections: a new board version.
-        leaderboard_changed(phase_ids=[phase.pk])
+        leaderboard_changed(phase_ids=[phase.pk], team_id=submission.team_id)
         _event(submission.pk, "selected" if selected else "unselected", actor=user)
     submission.selected = selected
     return submission
@@ -675,7 +675,7 @@ def submission_rerun(*, submission: Submission, actor, reason: str = "") -> Subm
             )
         evaluations.clear_evaluation(submission_ids=[submission.pk])
         if previous == Status.FINISHED:
-            leaderboard_changed(phase_ids=[submission.phase_id])
+            leaderboard_changed(phase_ids=[submission.phase_id], team_id=submission.team_id)
         _event(submission.pk, "rerun", actor=actor, previous_status=previous, **_why(reason))
         transaction.on_commit(lambda: queue.enqueue_scoring(submission.pk))
     submission.refresh_from_db()

@@ -201,6 +201,27 @@ def test_api_query_count_does_not_grow_with_teams(
 
 
 @pytest.mark.parametrize("n_teams", [3, 30])
+def test_after_a_finished_submission_the_api_reads_only_its_team(
+    api, phase, alice_team, n_teams, django_assert_num_queries
+):
+    _many_teams(phase, n_teams)
+    api.get(url(phase))
+    # What the worker's finish does: the submission finished, its team named as the change.
+    mine = scored(phase, alice_team, 0.99, at=at(3))
+
+    expected = THROTTLE_QUERIES_ANONYMOUS + PHASE_QUERIES + RANKING_QUERIES
+    with django_assert_num_queries(expected) as captured:
+        response = api.get(url(phase))
+    entries = response.json()["entries"]
+    assert (entries[0]["submission_id"], entries[0]["rank"]) == (mine.pk, 1)
+    assert [e["rank"] for e in entries] == list(range(1, n_teams + 2))
+    # That one ranking query is the team's, not the whole phase's.
+    ranking = [q["sql"] for q in captured.captured_queries if "team_position" in q["sql"]]
+    assert len(ranking) == 1
+    assert "s.team_id IN" in ranking[0]
+
+
+@pytest.mark.parametrize("n_teams", [3, 30])
 def test_private_board_query_count_does_not_grow_with_teams(
     bob_api, private_phase, alice_team, n_teams, django_assert_num_queries
 ):
