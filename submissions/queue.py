@@ -44,6 +44,7 @@ _local_scoring: set[int] = set()
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+_discovery_lock = threading.Lock()
 
 # The tasks this module sends, by the names submissions.tasks registers them under.
 TaskName = Literal["submissions.score_submission", "submissions.sweep"]
@@ -57,7 +58,11 @@ def run_here(name: TaskName, *args: int) -> Any:
 
     if name not in app.tasks:
         # Workers and beat discover the apps' tasks at start; a web process on the first use.
-        app.loader.import_default_modules()
+        # Under a lock: the pool's threads start together after a restart's sweep, and a
+        # thread that looked while another was half-way through the import found no task.
+        with _discovery_lock:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
     return app.tasks[name](*args)
 
 
