@@ -160,6 +160,18 @@ class FailOpenRedisCache(RedisCache):
     delete_many = _fail_open(lambda *args, **kwargs: None)(RedisCache.delete_many)
     clear = _fail_open(lambda *args, **kwargs: False)(RedisCache.clear)
 
+    @_fail_open(lambda *args, **kwargs: None)
+    def run_script(self, lua: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on the cache's Redis in one round trip (EVALSHA, loading it
+        the first time); None while Redis cannot be reached, as an empty cache reads.
+        ``keys`` are given whole (``make_key`` them)."""
+        client = self._cache.get_client(write=True)
+        scripts = self.__dict__.setdefault("_scripts", {})
+        script = scripts.get((id(client), lua))
+        if script is None:
+            script = scripts[(id(client), lua)] = client.register_script(lua)
+        return script(keys=keys, args=args)
+
 
 def _without_password(location: str) -> str:
     # redis://:secret@host:6379/1 -> redis://***@host:6379/1

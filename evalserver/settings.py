@@ -319,9 +319,10 @@ REST_FRAMEWORK = {
     # Throttles count per client address: X-Forwarded-For is read only as far as our own
     # proxies wrote it (DRF's default, None, believes whatever the client sends).
     "NUM_PROXIES": EVALSERVER_TRUSTED_PROXIES,
+    # DRF's, counted in one Redis round trip when the cache is Redis (evalserver.throttling).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "evalserver.throttling.AnonRateThrottle",
+        "evalserver.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("EVALSERVER_THROTTLE_ANON", "120/min"),

@@ -6,11 +6,12 @@ from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from evalserver.api import CompactJSON, CompactJSONRenderer, error_responses
 from evalserver.challenges.selectors import phase_get
+from evalserver.throttling import UserRateThrottle
 from submissions import selectors, services
 from submissions.checks import submission_validate
 from submissions.serializers import (
