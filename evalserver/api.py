@@ -62,7 +62,7 @@ _msgspec_encode = msgspec.json.Encoder().encode
 # outside that range it lays the digits out otherwise: 0.00001 (1e-05), 1e16 (1e+16),
 # 1e-7 (1e-07). Such floats show in its output as "0.0000" or an exponent after a digit;
 # strings that look alike only send the body down the json module's path.
-_EXPONENT = re.compile(rb"e[-0-9]")
+_EXPONENT = re.compile(rb"e[-+0-9]")
 
 
 def _msgspec_writes_alike(encoded: bytes) -> bool:
@@ -83,9 +83,10 @@ class CompactJSONRenderer(JSONRenderer):
             encoded = _msgspec_encode(data)
             if _msgspec_writes_alike(encoded):
                 # As JSONRenderer: U+2028 and U+2029 escaped (JSON a strict JavaScript subset).
-                return encoded.replace(b"\xe2\x80\xa8", b"\\u2028").replace(
-                    b"\xe2\x80\xa9", b"\\u2029"
-                )
+                if b"\xe2\x80" in encoded:
+                    encoded = encoded.replace(b"\xe2\x80\xa8", b"\\u2028")
+                    encoded = encoded.replace(b"\xe2\x80\xa9", b"\\u2029")
+                return encoded
         return super().render(data, accepted_media_type, renderer_context)
 
 
