@@ -4,6 +4,9 @@ Every refusal carries a JSON ``detail`` (one readable sentence) and a machine ``
 refusals about fields also carry ``errors``, the problems per field.
 """
 
+import re
+
+import msgspec
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.template import TemplateDoesNotExist
@@ -11,6 +14,7 @@ from django.template.loader import render_to_string
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -44,6 +48,46 @@ def exception_handler(exc, context):
         code = getattr(response.data.get("detail"), "code", None)
         response.data["code"] = code or getattr(exc, "default_code", "error")
     return response
+
+
+class CompactJSON(dict):
+    """A response body of plain JSON values (dict, list, str, int, float, bool, None)
+    without NaN or infinities, which CompactJSONRenderer may write with msgspec. The view
+    that builds the body vouches for it."""
+
+
+_msgspec_encode = msgspec.json.Encoder().encode
+# msgspec writes every string, integer, boolean and null as the json module does, and a
+# float as repr() does when 1e-4 <= |x| < 1e16 or x is 0 (the same shortest digits);
+# outside that range it lays the digits out otherwise: 0.00001 (1e-05), 1e16 (1e+16),
+# 1e-7 (1e-07). Such floats show in its output as "0.0000" or an exponent after a digit;
+# strings that look alike only send the body down the json module's path.
+_EXPONENT = re.compile(rb"e[-+0-9]")
+
+
+def _msgspec_writes_alike(encoded: bytes) -> bool:
+    if b"0.0000" in encoded:
+        return False
+    return not any(encoded[m.start() - 1] in b"0123456789" for m in _EXPONENT.finditer(encoded))
+
+
+class CompactJSONRenderer(JSONRenderer):
+    """JSONRenderer that writes CompactJSON bodies with msgspec, the same bytes ~10x faster
+    than the json module on a page of score JSON; anything else, any indent and any body
+    with a float msgspec would lay out otherwise as JSONRenderer does."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        fast = type(data) is CompactJSON and self.compact and self.strict
+        fast = fast and not self.ensure_ascii
+        if fast and self.get_indent(accepted_media_type, renderer_context or {}) is None:
+            encoded = _msgspec_encode(data)
+            if _msgspec_writes_alike(encoded):
+                # As JSONRenderer: U+2028 and U+2029 escaped (JSON a strict JavaScript subset).
+                if b"\xe2\x80" in encoded:
+                    encoded = encoded.replace(b"\xe2\x80\xa8", b"\\u2028")
+                    encoded = encoded.replace(b"\xe2\x80\xa9", b"\\u2029")
+                return encoded
+        return super().render(data, accepted_media_type, renderer_context)
 
 
 def _summarise(errors: dict) -> str:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -89,11 +89,30 @@ def _missing_key(key: str, *args: Any, **kwargs: Any) -> Any:
     raise ValueError(f"Key {key!r} not found (the cache cannot be reached)")
 
 
+class _OneClientPerPool(RedisCacheClient):
+    """Django's client makes a ``redis.Redis`` for every cache call, and redis-py copies
+    its ~170 response callbacks into each one: about as much CPU as the round trip itself
+    (issue 12: two per API request, for the throttle). One per connection pool serves every
+    call; ``redis.Redis`` is thread-safe, and Django keeps a cache object per thread anyway."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
     """``django.core.cache.backends.redis.RedisCache`` that degrades instead of raising."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
+        self._class = _OneClientPerPool
         self._location = server if isinstance(server, str) else ",".join(server)
         self._health = _health_of(self._location)
 
@@ -140,6 +159,18 @@ class FailOpenRedisCache(RedisCache):
     set_many = _fail_open(lambda data, *args, **kwargs: list(data))(RedisCache.set_many)
     delete_many = _fail_open(lambda *args, **kwargs: None)(RedisCache.delete_many)
     clear = _fail_open(lambda *args, **kwargs: False)(RedisCache.clear)
+
+    @_fail_open(lambda *args, **kwargs: None)
+    def run_script(self, lua: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on the cache's Redis in one round trip (EVALSHA, loading it
+        the first time); None while Redis cannot be reached, as an empty cache reads.
+        ``keys`` are given whole (``make_key`` them)."""
+        client = self._cache.get_client(write=True)
+        scripts = self.__dict__.setdefault("_scripts", {})
+        script = scripts.get((id(client), lua))
+        if script is None:
+            script = scripts[(id(client), lua)] = client.register_script(lua)
+        return script(keys=keys, args=args)
 
 
 def _without_password(location: str) -> str:

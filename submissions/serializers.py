@@ -4,6 +4,11 @@ Nothing here may reveal the hidden labels beyond the score JSON of a finished
 submission: no paths, hashes of label files, or per-clip results.
 """
 
+import json
+import math
+
+import msgspec
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -130,3 +135,85 @@ class SubmissionSelectSerializer(serializers.Serializer):
         required=False,
         help_text="true: count this submission as one of the team's final ones; false: not.",
     )
+
+
+# --- The list's rows without the serializer (issue 12) -----------------------------------
+#
+# The API's list is its hottest read: SubmissionSerializer's field machinery, model
+# instances and the json module's decoding and encoding of the score JSON cost most of a
+# request. submission_list_items builds the same dicts (the same keys in the same order,
+# the same values: tests/api compare them with SubmissionSerializer's) from the plain rows
+# of submissions.selectors.submission_page_for_user, and decodes the scores with msgspec
+# (the same values as json.loads: integers as int, floats correctly rounded).
+#
+# It also says whether evalserver.api.CompactJSONRenderer may write the response with
+# msgspec: not when a float is NaN or infinite (msgspec writes null where the json module
+# refuses) or a score text is not strict JSON (json.loads reads NaN, msgspec refuses).
+_decode = msgspec.json.Decoder().decode
+
+
+def _finite(value: float | None) -> bool:
+    return value is None or math.isfinite(value)
+
+
+def _iso(value, zone) -> str | None:
+    # DRF's DateTimeField.to_representation: in the current time zone, +00:00 as Z. SQLite
+    # hands back naive datetimes in UTC (DRF makes them aware the same way).
+    if value is None:
+        return None
+    value = value.astimezone(zone) if value.tzinfo is not None else value.replace(tzinfo=zone)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def submission_list_items(rows: list[dict], *, challenge_slug: str) -> tuple[list[dict], bool]:
+    """SubmissionSerializer(many=True).data for the rows of a SubmissionPage, and whether
+    a response of them may be CompactJSON."""
+    zone = timezone.get_current_timezone()
+    finished, failed = Submission.Status.FINISHED, Submission.Status.FAILED
+    alike = True
+    items = []
+    for row in rows:
+        status = row["status"]
+        is_finished = status == finished
+        scores = None
+        if is_finished and row["scores_json"] is not None:
+            try:
+                scores = _decode(row["scores_json"])
+            except msgspec.DecodeError:
+                scores = json.loads(row["scores_json"])
+                alike = False
+        errors = []
+        if status == failed and row["errors_json"] is not None:
+            errors = [str(error) for error in (json.loads(row["errors_json"]) or [])]
+        primary_score = row["primary_score"] if is_finished else None
+        ci_low = row["ci_low"] if is_finished else None
+        ci_high = row["ci_high"] if is_finished else None
+        alike = alike and _finite(primary_score) and _finite(ci_low) and _finite(ci_high)
+        created_at = _iso(row["created_at"], zone)
+        items.append(
+            {
+                "id": row["id"],
+                "status": status,
+                "scores": scores,
+                "errors": errors,
+                "primary_score": primary_score,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "selected": bool(row["selected"]),
+                "phase": row["phase_id"],
+                "challenge": challenge_slug,
+                "team": row["team_name"],
+                "submitted_by": row["submitted_by_username"],
+                "method_name": row["method_name"],
+                "description": row["description"],
+                "original_filename": row["original_filename"],
+                "file_size": row["file_size"],
+                "created_at": created_at,
+                "submitted_at": created_at,
+                "started_at": _iso(row["started_at"], zone),
+                "finished_at": _iso(row["finished_at"], zone),
+                "is_baseline": bool(row["is_baseline"]),
+            }
+        )
+    return items, alike
