@@ -8,6 +8,9 @@ def main() -> None:
     if sys.argv[1:2] == ["score"]:
         # The offline scorer uses no app, model or database: run it without
         # django.setup(), whose app loading and admin discovery were most of its start-up.
+        # One scoring runs on one thread: OpenBLAS starting a thread per core at numpy's
+        # import cost more CPU (about 0.1 s) than its matrix products save here.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from evalserver.challenges.management.commands.score import Command
 
         Command().run_from_argv(sys.argv)

@@ -125,7 +125,9 @@ def locust_child(plan_path: str) -> None:
                 catch_response=True,
             ) as response:
                 if response.status_code != 201:
-                    response.failure(f"{response.status_code}: {response.text[:200]}")
+                    # A refused or broken connection has no body, only its error.
+                    detail = (response.text or "")[:200] or repr(response.error)
+                    response.failure(f"{response.status_code}: {detail}")
                     self.submission = -1  # counted as an error; no second try
                     return True
                 self.submission = response.json()["id"]
@@ -373,6 +375,9 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
         subprocess.Popen(
             [str(bin_dir / "gunicorn"), "evalserver.wsgi:application",
              "--workers", str(args.gunicorn_workers), "--threads", str(args.gunicorn_threads),
+             # As in the Dockerfile: kept-alive connections outlive a participant's pause
+             # (1-4 s), so the server never closes one just as the client reuses it.
+             "--keep-alive", "5",
              "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning"],
             cwd=ROOT, env=full_env, start_new_session=True,
         )
@@ -419,14 +424,19 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
     )
     print(f"rush: {args.participants} participants, {args.window:g} s window; {_load()}")
     loads = []
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--locust-child", str(plan)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    # The child's output goes to files, not pipes: a pipe nobody reads until the child ends
+    # fills (64 KiB of latencies or of failure tracebacks) and the child blocks writing it.
+    child_out = data_dir / "locust.out"
+    child_err = data_dir / "locust.err"
+    with child_out.open("w") as out_file, child_err.open("w") as err_file:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--locust-child", str(plan)],
+            cwd=ROOT,
+            stdout=out_file,
+            stderr=err_file,
+            text=True,
+            start_new_session=True,
+        )
     window_start = time.time()
     deadline = time.monotonic() + args.window + args.tail + 120
     while child.poll() is None and time.monotonic() < deadline:
@@ -434,12 +444,12 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
         time.sleep(5)
     if child.poll() is None:
         stop_group(child)
+        sys.stderr.write(child_err.read_text()[-4000:])
         raise SystemExit("the locust run did not stop in time")
-    out, err = child.communicate()
     if child.returncode != 0:
-        print(err[-3000:], file=sys.stderr)
+        print(child_err.read_text()[-3000:], file=sys.stderr)
         raise SystemExit("the locust run failed")
-    result = json.loads(out.strip().splitlines()[-1])
+    result = json.loads(child_out.read_text().strip().splitlines()[-1])
     window_end = window_start + args.window
 
     ids = [u["id"] for u in result["uploads"]]
