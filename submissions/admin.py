@@ -2,10 +2,12 @@
 checks the actor organizes the challenge and records who did what, and when."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.utils.html import format_html, format_html_join
 
 from evalserver.challenges.admin_scope import OrganizerScopedAdmin
 from evalserver.errors import DomainError
+from evalserver.pagination import DeferredJoinPaginator
 from submissions import services
 from submissions.models import Submission, SubmissionEvent
 
@@ -81,6 +83,25 @@ def _num(value) -> str:
     return str(value)
 
 
+class SubmissionChangeList(ChangeList):
+    """The list's rows without what its columns never show: the score JSON (kilobytes a
+    row, decoded for nothing), errors, description and the challenge's JSON (read for
+    Phase.__str__'s slug only). Only the page's query: the actions and the change form
+    still read whole rows."""
+
+    def get_results(self, request):
+        self.queryset = self.queryset.defer(
+            "scores",
+            "errors",
+            "description",
+            "phase__description",
+            "phase__challenge__description",
+            "phase__challenge__class_names",
+            "phase__challenge__allowed_email_domains",
+        )
+        super().get_results(request)
+
+
 @admin.register(Submission)
 class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     challenge_lookup = "phase__challenge"
@@ -105,6 +126,8 @@ class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     ]
     search_fields = ["team__name", "method_name", "original_filename", "file_sha256"]
     list_select_related = ["phase__challenge", "team"]
+    # Deep pages of a crowded phase: the OFFSET walks the index of ids, not sorted rows.
+    paginator = DeferredJoinPaginator
     date_hierarchy = "created_at"
     inlines = [SubmissionEventInline]
     actions = [
@@ -128,6 +151,9 @@ class SubmissionAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
         ),
         "scores_table",
     ]
+
+    def get_changelist(self, request, **kwargs):
+        return SubmissionChangeList
 
     @admin.display(description="score", ordering="primary_score")
     def score(self, obj: Submission) -> str:
@@ -186,6 +212,7 @@ class SubmissionEventAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     list_display = ["created_at", "submission", "action", "actor"]
     list_filter = ["action"]
     list_select_related = ["submission", "actor"]
+    paginator = DeferredJoinPaginator
     readonly_fields = ["submission", "actor", "action", "detail", "created_at"]
 
     def has_add_permission(self, request):

@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.storage import storages
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from evalserver.challenges.models import Phase
 from evalserver.errors import DomainError, FileTooLarge, NotFound, ValidationFailed
+from evalserver.pagination import DeferredJoinPaginator
 from evalserver.scoring.detection import HEADER as DETECTION_HEADER
 from evalserver.teams.selectors import team_for_user
 from evalserver.web.forms import SubmissionUploadForm
@@ -244,7 +244,9 @@ def submission_list(request, phase_id: int):
     submissions = submission_list_for_user(user=request.user, phase=phase).defer(
         "scores", "errors", "description"
     )
-    page = Paginator(submissions, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page = DeferredJoinPaginator(submissions, SUBMISSIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "web/submission_list.html",

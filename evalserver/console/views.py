@@ -12,7 +12,6 @@ import functools
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -33,6 +32,7 @@ from evalserver.console.forms import (
 )
 from evalserver.console.models import Rescore
 from evalserver.errors import DomainError, NotFound
+from evalserver.pagination import DeferredJoinPaginator
 from leaderboard.selectors import per_class_values, track_columns
 
 
@@ -337,7 +337,7 @@ def submissions_page(request, challenge):
         messages.error(request, exc.message)
         filters = selectors.SubmissionFilters()
     rows = selectors.console_submissions(challenge=challenge, filters=filters)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = DeferredJoinPaginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
