@@ -5,12 +5,14 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.paginator import Paginator
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evalserver.challenges.organizers import ORGANIZERS_GROUP
+from evalserver.pagination import DeferredJoinPaginator
 from leaderboard.models import FrozenLeaderboard
 from submissions.models import Submission, SubmissionEvent
 from tests.factories import SubmissionFactory, TeamFactory
@@ -115,3 +117,44 @@ def test_admin_lists_are_paginated_without_n_plus_1(
         assert body.count("<tr") == 50
         # No second COUNT(*) of the whole table: the admin offers "Show all" instead.
         assert "Show all" in html or "?all=" in html or "show all" in html.lower()
+
+
+@pytest.mark.parametrize(
+    "ordering", [("-created_at", "-id"), ("primary_score", "-id"), ("team__name", "id")]
+)
+def test_the_deferred_join_pages_as_django_paginator(labelled_phase, alice_team, ordering):
+    """DeferredJoinPaginator (ids by OFFSET, then their rows) gives Django's pages, ties
+    and orphans included, in the same number of queries at every page."""
+    teams = [alice_team, *(TeamFactory(challenge=labelled_phase.challenge) for _ in range(3))]
+    made = _fill(labelled_phase, teams, 47)
+    for k, submission in enumerate(made):
+        submission.primary_score = (k * 7) % 5 / 4  # ties, broken by the id
+        submission.save(update_fields=["primary_score"])
+    rows = (
+        Submission.objects.filter(phase=labelled_phase)
+        .select_related("team", "phase")
+        .order_by(*ordering)
+    )
+    for per_page, orphans in ((10, 0), (10, 3), (50, 0)):
+        plain = Paginator(rows, per_page, orphans=orphans)
+        deferred = DeferredJoinPaginator(rows, per_page, orphans=orphans)
+        assert deferred.num_pages == plain.num_pages
+        for number in plain.page_range:
+            with CaptureQueriesContext(connection) as queries:
+                got = [(s.pk, s.team.name) for s in deferred.page(number)]
+            assert got == [(s.pk, s.team.name) for s in plain.page(number)]
+            assert len(queries) == 1
+
+
+def test_a_deep_admin_page_lists_its_rows_in_as_many_queries(
+    organizer_admin, labelled_phase, alice_team
+):
+    made = _fill(labelled_phase, [alice_team], 120)
+    newest_first = [s.pk for s in sorted(made, key=lambda s: s.pk, reverse=True)]
+    url = reverse("admin:submissions_submission_changelist")
+    first = _queries(organizer_admin, url)
+    assert _queries(organizer_admin, url + "?p=2") == first
+    html = organizer_admin.get(url + "?o=-1&p=2").content.decode()
+    body = html.split('id="result_list"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
+    shown = [int(pk) for pk in re.findall(r"/admin/submissions/submission/(\d+)/change/", body)]
+    assert shown == newest_first[50:100]
