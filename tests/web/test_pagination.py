@@ -158,3 +158,14 @@ def test_a_deep_admin_page_lists_its_rows_in_as_many_queries(
     body = html.split('id="result_list"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
     shown = [int(pk) for pk in re.findall(r"/admin/submissions/submission/(\d+)/change/", body)]
     assert shown == newest_first[50:100]
+
+
+def test_the_admin_lists_checkboxes_are_djangos(labelled_phase, alice_team):
+    from django.contrib import admin
+
+    submission = _fill(labelled_phase, [alice_team], 1)[0]
+    event = SubmissionEvent.objects.create(submission=submission, action="created")
+    for obj in (submission, event):
+        mine = admin.site._registry[type(obj)]
+        assert mine.action_checkbox(obj) == admin.ModelAdmin.action_checkbox(mine, obj)
+        assert str(obj.pk) in mine.action_checkbox(obj)
