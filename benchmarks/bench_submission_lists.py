@@ -66,17 +66,26 @@ def _get(url: str, headers: dict) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _sequential(label: str, url: str, headers: dict, n: int) -> None:
+def _sequential(label: str, url: str, headers: dict, n: int, server=None) -> None:
+    """``n`` requests one after the other: p50, p95 and, given ``server`` (a function
+    returning the server's pids), the server's CPU per request (steadier than latencies on
+    a loaded machine)."""
     timings = []
+    before = _cpu_seconds(server()) if server else {}
     for _ in range(n):
         t0 = time.perf_counter()
         status, _ = _get(url, headers)
         timings.append(time.perf_counter() - t0)
         if status != 200:
             raise SystemExit(f"{label} answered {status}")
+    cpu = ""
+    if server:
+        after = _cpu_seconds(server())
+        spent = sum(after[pid] - before.get(pid, 0.0) for pid in after)
+        cpu = f", server CPU {spent / n * 1000:.1f} ms per request"
     print(
         f"{label}, {n} requests sequential: p50 {statistics.median(timings) * 1000:.1f} ms, "
-        f"p95 {_percentile(timings, 95) * 1000:.1f} ms"
+        f"p95 {_percentile(timings, 95) * 1000:.1f} ms{cpu}"
     )
 
 
@@ -401,13 +410,19 @@ def main() -> int:
         print(_load())
         if not args.api_only:
             html = f"{base}/phases/{phase_id}/submissions/"
-            _sequential("organizers' HTML list, page 1", html, by_session, 60)
-            _sequential("organizers' HTML list, page 300", html + "?page=300", by_session, 60)
+
+            def server() -> list[int]:
+                # gunicorn's workers and PostgreSQL's backends.
+                return _children(gunicorn.pid) + _backends(args.database_url)
+
+            _sequential("organizers' HTML list, page 1", html, by_session, 60, server)
             _sequential(
-                "admin submission list",
-                f"{base}/admin/submissions/submission/?phase__id__exact={phase_id}",
-                by_session,
-                30,
+                "organizers' HTML list, page 300", html + "?page=300", by_session, 60, server
+            )
+            changelist = f"{base}/admin/submissions/submission/?phase__id__exact={phase_id}"
+            _sequential("admin submission list", changelist, by_session, 30, server)
+            _sequential(
+                "admin submission list, page 300", changelist + "&p=300", by_session, 30, server
             )
             print(_load())
     finally:
