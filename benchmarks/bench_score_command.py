@@ -71,21 +71,26 @@ def run_once(labels: Path, answer: Path) -> tuple[float, float, float, str]:
     return seconds, cpu, peak, stdout
 
 
+def _score_argv(labels: Path, answer: Path) -> list[str]:
+    """The command a user types, in a fresh interpreter."""
+    return [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "score",
+        "--track",
+        "classification",
+        "--labels",
+        str(labels),
+        "--submission",
+        str(answer),
+    ]
+
+
 def measure(labels: Path, answer: Path) -> tuple[float, float, float, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "score",
-                "--track",
-                "classification",
-                "--labels",
-                str(labels),
-                "--submission",
-                str(answer),
-            ],
+            _score_argv(labels, answer),
             stdout=out,
             stderr=err,
             cwd=ROOT,
@@ -113,17 +118,7 @@ def warm_up(folder: Path) -> None:
     labels, answer = write_case(20, folder, id_prefix="")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "score",
-            "--track",
-            "classification",
-            "--labels",
-            str(labels),
-            "--submission",
-            str(answer),
-        ],
+        _score_argv(labels, answer),
         cwd=ROOT,
         env=env,
         check=True,

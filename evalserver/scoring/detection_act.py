@@ -46,6 +46,7 @@ from .detection_metrics import (
     DetectionResult,
     PredictedTubes,
     _first_claims,
+    _gt_groups,
     _rank,
     average_precision,
     box_iou,
@@ -128,14 +129,8 @@ def _gt_candidates(
     candidates (predicted tube, ground-truth tube, spatio-temporal IoU). Pass j pairs
     every predicted tube with the j-th ground-truth tube of its (clip, class).
     """
-    n_classes = labels.n_classes
     gt_box_start = labels.tube_box_start
-    gt_key = labels.tube_clip * n_classes + labels.tube_class
-    gt_order = np.argsort(gt_key, kind="stable")
-    gt_key_sorted = gt_key[gt_order]
-    pred_key = pred.tube_clip * n_classes + pred.tube_class
-    lo = np.searchsorted(gt_key_sorted, pred_key, side="left")
-    n_cand = np.searchsorted(gt_key_sorted, pred_key, side="right") - lo
+    gt_order, lo, n_cand = _gt_groups(labels, pred)
 
     frame_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     video_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

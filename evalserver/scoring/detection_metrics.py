@@ -518,23 +518,35 @@ def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
     )
 
 
-def _match(
+def _gt_groups(
     labels: DetectionLabels, pred: PredictedTubes
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per file row, its best box IoU and that box; per tube, its best spatio-temporal
-    IoU and that ground-truth tube (ties: the first in the label file)."""
-    n_classes = labels.n_classes
-    gt_box_start = labels.tube_box_start
-    boxes = labels.boxes
-    row_box = pred.row_box
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ground-truth tubes each predicted tube may match: those of its (clip, class).
 
-    # Ground-truth tubes grouped by (clip, class), label-file order kept inside a group.
+    Returns ``gt_order`` (ground-truth tubes grouped by (clip, class), label-file order
+    kept inside a group) and, per predicted tube, where its group starts in it (``lo``)
+    and how many it holds (``n_cand``): its j-th candidate is ``gt_order[lo + j]``.
+    """
+    n_classes = labels.n_classes
     gt_key = labels.tube_clip * n_classes + labels.tube_class
     gt_order = np.argsort(gt_key, kind="stable")
     gt_key_sorted = gt_key[gt_order]
     pred_key = pred.tube_clip * n_classes + pred.tube_class
     lo = np.searchsorted(gt_key_sorted, pred_key, side="left")
     n_cand = np.searchsorted(gt_key_sorted, pred_key, side="right") - lo
+    return gt_order, lo, n_cand
+
+
+def _match(
+    labels: DetectionLabels, pred: PredictedTubes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per file row, its best box IoU and that box; per tube, its best spatio-temporal
+    IoU and that ground-truth tube (ties: the first in the label file)."""
+    gt_box_start = labels.tube_box_start
+    boxes = labels.boxes
+    row_box = pred.row_box
+
+    gt_order, lo, n_cand = _gt_groups(labels, pred)
 
     row_best = np.full(pred.n_rows, -1.0)
     row_target = np.full(pred.n_rows, -1, dtype=np.int64)
