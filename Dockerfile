@@ -25,8 +25,10 @@ USER app
 
 EXPOSE 8000
 # gunicorn: 2 worker processes (one per core of the 2-core machines it is sized for) of 4
-# threads each, connections kept alive 5 s (README "Performance"): on the busiest API list
+# threads each, connections kept alive 10 s (README "Performance"): on the busiest API list
 # at 16 clients it did as well as 3 sync workers or better, and clearly better than 2, with
 # less CPU per request: a thread runs while another waits for PostgreSQL, and clients keep
-# their connection. More cores: more workers, e.g. `--workers 4` for 4.
-CMD ["gunicorn", "evalserver.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--keep-alive", "5", "--timeout", "120"]
+# their connection. A kept-alive connection must outlive a client's pause between requests,
+# or the server may close it just as the client sends on it (uploads then fail in the
+# deadline rush). More cores: more workers, e.g. `--workers 4` for 4.
+CMD ["gunicorn", "evalserver.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--keep-alive", "10", "--timeout", "120"]

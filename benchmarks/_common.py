@@ -79,3 +79,58 @@ def stop_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """Every process's (parent, name, CPU seconds of itself and its reaped children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended while we looked
+        # The name is in parentheses and may itself hold spaces or parentheses.
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[1] is the parent; [11:15] utime, stime, cutime, cstime (in clock ticks).
+        stats[int(entry.name)] = (
+            int(fields[1]),
+            name,
+            sum(int(x) for x in fields[11:15]) / tick,
+        )
+    return stats
+
+
+def cpu_by_tree(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each named group of process trees.
+
+    A process counts its own time and that of the children it has reaped, so a child that
+    ended between two readings still counts (in its parent); take differences of two
+    readings for an interval.
+    """
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _name, _cpu) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    totals = {}
+    for group, pids in roots.items():
+        total, todo = 0.0, [p for p in pids if p in stats]
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][2]
+            todo.extend(children.get(pid, ()))
+        totals[group] = total
+    return totals
+
+
+def pids_named(name: str) -> list[int]:
+    """The processes called ``name`` whose parent is not (the roots of such trees)."""
+    stats = _proc_stats()
+    return [
+        pid
+        for pid, (parent, own, _cpu) in stats.items()
+        if own == name and stats.get(parent, (0, ""))[1] != name
+    ]

@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import random
+import resource
 import secrets
 import shutil
 import statistics
@@ -74,12 +75,15 @@ def locust_child(plan_path: str) -> None:
     random.Random(SEED).shuffle(tokens)
     started = time.monotonic()
     latencies: dict[str, list[float]] = {}
+    # (seconds since the start, latency) of every request, for the timeline.
+    timeline: list[tuple[float, float]] = []
     errors: list[str] = []
     uploads: list[dict] = []
 
     @events.request.add_listener
     def _record(request_type, name, response_time, response_length, exception, **_kw):
         latencies.setdefault(name, []).append(response_time / 1000)
+        timeline.append((round(time.monotonic() - started, 3), response_time / 1000))
         if exception is not None:
             errors.append(f"{request_type} {name}: {exception}"[:300])
 
@@ -176,7 +180,19 @@ def locust_child(plan_path: str) -> None:
     runner.start(user_count=len(tokens), spawn_rate=max(1, len(tokens) // 5))
     gevent.spawn_later(window + plan["tail"], runner.quit)
     runner.greenlet.join()
-    print(json.dumps({"latencies": latencies, "errors": errors, "uploads": uploads}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        json.dumps(
+            {
+                "latencies": latencies,
+                "timeline": timeline,
+                "errors": errors,
+                "uploads": uploads,
+                "cpu": cpu,
+            }
+        )
+    )
 
 
 # --- the parent: data, servers, figures -------------------------------------------------------
@@ -252,7 +268,7 @@ def main() -> int:
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        return _run(args, env, data_dir, web_port, started)
+        return _run(args, env, data_dir, web_port, started, redis.pid)
     finally:
         for proc in started:
             stop_group(proc)
@@ -358,10 +374,10 @@ def _setup(args, data_dir: Path):
     return phase, tokens, answers, truth
 
 
-def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
+def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pid: int) -> int:
     import numpy as np
 
-    from benchmarks._common import stop_group, wait_for
+    from benchmarks._common import cpu_by_tree, pids_named, stop_group, wait_for
     from submissions.models import Submission
 
     phase, tokens, answers, truth = _setup(args, data_dir)
@@ -377,7 +393,7 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
              "--workers", str(args.gunicorn_workers), "--threads", str(args.gunicorn_threads),
              # As in the Dockerfile: kept-alive connections outlive a participant's pause
              # (1-4 s), so the server never closes one just as the client reuses it.
-             "--keep-alive", "5",
+             "--keep-alive", "10",
              "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning"],
             cwd=ROOT, env=full_env, start_new_session=True,
         )
@@ -438,10 +454,19 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
             start_new_session=True,
         )
     window_start = time.time()
+    groups = {
+        "gunicorn": [started[0].pid],
+        "celery workers": [proc.pid for proc in started[1:]],
+        "locust": [child.pid],
+        "postgresql": pids_named("postgres"),
+        "redis": [redis_pid],
+    }
+    cpu_before = cpu_by_tree(groups)
     deadline = time.monotonic() + args.window + args.tail + 120
     while child.poll() is None and time.monotonic() < deadline:
         loads.append(os.getloadavg()[0])
         time.sleep(5)
+    run_seconds = time.time() - window_start
     if child.poll() is None:
         stop_group(child)
         sys.stderr.write(child_err.read_text()[-4000:])
@@ -488,6 +513,17 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
                 f"{statistics.median(values) * 1000:7.1f} ms, p95 "
                 f"{_percentile(values, 95) * 1000:7.1f} ms, max {max(values) * 1000:7.1f} ms"
             )
+    # When the slow answers came: every request, by the 10 s in which it ended.
+    slices: dict[int, list[float]] = {}
+    for at, latency in result["timeline"]:
+        slices.setdefault(int(at // 10), []).append(latency)
+    print(
+        "  timeline (all requests, by 10 s): "
+        + "; ".join(
+            f"{k * 10}-{k * 10 + 10} s: {len(v)} req, p95 {_percentile(v, 95) * 1000:.0f} ms"
+            for k, v in sorted(slices.items())
+        )
+    )
     after = last_finish - window_end
     print(
         f"scoring: {len(rows) - len(failed)} finished, {len(failed)} failed; the last finished "
@@ -502,6 +538,15 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list) -> int:
     print(
         f"load average during the run: mean {statistics.mean(loads or [0]):.1f}, "
         f"max {max(loads or [0]):.1f}; now {_load()}"
+    )
+    # The locust child has ended: it reported its own CPU time.
+    cpu_after = {**cpu_by_tree(groups), "locust": cpu_before["locust"] + result["cpu"]}
+    used = {name: cpu_after[name] - cpu_before[name] for name in groups}
+    print(
+        f"CPU seconds over the {run_seconds:.0f} s run ({os.cpu_count()} CPUs: "
+        f"{run_seconds * (os.cpu_count() or 1):.0f} available): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items())
+        + " (postgresql: the whole cluster, other databases included)"
     )
     bad = result["errors"] or failed or wrong or len(ids) != args.participants
     return 1 if bad else 0

@@ -114,11 +114,12 @@ def _render_rows(
 
 # A rank moves whenever a team above changes places, the rest of a row only when its own
 # submission, team or scores do. Rows are rendered with this stand-in for the rank (random:
-# no team name or method can contain it) and kept by their content, so after a change only
-# the changed rows are rendered again and every other row just gets its new rank.
+# no team name or method can contain it) and kept by their content, as the UTF-8 pieces
+# around the stand-in, so after a change only the changed rows are rendered again and every
+# other row is just joined around its new rank.
 _RANK = f"rank-{uuid.uuid4().hex}"
 ROW_CACHE_ENTRIES = 20_000
-_row_cache: OrderedDict[tuple, str] = OrderedDict()
+_row_cache: OrderedDict[tuple, tuple[bytes, ...]] = OrderedDict()
 _row_lock = threading.Lock()
 
 
@@ -129,11 +130,12 @@ def _unranked_row(
     *,
     tied: bool,
     has_intervals: bool,
-) -> str:
+    common: tuple,
+) -> tuple[bytes, ...]:
+    """The row of ``item`` as the bytes around its rank; ``common`` is what every row of
+    the board shares (phase, language, classes), worked out once per board."""
     key = (
-        board.phase.pk,
-        translation.get_language(),
-        tuple(board.class_names),
+        common,
         item.team_id,
         item.team,
         item.submission_id,
@@ -150,19 +152,20 @@ def _unranked_row(
         has_intervals,
     )
     with _row_lock:
-        html = _row_cache.get(key)
-        if html is not None:
+        pieces = _row_cache.get(key)
+        if pieces is not None:
             _row_cache.move_to_end(key)
-            return html
+            return pieces
     entry = item.entry() if isinstance(item, RankingRow) else copy.copy(item)
     if entry.rank is not None:
         entry.rank = _RANK  # type: ignore[assignment]
     html = str(_render_rows(board, [entry], own=None, tied=[tied], has_intervals=has_intervals)[0])
+    pieces = tuple((html + "\n").encode().split(_RANK.encode()))
     with _row_lock:
-        _row_cache[key] = html
+        _row_cache[key] = pieces
         while len(_row_cache) > ROW_CACHE_ENTRIES:
             _row_cache.popitem(last=False)
-    return html
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -251,9 +254,17 @@ def _table_ends(
 
 
 def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
+    return _joined_pieces([((html + "\n").encode(),) for html in rows], [None] * len(rows))
+
+
+def _joined_pieces(
+    rows: list[tuple[bytes, ...]], ranks: list[int | None]
+) -> tuple[bytes, list[tuple[int, int]]]:
+    """The rows (each its pieces around the rank, ending in a newline) joined, and where
+    each row is in the result, its newline left out."""
     parts, spans, offset = [], [], 0
-    for html in rows:
-        data = html.encode() + b"\n"
+    for pieces, rank in zip(rows, ranks, strict=True):
+        data = pieces[0] if len(pieces) == 1 else str(rank).encode().join(pieces)
         parts.append(data)
         spans.append((offset, offset + len(data) - 1))
         offset += len(data)
@@ -261,6 +272,8 @@ def _joined(rows: list[str]) -> tuple[bytes, list[tuple[int, int]]]:
 
 
 def _rendered_board(phase) -> _RenderedBoard:
+    language = translation.get_language()
+
     def build() -> _RenderedBoard:
         frozen = frozen_leaderboard_of(phase)
         if frozen is not None:
@@ -281,13 +294,14 @@ def _rendered_board(phase) -> _RenderedBoard:
         )
         tied = _tied_flags(items, ranking_hidden=False)
         has_intervals = _has_intervals(items)
+        # What every row shares, worked out once: asking for the language goes through a
+        # context-local lookup that costs more than the rest of a cached row.
+        common = (phase.pk, language, tuple(board.class_names))
         rows = [
-            _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals).replace(
-                _RANK, str(item.rank)
-            )
+            _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals, common=common)
             for item, text, flag in zip(items, scores, tied, strict=True)
         ]
-        block, spans = _joined(rows)
+        block, spans = _joined_pieces(rows, [item.rank for item in items])
         start, end = _table_ends(
             board, has_intervals=has_intervals, has_ties=any(tied), ranking_hidden=False
         )
@@ -295,7 +309,7 @@ def _rendered_board(phase) -> _RenderedBoard:
             items, frozen_at, block, spans, tied, has_intervals, phase.pk, start, end
         )
 
-    return board_memo(phase, "page-rows", build, extra=(translation.get_language(),))
+    return board_memo(phase, "page-rows", build, extra=(language,))
 
 
 def _entry(item: RankingRow | LeaderboardEntry) -> LeaderboardEntry:

@@ -126,9 +126,12 @@ def _counts(*, team: Team, phase: Phase, now: dt.datetime) -> tuple[int, int]:
     quotas"). The team's own submissions made by members who since left still count too.
     """
     day_start, day_end = _utc_day_bounds(now)
-    members = Membership.objects.filter(team=team).values("user_id")
+    # The members as a list of ids, not a subquery: PostgreSQL cannot combine an index scan
+    # of a subquery's rows with the team's in an OR, so it read every submission of the
+    # phase (3 ms at 5,000, growing with the phase); with plain ids it ORs two index scans.
+    members = list(Membership.objects.filter(team=team).values_list("user_id", flat=True))
     counts = Submission.objects.filter(
-        Q(team=team) | Q(submitted_by__in=members), _COUNTED, phase=phase
+        Q(team=team) | Q(submitted_by_id__in=members), _COUNTED, phase=phase
     ).aggregate(
         total=Count("id"),
         today=Count("id", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
