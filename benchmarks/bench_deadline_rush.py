@@ -16,7 +16,9 @@ against 127.0.0.1 only:
 - every participant uploads one 6,097-clip ``answer.txt`` at a random moment of the
   ``--window``-second window (``POST /api/v1/phases/{id}/submissions/``), then polls its
   submission (``GET /api/v1/submissions/{id}/``) until it is done;
-- all the while each one reloads the board (the HTML page and the API) and the phase page.
+- all the while each one reloads the board (the HTML page and the API) and the phase page;
+- each participant makes one request every 3-7 s (60 a second from 300), and the server
+  starts as one that has served the board a while (every worker's caches warmed).
 
 The run stops at the end of the window plus ``--tail`` seconds; then the script waits
 (bounded) until every upload is scored and prints: errors, p50/p95 per kind of request,
@@ -83,9 +85,14 @@ def locust_child(plan_path: str) -> None:
     @events.request.add_listener
     def _record(request_type, name, response_time, response_length, exception, **_kw):
         latencies.setdefault(name, []).append(response_time / 1000)
-        timeline.append((round(time.monotonic() - started, 3), response_time / 1000))
+        timeline.append((round(time.monotonic() - started, 3), name, response_time / 1000))
         if exception is not None:
-            errors.append(f"{request_type} {name}: {exception}"[:300])
+            at = time.monotonic() - started
+            errors.append(
+                f"{request_type} {name} at {at:.1f} s after {response_time:.0f} ms: {exception}"[
+                    :300
+                ]
+            )
 
     # Multipart bodies made once: geventhttpclient (FastHttpUser) is the lighter client, so
     # the load generator takes less of the machine it shares with the server.
@@ -102,7 +109,11 @@ def locust_child(plan_path: str) -> None:
 
     class Participant(FastHttpUser):
         host = base
-        wait_time = between(1, 4)
+        # One request per pause, 5 s apart on average: about 60 requests a second from 300.
+        # The pause stays well under the server's keep-alive (10 s), as a browser's would
+        # be while its user watches the board; a longer one would let the server close the
+        # idle connection, and this client sends a POST on a closed one without retrying.
+        wait_time = between(3, 7)
 
         def on_start(self) -> None:
             self.token = tokens.pop()
@@ -138,10 +149,18 @@ def locust_child(plan_path: str) -> None:
                 uploads.append({"id": self.submission, "at": t0})
             return True
 
-        @task(3)
-        def poll(self) -> None:
-            if self.uploaded_now() or self.submission in (None, -1) or self.done:
+        @task
+        def act(self) -> None:
+            """Upload when the moment has come; else poll the submission until it is
+            scored (three times in six), and reload the board or the phase page."""
+            if self.uploaded_now():
                 return
+            choices = [self.board_page, self.board_api, self.phase_page]
+            if self.submission not in (None, -1) and not self.done:
+                choices += [self.poll] * 3
+            random.choice(choices)()
+
+        def poll(self) -> None:
             with self.client.get(
                 f"/api/v1/submissions/{self.submission}/",
                 headers=self.headers,
@@ -153,26 +172,17 @@ def locust_child(plan_path: str) -> None:
                     return
                 self.done = response.json()["status"] in ("finished", "failed", "cancelled")
 
-        @task(1)
         def board_page(self) -> None:
-            if self.uploaded_now():
-                return
             self.client.get(f"/phases/{phase_id}/leaderboard/", name="board page")
 
-        @task(1)
         def board_api(self) -> None:
-            if self.uploaded_now():
-                return
             self.client.get(
                 f"/api/v1/phases/{phase_id}/leaderboard/",
                 headers={**self.headers, "Accept-Encoding": "gzip"},
                 name="board API",
             )
 
-        @task(1)
         def phase_page(self) -> None:
-            if self.uploaded_now():
-                return
             self.client.get(f"/phases/{phase_id}/", name="phase page")
 
     env = Environment(user_classes=[Participant], events=events)
@@ -210,6 +220,12 @@ def main() -> int:
     parser.add_argument("--score-timeout", type=float, default=300)
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/evalserver_bench_rush"
+    )
+    parser.add_argument(
+        "--timeline-file", help="write every request's (second, name, latency) here as JSON"
+    )
+    parser.add_argument(
+        "--access-log", help="gunicorn's access log, with each request's duration, goes here"
     )
     parser.add_argument("--locust-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -353,6 +369,10 @@ def _setup(args, data_dir: Path):
                     status=Submission.Status.FINISHED,
                     scores=scores,
                     primary_score=score,
+                    # As every scored submission has: its bootstrap interval. A board
+                    # without any would change its columns at the rush's first finish.
+                    ci_low=round(score - 0.01, 4),
+                    ci_high=round(score + 0.01, 4),
                     created_at=now - dt.timedelta(days=board_rng.uniform(1, 29)),
                 )
             )
@@ -372,6 +392,35 @@ def _setup(args, data_dir: Path):
         f"submissions on the board, {args.participants} participants, {N_CLIPS} clips"
     )
     return phase, tokens, answers, truth
+
+
+def _warm_up(base: str, phase_id: int, *, clients: int, rounds: int = 3) -> int:
+    """Bring every gunicorn worker to the state of a server that has been up a while.
+
+    A real deadline finds the server serving the board for days: each worker has rendered
+    its rows and imported its templates. A fresh benchmark server has not, and the first
+    request to each worker would render all 1,000 rows. ``clients`` concurrent requests of
+    each page, ``rounds`` times, keep every worker busy at once, so each gets its share.
+    """
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [
+        f"/phases/{phase_id}/leaderboard/",
+        f"/api/v1/phases/{phase_id}/leaderboard/",
+        f"/phases/{phase_id}/",
+    ]
+
+    def fetch(path: str) -> None:
+        # base is the benchmark's own http://127.0.0.1 server.
+        request = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            response.read()
+
+    jobs = [path for _ in range(rounds) for path in paths for _ in range(clients)]
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(fetch, jobs))
+    return len(jobs)
 
 
 def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pid: int) -> int:
@@ -394,7 +443,9 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
              # As in the Dockerfile: kept-alive connections outlive a participant's pause
              # (1-4 s), so the server never closes one just as the client reuses it.
              "--keep-alive", "10",
-             "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning"],
+             "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning",
+             *(["--access-logfile", args.access_log, "--access-logformat",
+                '%(t)s %(p)s %(D)s %(s)s "%(r)s"'] if args.access_log else [])],
             cwd=ROOT, env=full_env, start_new_session=True,
         )
     )  # fmt: skip
@@ -424,6 +475,8 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
     from evalserver.celery import app
 
     wait_for(lambda: len(app.control.ping(timeout=0.5)) >= 2, timeout=90, what="two workers")
+    warmed = _warm_up(f"http://127.0.0.1:{web_port}", phase.pk, clients=4 * args.gunicorn_workers)
+    print(f"warmed up: {warmed} requests before the window (the pages' caches of every worker)")
 
     plan = data_dir / "plan.json"
     plan.write_text(
@@ -515,7 +568,9 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
             )
     # When the slow answers came: every request, by the 10 s in which it ended.
     slices: dict[int, list[float]] = {}
-    for at, latency in result["timeline"]:
+    if args.timeline_file:
+        Path(args.timeline_file).write_text(json.dumps(result["timeline"]))
+    for at, _name, latency in result["timeline"]:
         slices.setdefault(int(at // 10), []).append(latency)
     print(
         "  timeline (all requests, by 10 s): "
