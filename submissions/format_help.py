@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from evalserver.challenges.downloads import downloads_for_page
+from evalserver.challenges.downloads import downloads_for_phase_page
 from evalserver.challenges.models import Phase
 from evalserver.challenges.selectors import phase_has_labels, phase_labels
 from evalserver.scoring.checking import check
@@ -130,7 +130,7 @@ def _examples(phase: Phase) -> dict | None:
 
 def format_help(*, phase: Phase, user) -> dict:
     """The context the phase page's format help and downloads need."""
-    challenge_downloads = downloads_for_page(challenge=phase.challenge, phase=None, user=user)
+    challenge_downloads, phase_downloads = downloads_for_phase_page(phase=phase, user=user)
     class_map = next(
         (row for row in challenge_downloads if "class_map" in row["download"].name), None
     )
@@ -139,6 +139,6 @@ def format_help(*, phase: Phase, user) -> dict:
         "containers": CONTAINERS.get(phase.track, ""),
         "class_names": list(enumerate(phase.challenge.class_names)),
         "class_map_download": class_map,
-        "phase_downloads": downloads_for_page(challenge=phase.challenge, phase=phase, user=user),
+        "phase_downloads": phase_downloads,
         "challenge_downloads": challenge_downloads,
     }

@@ -281,3 +281,38 @@ def test_the_pages_list_downloads_and_link_only_what_the_viewer_may_fetch(import
     assert 'data-download="answer.txt"' in page
     member_page = logged_in(_member(imported)).get("/challenges/dl-challenge/").content.decode()
     assert 'data-download="kit.py"' in member_page
+
+
+def test_the_phase_page_lists_the_same_downloads_as_two_page_lists_in_one_query(
+    folder, django_assert_num_queries
+):
+    """downloads_for_phase_page: the challenge's files and the phase's, each in the model's
+    order and with the viewer's access, exactly as downloads_for_page lists them; another
+    phase's files are not among them."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from evalserver.challenges.downloads import downloads_for_page, downloads_for_phase_page
+
+    _edit(
+        folder,
+        "phases:\n  - slug: dev",
+        "phases:\n  - slug: other\n    name: Other\n    track: classification\n"
+        "    labels: hidden/labels.json\n    starts_at: 2021-03-01T00:00:00Z\n"
+        "    ends_at: 2099-12-31T23:59:59Z\n    downloads:\n"
+        "      - name: other.txt\n        file: answer.txt\n        description: Not dev's.\n"
+        "  - slug: dev",
+    )
+    _import(folder)
+    challenge = Challenge.objects.get(slug="dl-challenge")
+    dev = challenge.phases.get(slug="dev")
+    for user in (AnonymousUser(), _member(challenge)):
+        expected = (
+            downloads_for_page(challenge=challenge, phase=None, user=user),
+            downloads_for_page(challenge=challenge, phase=dev, user=user),
+        )
+        with django_assert_num_queries(1 if not user.is_authenticated else 2):
+            found = downloads_for_phase_page(phase=dev, user=user)
+        assert found == expected
+        assert [row["download"].name for row in found[0]] == ["clips.json", "kit.py"]
+        assert [row["download"].name for row in found[1]] == ["answer.txt"]
+        assert [row["allowed"] for row in found[0]] == [True, user.is_authenticated]
