@@ -37,7 +37,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from evalserver.errors import DomainError, NotFound, PermissionDenied
-from leaderboard import pagezip
+from leaderboard import pagezip, rowhtml
 from leaderboard.charts import best_score_over_time_svg
 from leaderboard.encoded import board_memo
 from leaderboard.final import final_board_entries, final_board_visible
@@ -98,18 +98,22 @@ def _render_rows(
     own: int | None,
     tied: list[bool],
     has_intervals: bool,
-):
-    """Each entry's row; ``tied`` holds each one's flag, worked out on the whole board."""
-    template = get_template(ROW_TEMPLATE)
-    return [
-        template.render(
-            {
-                "row": _row(board, entry, is_own=entry.team_id == own, tied=flag),
-                "has_intervals": has_intervals,
-            }
-        )
-        for entry, flag in zip(entries, tied, strict=True)
-    ]
+) -> list[str]:
+    """Each entry's row; ``tied`` holds each one's flag, worked out on the whole board.
+
+    Written by leaderboard.rowhtml where it covers the row (the same characters, a tenth
+    of the time), else by the template."""
+    fast = rowhtml.supported()
+    template = None
+    rows = []
+    for entry, flag in zip(entries, tied, strict=True):
+        row = _row(board, entry, is_own=entry.team_id == own, tied=flag)
+        html = rowhtml.row_html(row, has_intervals=has_intervals) if fast else None
+        if html is None:
+            template = template or get_template(ROW_TEMPLATE)
+            html = str(template.render({"row": row, "has_intervals": has_intervals}))
+        rows.append(html)
+    return rows
 
 
 # A rank moves whenever a team above changes places, the rest of a row only when its own
