@@ -224,3 +224,64 @@ def test_spaces_next_to_numbers_go_to_the_streaming_reader(labels, blank: str) -
         fields = VALID.split(",")
         fields[field] = blank + fields[field]
         assert not _check(labels, _csv([VALID.replace(",3,", ",4,"), ",".join(fields)]))
+
+
+def _many_lines() -> list[str]:
+    return [
+        f"{cid},{t},{f},{cls},0.{f + 1},{f},2,{f + 3.5},9"
+        for cid in CLIP_IDS
+        for t, cls in ((0, "walk"), (1, 2), (12, "idle"))
+        for f in range(20)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "token"),
+    [
+        (0, "00009"),
+        (1, "0x1"),
+        (1, "+1"),
+        (1, "-1"),
+        (1, ""),
+        (1, "1" * 19),
+        (1, "0" * 19),
+        (1, "1/"),
+        (1, ":1"),
+        (2, "1a"),
+        (2, "0" * 19),
+        (2, "٣"),
+        (3, "Walk"),
+        (3, "9"),
+        (3, ""),
+        (4, "0." + "5" * 70),
+        (8, "9" * 65),
+    ],
+)
+def test_a_bad_token_in_a_late_arrow_block_gets_the_same_answer(
+    labels: detection.DetectionLabels, monkeypatch, column: int, token: str
+) -> None:
+    """Small Arrow blocks make every column many chunks: each chunk is checked, and a
+    token only the last one holds is found (column by column, lookups and integers)."""
+    monkeypatch.setattr("evalserver.scoring.detection_arrow.ARROW_BLOCK_BYTES", 1 << 10)
+    lines = _many_lines()
+    assert len("\n".join(lines)) > 8 << 10
+    assert _check(labels, _csv(lines))
+    fields = lines[-2].split(",")
+    fields[column] = token
+    lines[-2] = ",".join(fields)
+    assert not _check(labels, _csv(lines))
+
+
+def test_small_arrow_blocks_give_the_same_rows(
+    labels: detection.DetectionLabels, monkeypatch
+) -> None:
+    lines = _many_lines()
+    random.Random(3).shuffle(lines)
+    data = _csv(lines)
+    whole = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
+    monkeypatch.setattr("evalserver.scoring.detection_arrow.ARROW_BLOCK_BYTES", 1 << 9)
+    assert _check(labels, data)
+    chunked = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
+    assert whole is not None
+    assert chunked is not None
+    _same_rows(whole, chunked)
