@@ -285,3 +285,33 @@ def test_small_arrow_blocks_give_the_same_rows(
     assert whole is not None
     assert chunked is not None
     _same_rows(whole, chunked)
+
+
+def test_commas_every_32_bytes_bound_every_field() -> None:
+    """The quick check that spares the newline scan: when it passes, no run of bytes
+    without a comma (so no field) is longer than MAX_FIELD_CHARS; when a run is short
+    enough to fit any block, it passes."""
+    from evalserver.scoring.detection_arrow import _commas_everywhere
+
+    rng = random.Random(7)
+    passed = failed = 0
+    for _ in range(3000):
+        gap = rng.choice((4, 12, 24, 31, 33, 40, 70))
+        size = rng.randint(0, 200)
+        text = bytes(
+            44 if rng.random() < 1 / gap else rng.choice(b"0123456789.-e\nab") for _ in range(size)
+        )
+        start = rng.randint(0, 3)
+        data = b"x" * start + text
+        longest = max((len(run) for run in text.split(b",")), default=0)
+        if _commas_everywhere(data, start, len(data)):
+            passed += 1
+            assert longest <= 62 <= MAX_FIELD_CHARS
+        else:
+            failed += 1
+            assert longest >= 32
+    assert passed > 100
+    assert failed > 100
+    assert _commas_everywhere(b"", 0, 0)
+    assert not _commas_everywhere(b"1" * 64, 0, 64)
+    assert _commas_everywhere(b"1" * 31 + b"," + b"1" * 31, 0, 63)
