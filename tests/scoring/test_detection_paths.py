@@ -194,3 +194,16 @@ def test_one_row_tubes_take_the_hash_table_for_their_classes():
     bound = metrics._SLOTS_PER_ROW * n + (1 << 20)
     assert labels.n_items * n <= bound < n * len(names)
     assert_same(fast_score(records, names, data), reference_score(records, names, data))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_passes_split_between_two_threads_score_the_same(seed, monkeypatch):
+    """Every pass of the matching split in halves on two threads (big files do so from
+    ``_SPLIT_PASS_ROWS`` rows on): the same scores as the reference."""
+    monkeypatch.setattr(metrics, "_SPLIT_PASS_ROWS", 2)
+    case = random_case(seed, max_clips=6)
+    data = csv_bytes(case.rows)
+    assert_same(
+        fast_score(case.records, case.class_names, data),
+        reference_score(case.records, case.class_names, data),
+    )
