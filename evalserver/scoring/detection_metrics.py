@@ -499,51 +499,79 @@ def evaluate(
     frame-AP (the best box per row) and video-AP (their sum per pair of tubes). The
     ranking of the rows, the one big sort, runs on a second thread meanwhile: the
     caller's ``row_ranking`` (the future of ``rank_rows(pred.row_class,
-    pred.row_score)``), if given, else one started here.
+    pred.row_score)``), if given, else one started here; so does the ranking of the
+    tubes, and then video-AP while this thread computes frame-AP.
     """
+    n_classes = labels.n_classes
     with ThreadPoolExecutor(max_workers=1) as pool:
         if row_ranking is None:
             row_ranking = pool.submit(rank_rows, pred.row_class, pred.row_score)
+        # Video-AP's ranking of the tubes needs nothing from the matching either.
+        tube_ranking = pool.submit(_rank_tubes, pred)
         try:
             matched = _match(labels, pred)
         finally:
             ranked = row_ranking.result()
-    row_best, row_target, tube_best, tube_target = matched
-
-    n_classes = labels.n_classes
-    gt_len = labels.tube_end - labels.tube_start + 1
-    gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
-    gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(np.int64)
-
-    targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
-    frame_tp = _first_claims(targets)
-    del targets
-    frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
-    # The rows' classes and clips in rank order serve only to score a split of the
-    # clips; a random gather of every row each, they are not made otherwise.
-    frame_class: np.ndarray | None = None
-    frame_clip: np.ndarray | None = None
-    if labels.clip_split is not None:
-        frame_class = pred.row_class[ranked]
-        frame_clip = pred.tube_clip[pred.row_tube[ranked]]
-
-    ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
-    targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
-    video_tp = _first_claims(targets)
-    video_class = pred.tube_class[ranked]
-    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
+        row_best, row_target, tube_best, tube_target = matched
+        del matched
+        gt_len = labels.tube_end - labels.tube_start + 1
+        gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
+        gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(
+            np.int64
+        )
+        # Video-AP on the other thread, frame-AP on this one.
+        video = pool.submit(
+            _video_ap, n_classes, pred, tube_ranking.result(), tube_best, tube_target, gt_tubes
+        )
+        try:
+            targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
+            del row_best, row_target
+            frame_tp = _first_claims(targets)
+            del targets
+            frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
+            # The rows' classes and clips in rank order serve only to score a split of
+            # the clips; a random gather of every row each, they are not made otherwise.
+            frame_class: np.ndarray | None = None
+            frame_clip: np.ndarray | None = None
+            if labels.clip_split is not None:
+                frame_class = pred.row_class[ranked]
+                frame_clip = pred.tube_clip[pred.row_tube[ranked]]
+        finally:
+            video_ranked, video_class, video_tp, video_ap = video.result()
     return DetectionResult(
         frame_ap=frame_ap,
         video_ap=video_ap,
         gt_tubes=gt_tubes,
         gt_boxes=gt_boxes,
         video_ranked_class=video_class,
-        video_ranked_clip=pred.tube_clip[ranked],
+        video_ranked_clip=pred.tube_clip[video_ranked],
         video_ranked_tp=video_tp,
         frame_ranked_class=frame_class,
         frame_ranked_clip=frame_clip,
         frame_ranked_tp=frame_tp,
     )
+
+
+def _rank_tubes(pred: PredictedTubes) -> np.ndarray:
+    """The predicted tubes as video-AP ranks them: by class, mean score descending, then
+    the file order of their first rows."""
+    return _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
+
+
+def _video_ap(
+    n_classes: int,
+    pred: PredictedTubes,
+    ranked: np.ndarray,
+    tube_best: np.ndarray,
+    tube_target: np.ndarray,
+    gt_tubes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None]]:
+    """(ranking, class and true positives in rank order, AP per class) of the tubes."""
+    targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
+    video_tp = _first_claims(targets)
+    video_class = pred.tube_class[ranked]
+    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
+    return ranked, video_class, video_tp, video_ap
 
 
 def _gt_groups(
