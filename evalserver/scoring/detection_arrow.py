@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -34,8 +35,11 @@ import numpy as np
 from .detection_csv import _MAX_INT_DIGITS, COLUMNS, MAX_FIELD_CHARS, SubmissionRows
 from .detection_labels import DetectionLabels
 
-# Arrow parses blocks of this size on its own threads.
-ARROW_BLOCK_BYTES = 4 << 20
+# Arrow parses a part of the file this many bytes at a time (a block stays in cache) ...
+ARROW_BLOCK_BYTES = 1 << 20
+# ... on this many threads, once the file is this big.
+PARSE_THREADS = 2
+_SPLIT_FROM_BYTES = 1 << 20
 # From this size of CSV on, memory freed by Arrow is handed back as soon as possible.
 _TRIM_FROM_BYTES = 64 << 20
 # The newline scan that bounds the fields' lengths goes this many bytes at a time.
@@ -364,6 +368,76 @@ def _columns_rows(
     )
 
 
+def _parse(data: bytes, start: int, end: int):
+    """Arrow's table of the lines of ``data[start:end]``, or None if it refuses them.
+
+    Arrow's serial reader, a block of ``ARROW_BLOCK_BYTES`` at a time: the caller runs
+    one on each part of the file. (Arrow's own threaded reader gives a 2-core machine
+    less: its blocks are read ahead and converted as separate tasks, and the last of a
+    few big blocks leaves a core idle.)
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        return pa_csv.read_csv(
+            pa.py_buffer(memoryview(data)[start:end]),
+            read_options=pa_csv.ReadOptions(
+                column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=False
+            ),
+            # No quoting, no escapes, no skipped lines: a byte means what it means in
+            # the streaming reader, which splits on every comma and newline.
+            parse_options=pa_csv.ParseOptions(
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                # Ids as strings: their bytes are checked as they are (lookups by exact
+                # match, digits), and a non-ASCII byte never passes. Floats are converted
+                # as they are read: Arrow's parser rounds correctly, like Python's
+                # ``float``, and what it accepts beyond the streaming reader (nan, inf,
+                # spaces around) is refused around it.
+                column_types={
+                    **dict.fromkeys(_ID_COLUMNS, pa.string()),
+                    **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
+                },
+                null_values=[],
+                true_values=[],
+                false_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,
+            ),
+            memory_pool=_pool(),
+        )
+    except pa.ArrowInvalid:
+        return None
+
+
+def _parts(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """``data[start:end]`` in ``PARSE_THREADS`` parts of whole lines (one if it is small)."""
+    bounds = [start]
+    if end - start >= _SPLIT_FROM_BYTES:
+        for k in range(1, PARSE_THREADS):
+            newline = data.find(b"\n", start + (end - start) * k // PARSE_THREADS, end)
+            if newline < 0:
+                break
+            if newline + 1 > bounds[-1]:
+                bounds.append(newline + 1)
+    bounds.append(end)
+    return list(itertools.pairwise(bounds))
+
+
+def _plain_bytes(data: bytes, start: int) -> bool:
+    """No NUL (the streaming reader refuses such lines, and the gathered tokens would
+    lose them), no carriage return left, no space or tab (Arrow trims them around a
+    number, the streaming reader refuses them)."""
+    return not any(data.find(byte, start) >= 0 for byte in (b"\r", b"\x00", b" ", b"\t"))
+
+
 def read_valid_rows(
     data: bytes, start: int, first_line: int, labels: DetectionLabels
 ) -> SubmissionRows | None:
@@ -371,64 +445,36 @@ def read_valid_rows(
     is plainly valid, else None.
 
     Trailing blank lines are allowed, as in the streaming reader; CRLF must already be
-    turned into LF.
+    turned into LF. The body is parsed in parts of whole lines, each by Arrow on a
+    thread of its own, while this thread scans its bytes.
     """
     import pyarrow as pa
-    import pyarrow.csv as pa_csv
 
-    # NUL bytes: the streaming reader refuses such lines, and the gathered tokens
-    # would lose them. Spaces and tabs: Arrow trims them around a number, the
-    # streaming reader refuses them.
-    if any(data.find(byte, start) >= 0 for byte in (b"\r", b"\x00", b" ", b"\t")):
-        return None
     end = len(data)
     while end > start and data[end - 1] == 10:
         end -= 1
     if end == start:
-        return SubmissionRows.concatenate([])
-    # The newline scan runs beside Arrow's reader (both release the GIL).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        long_lines = pool.submit(_long_lines, data, start, end)
+        return SubmissionRows.concatenate([]) if _plain_bytes(data, start) else None
+    parts = _parts(data, start, end)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        tables = [pool.submit(_parse, data, a, b) for a, b in parts]
         try:
-            table = pa_csv.read_csv(
-                pa.py_buffer(memoryview(data)[start:end]),
-                read_options=pa_csv.ReadOptions(
-                    column_names=list(COLUMNS), block_size=ARROW_BLOCK_BYTES, use_threads=True
-                ),
-                # No quoting, no escapes, no skipped lines: a byte means what it means in
-                # the streaming reader, which splits on every comma and newline.
-                parse_options=pa_csv.ParseOptions(
-                    quote_char=False,
-                    double_quote=False,
-                    escape_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                ),
-                convert_options=pa_csv.ConvertOptions(
-                    # Ids as strings: the compute functions used on them (lookups, casts,
-                    # is_decimal) read bytes as they are, and a non-ASCII byte never passes
-                    # them. Floats are converted as they are read: Arrow's parser rounds
-                    # correctly, like Python's ``float``, and what it accepts beyond the
-                    # streaming reader (nan, inf, spaces around) is refused around it.
-                    column_types={
-                        **dict.fromkeys(_ID_COLUMNS, pa.string()),
-                        **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
-                    },
-                    null_values=[],
-                    true_values=[],
-                    false_values=[],
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                    check_utf8=False,
-                ),
-                memory_pool=_pool(),
-            )
-        except pa.ArrowInvalid:
-            return None
+            plain = _plain_bytes(data, start)
+            line_lengths = _long_lines(data, start, end) if plain else None
         finally:
-            line_lengths = long_lines.result()
-    columns = {name: table.column(name) for name in COLUMNS}
-    del table
+            parsed = [table.result() for table in tables]
+    if not plain or any(table is None for table in parsed):
+        return None
+    # A blank line right after a part's end starts the next part: Arrow refuses it there
+    # as anywhere else (a row of one field).
+    columns = {
+        name: pa.chunked_array(
+            [chunk for table in parsed for chunk in table.column(name).chunks],
+            type=parsed[0].schema.field(name).type,
+        )
+        for name in COLUMNS
+    }
+    del parsed, tables
     lengths = {name: _field_lengths(columns[name]) for name in _ID_COLUMNS}
     if not _floats_fit(line_lengths, list(lengths.values())):
         return None

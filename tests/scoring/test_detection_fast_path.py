@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import random
 
 import numpy as np
@@ -315,3 +316,44 @@ def test_commas_every_32_bytes_bound_every_field() -> None:
     assert _commas_everywhere(b"", 0, 0)
     assert not _commas_everywhere(b"1" * 64, 0, 64)
     assert _commas_everywhere(b"1" * 31 + b"," + b"1" * 31, 0, 63)
+
+
+def test_a_file_parsed_in_two_parts_gives_the_same_rows(
+    labels: detection.DetectionLabels, monkeypatch
+) -> None:
+    """From ``_SPLIT_FROM_BYTES`` on, two threads parse a half of the lines each."""
+    from evalserver.scoring import detection_arrow
+
+    lines = _many_lines()
+    random.Random(4).shuffle(lines)
+    data = _csv(lines)
+    body = data[data.index(b"\n") + 1 :]
+    whole = read_valid_rows(body, 0, 2, labels)
+    monkeypatch.setattr(detection_arrow, "_SPLIT_FROM_BYTES", 1)
+    assert len(detection_arrow._parts(body, 0, len(body) - 1)) == 2
+    assert _check(labels, data)
+    parted = read_valid_rows(body, 0, 2, labels)
+    assert whole is not None
+    assert parted is not None
+    _same_rows(whole, parted)
+    # A bad token in the second part only, or a blank line on either side of the cut.
+    assert not _check(labels, _csv([*lines[:-1], lines[-1].replace(",0.", ",1.")]))
+    for shift in (-1, 0, 1, 2):
+        cut = detection_arrow._parts(body, 0, len(body) - 1)[1][0] + shift
+        blank = body[:cut] + b"\n" + body[cut:]
+        if b"\n\n" in blank:
+            assert not _check(labels, data[: data.index(b"\n") + 1] + blank)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 5])
+def test_a_few_lines_are_parts_of_whole_lines(size: int, monkeypatch) -> None:
+    from evalserver.scoring import detection_arrow
+
+    monkeypatch.setattr(detection_arrow, "_SPLIT_FROM_BYTES", 1)
+    body = b"".join(b"%d,a\n" % k for k in range(size)).rstrip(b"\n")
+    parts = detection_arrow._parts(body, 0, len(body))
+    assert parts[0][0] == 0
+    assert parts[-1][1] == len(body)
+    for (_, stop), (begin, _) in itertools.pairwise(parts):
+        assert stop == begin
+        assert body[stop - 1 : stop] == b"\n"
