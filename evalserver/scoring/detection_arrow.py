@@ -174,15 +174,15 @@ def _to_numpy(column, dtype, lookup: np.ndarray | None = None, out=None) -> np.n
     return out
 
 
-def _lookup(column, keys, values: np.ndarray) -> np.ndarray | None:
+def _lookup(column, keys, values: np.ndarray | None = None) -> np.ndarray | None:
     """Each token's value by exact match among ``keys`` (an Arrow binary array), or None
-    if one is not there."""
+    if one is not there; without ``values``, its index among ``keys``."""
     from pyarrow._compute import SetLookupOptions
 
     index = arrow_compute("index_in", column, options=SetLookupOptions(keys))
     if index.null_count:
         return None
-    return _to_numpy(index, values.dtype, values)
+    return _to_numpy(index, np.int64 if values is None else values.dtype, values)
 
 
 def _uint(column, lengths: list[np.ndarray]) -> np.ndarray | None:
@@ -270,7 +270,8 @@ class _Tokens:
         self.clips = pa.array(
             [c.encode("utf-8") for c in labels.clip_ids.tolist()], type=pa.binary()
         )
-        self.clip_values = np.arange(len(self.clips), dtype=np.int64)
+        # Each clip's number of frames, the bound of its rows' frames.
+        self.clip_frames = labels.clip_dims[:, 0].astype(np.int64)
         # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
         tokens = {str(i).encode(): i for i in range(labels.n_classes)}
         tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
@@ -289,20 +290,22 @@ def _tokens(labels: DetectionLabels) -> _Tokens:
     return found
 
 
-def _id_columns(
-    video_id, cls, labels: DetectionLabels, release
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(clip, class) of each row, by exact match of the tokens; None if one is unknown."""
+def _clip_column(video_id, labels: DetectionLabels, release) -> np.ndarray | None:
+    """The clip of each row, by exact match of its video_id; None if one is unknown."""
     tokens = _tokens(labels)
-    clip = _lookup(video_id, tokens.clips, tokens.clip_values)
+    clip = _lookup(video_id, tokens.clips)
     del video_id
     release()
-    if clip is None:
-        return None
+    return clip
+
+
+def _class_column(cls, labels: DetectionLabels, release) -> np.ndarray | None:
+    """The class of each row, by exact match of its name or id; None if one is unknown."""
+    tokens = _tokens(labels)
     found = _lookup(cls, tokens.classes, tokens.class_values)
     del cls
     release()
-    return None if found is None else (clip, found)
+    return found
 
 
 def _int_columns(tube_id, frame, lengths: dict, release) -> tuple[np.ndarray, np.ndarray] | None:
@@ -335,27 +338,29 @@ def _columns_rows(
 ) -> SubmissionRows | None:
     """The rows of the columns Arrow read, or None if some field is not plainly valid.
 
-    The id columns are converted on two threads while this one converts the floats
-    (Arrow's compute functions and numpy release the GIL). Each column is dropped once
-    converted, so that Arrow's copy and numpy's do not all live at once.
+    The clip ids and the integers are converted on two threads while this one converts
+    the floats and the classes (Arrow's compute functions and numpy release the GIL).
+    Each column is dropped once converted, so that Arrow's copy and numpy's do not all
+    live at once.
     """
     n = len(columns[COLUMNS[0]])
     release = _return_freed_memory if big else _nothing
     if not all(_lengths_within(lengths[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
         return None
     with ThreadPoolExecutor(max_workers=2) as pool:
-        ids = pool.submit(
-            _id_columns, columns.pop("video_id"), columns.pop("class"), labels, release
-        )
+        clips = pool.submit(_clip_column, columns.pop("video_id"), labels, release)
         ints = pool.submit(
             _int_columns, columns.pop("tube_id"), columns.pop("frame"), lengths, release
         )
-        floats = _float_columns(columns, release)
-        found, numbers = ids.result(), ints.result()
-    if found is None or numbers is None or floats is None:
+        try:
+            floats = _float_columns(columns, release)
+            cls = None if floats is None else _class_column(columns.pop("class"), labels, release)
+        finally:
+            clip, numbers = clips.result(), ints.result()
+    if clip is None or numbers is None or floats is None or cls is None:
         return None
-    (clip, cls), (tube_id, frame), (score, box) = found, numbers, floats
-    if (frame >= labels.clip_dims[:, 0].astype(np.int64)[clip]).any():
+    (tube_id, frame), (score, box) = numbers, floats
+    if (frame >= _tokens(labels).clip_frames[clip]).any():
         return None
     return SubmissionRows(
         clip=clip,
