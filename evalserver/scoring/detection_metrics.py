@@ -272,7 +272,8 @@ def box_iou(
     """Elementwise IoU of boxes a and b, continuous coordinates (area = w * h, no +1).
 
     The same float operations as the formula, ``inter / ((area_a + area_b) - inter)``,
-    written into three temporaries (every new array of a big pass is fresh memory).
+    written into four temporaries (every new array of a big pass is fresh memory); the
+    coordinates are float64 arrays (of one shape, or shapes that broadcast).
     """
     iw = np.minimum(ax2, bx2)
     t = np.maximum(ax1, bx1)
@@ -284,7 +285,7 @@ def box_iou(
     np.maximum(ih, 0.0, out=ih)
     inter = iw
     inter *= ih
-    union = np.subtract(ax2, ax1)
+    union = np.subtract(ax2, ax1, out=np.empty_like(iw))
     np.subtract(ay2, ay1, out=ih)
     union *= ih
     np.subtract(bx2, bx1, out=t)
