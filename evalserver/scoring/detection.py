@@ -132,8 +132,13 @@ def evaluate(
                 rows, problems = read_rows(stream, labels)
     with ThreadPoolExecutor(max_workers=1) as side:
         # Frame-AP's ranking of the rows needs only their classes and scores: it runs
-        # beside the grouping (and the matching) on the second core.
-        ranking = side.submit(rank_rows, rows.cls, rows.score) if protocol == "voc" else None
+        # beside the grouping (and the matching) on the second core. (Not for a file
+        # already found faulty: it gets no score.)
+        ranking = (
+            side.submit(rank_rows, rows.cls, rows.score)
+            if protocol == "voc" and not problems
+            else None
+        )
         tubes = group_tubes(rows, labels, problems)
         # The rows now live on, sorted, inside ``tubes``; free the file-order copy early.
         del rows
