@@ -26,7 +26,7 @@ so the scores equal a plain-loop implementation's bit for bit.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -269,14 +269,31 @@ def box_iou(
     bx2: np.ndarray,
     by2: np.ndarray,
 ) -> np.ndarray:
-    """Elementwise IoU of boxes a and b, continuous coordinates (area = w * h, no +1)."""
-    iw = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    """Elementwise IoU of boxes a and b, continuous coordinates (area = w * h, no +1).
+
+    The same float operations as the formula, ``inter / ((area_a + area_b) - inter)``,
+    written into four temporaries (every new array of a big pass is fresh memory); the
+    coordinates are float64 arrays (of one shape, or shapes that broadcast).
+    """
+    iw = np.minimum(ax2, bx2)
+    t = np.maximum(ax1, bx1)
+    iw -= t
     np.maximum(iw, 0.0, out=iw)
-    ih = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    ih = np.minimum(ay2, by2)
+    np.maximum(ay1, by1, out=t)
+    ih -= t
     np.maximum(ih, 0.0, out=ih)
-    inter = iw * ih
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return inter / union
+    inter = iw
+    inter *= ih
+    union = np.subtract(ax2, ax1, out=np.empty_like(iw))
+    np.subtract(ay2, ay1, out=ih)
+    union *= ih
+    np.subtract(bx2, bx1, out=t)
+    np.subtract(by2, by1, out=ih)
+    t *= ih
+    union += t
+    union -= inter
+    return np.divide(inter, union, out=inter)
 
 
 def average_precision(tp: np.ndarray, n_gt: int) -> float:
@@ -465,57 +482,97 @@ class _FrameOrder:
         return np.bincount(self._sorted_tube, weights=full[pred.order], minlength=pred.n_tubes)
 
 
-def evaluate(labels: DetectionLabels, pred: PredictedTubes) -> DetectionResult:
+def rank_rows(classes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The rows (file order) as frame-AP ranks them: by class, score descending, file
+    order. It needs nothing but the rows' classes and scores, so a caller may start it
+    on another thread as soon as the rows are read (see ``evaluate``)."""
+    return _rank(classes, scores)
+
+
+def evaluate(
+    labels: DetectionLabels, pred: PredictedTubes, row_ranking: Future | None = None
+) -> DetectionResult:
     """frame-AP and video-AP per class (None: no ground truth), PASCAL VOC matching.
 
     Each row is paired with the ground-truth box, on its frame, of every ground-truth
     tube of its clip and class (pass ``j`` takes the ``j``-th such tube in label-file
     order, so every row appears at most once per pass); the box IoUs found serve both
     frame-AP (the best box per row) and video-AP (their sum per pair of tubes). The
-    ranking of the rows, the one big sort, runs on a second thread meanwhile.
+    ranking of the rows, the one big sort, runs on a second thread meanwhile: the
+    caller's ``row_ranking`` (the future of ``rank_rows(pred.row_class,
+    pred.row_score)``), if given, else one started here; so does the ranking of the
+    tubes, and then video-AP while this thread computes frame-AP.
     """
+    n_classes = labels.n_classes
     with ThreadPoolExecutor(max_workers=1) as pool:
-        row_ranking = pool.submit(_rank, pred.row_class, pred.row_score)
+        if row_ranking is None:
+            row_ranking = pool.submit(rank_rows, pred.row_class, pred.row_score)
+        # Video-AP's ranking of the tubes needs nothing from the matching either.
+        tube_ranking = pool.submit(_rank_tubes, pred)
         try:
             matched = _match(labels, pred)
         finally:
             ranked = row_ranking.result()
-    row_best, row_target, tube_best, tube_target = matched
-
-    n_classes = labels.n_classes
-    gt_len = labels.tube_end - labels.tube_start + 1
-    gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
-    gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(np.int64)
-
-    targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
-    frame_tp = _first_claims(targets)
-    del targets
-    frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
-    # The rows' classes and clips in rank order serve only to score a split of the
-    # clips; a random gather of every row each, they are not made otherwise.
-    frame_class: np.ndarray | None = None
-    frame_clip: np.ndarray | None = None
-    if labels.clip_split is not None:
-        frame_class = pred.row_class[ranked]
-        frame_clip = pred.tube_clip[pred.row_tube[ranked]]
-
-    ranked = _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
-    targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
-    video_tp = _first_claims(targets)
-    video_class = pred.tube_class[ranked]
-    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
+        row_best, row_target, tube_best, tube_target = matched
+        del matched
+        gt_len = labels.tube_end - labels.tube_start + 1
+        gt_tubes = np.bincount(labels.tube_class, minlength=n_classes)
+        gt_boxes = np.bincount(labels.tube_class, weights=gt_len, minlength=n_classes).astype(
+            np.int64
+        )
+        # Video-AP on the other thread, frame-AP on this one.
+        video = pool.submit(
+            _video_ap, n_classes, pred, tube_ranking.result(), tube_best, tube_target, gt_tubes
+        )
+        try:
+            targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
+            del row_best, row_target
+            frame_tp = _first_claims(targets)
+            del targets
+            frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
+            # The rows' classes and clips in rank order serve only to score a split of
+            # the clips; a random gather of every row each, they are not made otherwise.
+            frame_class: np.ndarray | None = None
+            frame_clip: np.ndarray | None = None
+            if labels.clip_split is not None:
+                frame_class = pred.row_class[ranked]
+                frame_clip = pred.tube_clip[pred.row_tube[ranked]]
+        finally:
+            video_ranked, video_class, video_tp, video_ap = video.result()
     return DetectionResult(
         frame_ap=frame_ap,
         video_ap=video_ap,
         gt_tubes=gt_tubes,
         gt_boxes=gt_boxes,
         video_ranked_class=video_class,
-        video_ranked_clip=pred.tube_clip[ranked],
+        video_ranked_clip=pred.tube_clip[video_ranked],
         video_ranked_tp=video_tp,
         frame_ranked_class=frame_class,
         frame_ranked_clip=frame_clip,
         frame_ranked_tp=frame_tp,
     )
+
+
+def _rank_tubes(pred: PredictedTubes) -> np.ndarray:
+    """The predicted tubes as video-AP ranks them: by class, mean score descending, then
+    the file order of their first rows."""
+    return _rank(pred.tube_class, pred.tube_score, np.argsort(pred.tube_first))
+
+
+def _video_ap(
+    n_classes: int,
+    pred: PredictedTubes,
+    ranked: np.ndarray,
+    tube_best: np.ndarray,
+    tube_target: np.ndarray,
+    gt_tubes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float | None]]:
+    """(ranking, class and true positives in rank order, AP per class) of the tubes."""
+    targets = np.where(tube_best >= IOU_THRESHOLD, tube_target, -1)[ranked]
+    video_tp = _first_claims(targets)
+    video_class = pred.tube_class[ranked]
+    video_ap = _per_class_ap(_class_bounds(video_class, n_classes), video_tp, gt_tubes)
+    return ranked, video_class, video_tp, video_ap
 
 
 def _gt_groups(
@@ -537,6 +594,52 @@ def _gt_groups(
     return gt_order, lo, n_cand
 
 
+# A pass over at least this many rows is split between two threads.
+_SPLIT_PASS_ROWS = 1 << 16
+
+
+def _box_pass(
+    rows: np.ndarray,
+    pred: PredictedTubes,
+    j_start: np.ndarray,
+    j_end: np.ndarray,
+    j_base: np.ndarray,
+    boxes: np.ndarray,
+    row_best: np.ndarray,
+    row_target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over ``rows`` (file rows, ascending): each row meets the box on its frame
+    of its tube's ground-truth tube of the pass (``j_*``, per predicted tube), if the
+    span holds that frame; ``row_best``/``row_target`` keep each row's best box so far.
+    Returns the rows that met a box and their IoUs."""
+    tube = pred.row_tube[rows]
+    frame = pred.row_frame[rows]
+    inside = (j_start[tube] <= frame) & (frame <= j_end[tube])
+    hit = rows[inside]
+    gbox = j_base[tube[inside]] + frame[inside]
+    del tube, frame, inside
+    # Whole ground-truth boxes (4 adjacent floats) per row; ``take`` gathers rows
+    # of a 2-d array many times faster than fancy indexing does.
+    g = np.take(boxes, gbox, axis=0)
+    row_box = pred.row_box
+    iou = box_iou(
+        row_box[0, hit],
+        row_box[1, hit],
+        row_box[2, hit],
+        row_box[3, hit],
+        g[:, 0],
+        g[:, 1],
+        g[:, 2],
+        g[:, 3],
+    )
+    del g
+    # Strictly better only: on a tie the earlier tube (label-file order) keeps it.
+    better = iou > row_best[hit]
+    row_best[hit[better]] = iou[better]
+    row_target[hit[better]] = gbox[better]
+    return hit, iou
+
+
 def _match(
     labels: DetectionLabels, pred: PredictedTubes
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -544,7 +647,6 @@ def _match(
     IoU and that ground-truth tube (ties: the first in the label file)."""
     gt_box_start = labels.tube_box_start
     boxes = labels.boxes
-    row_box = pred.row_box
 
     gt_order, lo, n_cand = _gt_groups(labels, pred)
 
@@ -570,32 +672,22 @@ def _match(
         j_start = labels.tube_start[j_gt]
         j_end = np.where(j_gt >= 0, labels.tube_end[j_gt], -1)
         j_base = gt_box_start[j_gt] - j_start
-        tube = pred.row_tube[rows]
-        frame = pred.row_frame[rows]
-        inside = (j_start[tube] <= frame) & (frame <= j_end[tube])
-        hit = rows[inside]
-        gbox = j_base[tube[inside]] + frame[inside]
-        del tube, frame, inside, j_gt, j_start, j_end, j_base
-        # Whole ground-truth boxes (4 adjacent floats) per row; ``take`` gathers rows
-        # of a 2-d array many times faster than fancy indexing does.
-        g = np.take(boxes, gbox, axis=0)
-        iou = box_iou(
-            row_box[0, hit],
-            row_box[1, hit],
-            row_box[2, hit],
-            row_box[3, hit],
-            g[:, 0],
-            g[:, 1],
-            g[:, 2],
-            g[:, 3],
-        )
-        del g
-        # Strictly better only: on a tie the earlier tube (label-file order) keeps it.
-        better = iou > row_best[hit]
-        row_best[hit[better]] = iou[better]
-        row_target[hit[better]] = gbox[better]
+        box_pass = (pred, j_start, j_end, j_base, boxes, row_best, row_target)
+        if len(rows) >= _SPLIT_PASS_ROWS:
+            # Two halves of the rows on two threads (numpy lets go of the GIL in all of
+            # it); they write to different rows of row_best and row_target.
+            half = len(rows) // 2
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                later = pool.submit(_box_pass, rows[half:], *box_pass)
+                hit_a, iou_a = _box_pass(rows[:half], *box_pass)
+                hit_b, iou_b = later.result()
+            hit, iou = np.concatenate((hit_a, hit_b)), np.concatenate((iou_a, iou_b))
+            del hit_a, iou_a, hit_b, iou_b
+        else:
+            hit, iou = _box_pass(rows, *box_pass)
+        del j_gt, j_start, j_end, j_base, box_pass
         iou_sum = frame_order.sums(hit, iou)
-        del hit, gbox, iou, better
+        del hit, iou
 
         # Spatio-temporal IoU of each candidate tube with its j-th ground-truth tube.
         gt = gt_order[lo[tubes] + j]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import random
 
 import numpy as np
@@ -224,3 +225,135 @@ def test_spaces_next_to_numbers_go_to_the_streaming_reader(labels, blank: str) -
         fields = VALID.split(",")
         fields[field] = blank + fields[field]
         assert not _check(labels, _csv([VALID.replace(",3,", ",4,"), ",".join(fields)]))
+
+
+def _many_lines() -> list[str]:
+    return [
+        f"{cid},{t},{f},{cls},0.{f + 1},{f},2,{f + 3.5},9"
+        for cid in CLIP_IDS
+        for t, cls in ((0, "walk"), (1, 2), (12, "idle"))
+        for f in range(20)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "token"),
+    [
+        (0, "00009"),
+        (1, "0x1"),
+        (1, "+1"),
+        (1, "-1"),
+        (1, ""),
+        (1, "1" * 19),
+        (1, "0" * 19),
+        (1, "1/"),
+        (1, ":1"),
+        (2, "1a"),
+        (2, "0" * 19),
+        (2, "٣"),
+        (3, "Walk"),
+        (3, "9"),
+        (3, ""),
+        (4, "0." + "5" * 70),
+        (8, "9" * 65),
+    ],
+)
+def test_a_bad_token_in_a_late_arrow_block_gets_the_same_answer(
+    labels: detection.DetectionLabels, monkeypatch, column: int, token: str
+) -> None:
+    """Small Arrow blocks make every column many chunks: each chunk is checked, and a
+    token only the last one holds is found (column by column, lookups and integers)."""
+    monkeypatch.setattr("evalserver.scoring.detection_arrow.ARROW_BLOCK_BYTES", 1 << 10)
+    lines = _many_lines()
+    assert len("\n".join(lines)) > 8 << 10
+    assert _check(labels, _csv(lines))
+    fields = lines[-2].split(",")
+    fields[column] = token
+    lines[-2] = ",".join(fields)
+    assert not _check(labels, _csv(lines))
+
+
+def test_small_arrow_blocks_give_the_same_rows(
+    labels: detection.DetectionLabels, monkeypatch
+) -> None:
+    lines = _many_lines()
+    random.Random(3).shuffle(lines)
+    data = _csv(lines)
+    whole = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
+    monkeypatch.setattr("evalserver.scoring.detection_arrow.ARROW_BLOCK_BYTES", 1 << 9)
+    assert _check(labels, data)
+    chunked = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
+    assert whole is not None
+    assert chunked is not None
+    _same_rows(whole, chunked)
+
+
+def test_commas_every_32_bytes_bound_every_field() -> None:
+    """The quick check that spares the newline scan: when it passes, no run of bytes
+    without a comma (so no field) is longer than MAX_FIELD_CHARS; when a run is short
+    enough to fit any block, it passes."""
+    from evalserver.scoring.detection_arrow import _commas_everywhere
+
+    rng = random.Random(7)
+    passed = failed = 0
+    for _ in range(3000):
+        gap = rng.choice((4, 12, 24, 31, 33, 40, 70))
+        size = rng.randint(0, 200)
+        text = bytes(
+            44 if rng.random() < 1 / gap else rng.choice(b"0123456789.-e\nab") for _ in range(size)
+        )
+        start = rng.randint(0, 3)
+        data = b"x" * start + text
+        longest = max((len(run) for run in text.split(b",")), default=0)
+        if _commas_everywhere(data, start, len(data)):
+            passed += 1
+            assert longest <= 62 <= MAX_FIELD_CHARS
+        else:
+            failed += 1
+            assert longest >= 32
+    assert passed > 100
+    assert failed > 100
+    assert _commas_everywhere(b"", 0, 0)
+    assert not _commas_everywhere(b"1" * 64, 0, 64)
+    assert _commas_everywhere(b"1" * 31 + b"," + b"1" * 31, 0, 63)
+
+
+def test_a_file_parsed_in_two_parts_gives_the_same_rows(
+    labels: detection.DetectionLabels, monkeypatch
+) -> None:
+    """From ``_SPLIT_FROM_BYTES`` on, two threads parse a half of the lines each."""
+    from evalserver.scoring import detection_arrow
+
+    lines = _many_lines()
+    random.Random(4).shuffle(lines)
+    data = _csv(lines)
+    body = data[data.index(b"\n") + 1 :]
+    whole = read_valid_rows(body, 0, 2, labels)
+    monkeypatch.setattr(detection_arrow, "_SPLIT_FROM_BYTES", 1)
+    assert len(detection_arrow._parts(body, 0, len(body) - 1)) == 2
+    assert _check(labels, data)
+    parted = read_valid_rows(body, 0, 2, labels)
+    assert whole is not None
+    assert parted is not None
+    _same_rows(whole, parted)
+    # A bad token in the second part only, or a blank line on either side of the cut.
+    assert not _check(labels, _csv([*lines[:-1], lines[-1].replace(",0.", ",1.")]))
+    for shift in (-1, 0, 1, 2):
+        cut = detection_arrow._parts(body, 0, len(body) - 1)[1][0] + shift
+        blank = body[:cut] + b"\n" + body[cut:]
+        if b"\n\n" in blank:
+            assert not _check(labels, data[: data.index(b"\n") + 1] + blank)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 5])
+def test_a_few_lines_are_parts_of_whole_lines(size: int, monkeypatch) -> None:
+    from evalserver.scoring import detection_arrow
+
+    monkeypatch.setattr(detection_arrow, "_SPLIT_FROM_BYTES", 1)
+    body = b"".join(b"%d,a\n" % k for k in range(size)).rstrip(b"\n")
+    parts = detection_arrow._parts(body, 0, len(body))
+    assert parts[0][0] == 0
+    assert parts[-1][1] == len(body)
+    for (_, stop), (begin, _) in itertools.pairwise(parts):
+        assert stop == begin
+        assert body[stop - 1 : stop] == b"\n"

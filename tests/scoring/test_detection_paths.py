@@ -194,3 +194,37 @@ def test_one_row_tubes_take_the_hash_table_for_their_classes():
     bound = metrics._SLOTS_PER_ROW * n + (1 << 20)
     assert labels.n_items * n <= bound < n * len(names)
     assert_same(fast_score(records, names, data), reference_score(records, names, data))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_passes_split_between_two_threads_score_the_same(seed, monkeypatch):
+    """Every pass of the matching split in halves on two threads (big files do so from
+    ``_SPLIT_PASS_ROWS`` rows on): the same scores as the reference."""
+    monkeypatch.setattr(metrics, "_SPLIT_PASS_ROWS", 2)
+    case = random_case(seed, max_clips=6)
+    data = csv_bytes(case.rows)
+    assert_same(
+        fast_score(case.records, case.class_names, data),
+        reference_score(case.records, case.class_names, data),
+    )
+
+
+def test_box_iou_in_place_is_the_formula_bit_for_bit():
+    """box_iou reuses its temporaries; the float operations are the formula's."""
+    rng = np.random.default_rng(8)
+
+    def formula(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2):
+        iw = np.maximum(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0.0)
+        ih = np.maximum(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0.0)
+        inter = iw * ih
+        return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
+
+    for shape_a, shape_b in (((0,), (0,)), ((1000,), (1000,)), ((5, 1), (1, 7))):
+        a = np.round(rng.uniform(-5, 60, (4, *shape_a)), 1)
+        b = rng.uniform(-5, 60, (4, *shape_b))
+        a[2:] += rng.uniform(0.1, 30, (2, *shape_a))
+        b[2:] += rng.uniform(0.1, 30, (2, *shape_b))
+        before = (a.copy(), b.copy())
+        assert metrics.box_iou(*a, *b).tobytes() == formula(*a, *b).tobytes()
+        assert (a == before[0]).all()
+        assert (b == before[1]).all()
