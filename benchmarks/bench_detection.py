@@ -150,6 +150,10 @@ def child(labels_path: str, submission_path: str, warm_runs: int) -> None:
     """Score once in this fresh process (imports, first calls and fresh memory included,
     as ``manage.py score`` sees it), then ``warm_runs`` more times in the same process
     (as a worker that has scored before, and as the reference is timed)."""
+    # As a scoring process (a Celery worker's, manage.py score) is set up at its start.
+    from evalserver.scoring.detection_arrow import reuse_freed_memory
+
+    reuse_freed_memory()
     labels = detection.DetectionLabels.from_bytes(Path(labels_path).read_bytes())
     start, cpu = time.perf_counter(), time.process_time()
     with open(submission_path, "rb") as fh:

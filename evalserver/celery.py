@@ -11,6 +11,7 @@ import os
 
 from celery import Celery
 from celery.beat import PersistentScheduler
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalserver.settings")
 
@@ -19,6 +20,15 @@ logger = logging.getLogger(__name__)
 app = Celery("evalserver")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _tune_memory_for_scoring(**kwargs):
+    """A worker's pool process scores one file after another: let its arrays reuse the
+    memory the previous ones freed (evalserver.scoring.detection_arrow)."""
+    from evalserver.scoring.detection_arrow import reuse_freed_memory
+
+    reuse_freed_memory()
 
 
 class SweepingScheduler(PersistentScheduler):

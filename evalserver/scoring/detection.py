@@ -45,7 +45,6 @@ from .bootstrap import (
 )
 from .detection_2022 import looks_like_2022, read_zip
 from .detection_act import evaluate_act
-from .detection_arrow import reuse_freed_memory
 from .detection_csv import HEADER, _Problems, read_rows
 from .detection_labels import DetectionLabels, load_labels
 from .detection_metrics import evaluate as match_and_rank
@@ -118,7 +117,6 @@ def evaluate(
     and refuses split labels (rather than ever showing all-clips scores as public ones).
     """
     check_protocol(protocol)
-    reuse_freed_memory()
     if protocol == "act" and labels.clip_split is not None:
         raise ValueError("the act detection protocol does not support labels with a split")
     warnings: list[str] = []

@@ -116,6 +116,10 @@ def reuse_freed_memory() -> None:
     (a fresh 300k-row score touches ~25 MB less, a 3M-row one ~40 MB less peak). The few
     big allocations of the threads hardly contend for the lock. Called once per process;
     elsewhere than glibc there is no such call and nothing to do.
+
+    Process-wide, so not the library's to decide: the processes that are scorers call it
+    at their start (a Celery worker's pool process, ``manage.py score``), never a web
+    process, whose request threads would then all share one arena.
     """
     global _malloc_tuned
     if _malloc_tuned:
