@@ -9,8 +9,8 @@ def main() -> None:
         # The offline scorer uses no app, model or database: run it without
         # django.setup(), whose app loading and admin discovery were most of its start-up.
         # One scoring runs on one thread: OpenBLAS starting a thread per core at numpy's
-        # import cost more CPU (about 0.1 s) than its matrix products save here.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        # import cost more CPU (about 0.1 s) than its matrix products save here (set by
+        # the evalserver package, before numpy is imported).
         from evalserver.challenges.management.commands.score import Command
         from evalserver.scoring.detection_arrow import reuse_freed_memory
 
