@@ -12,10 +12,6 @@ def main() -> None:
         # import cost more CPU (about 0.1 s) than its matrix products save here (set by
         # the evalserver package, before numpy is imported).
         from evalserver.challenges.management.commands.score import Command
-        from evalserver.scoring.detection_arrow import reuse_freed_memory
-
-        # A process that only scores: its arrays reuse the memory earlier ones freed.
-        reuse_freed_memory()
 
         Command().run_from_argv(sys.argv)
         return

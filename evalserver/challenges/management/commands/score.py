@@ -180,6 +180,11 @@ class Command(BaseCommand):
         if not 0 <= replicates <= MAX_REPLICATES:
             raise _Stop([f"--bootstrap must be between 0 and {MAX_REPLICATES}"])
         seed = _seed(options["seed"])
+        if track == "detection":
+            from evalserver.scoring.detection_arrow import reuse_freed_memory
+
+            # This process only scores: its arrays may keep and reuse what earlier ones freed.
+            reuse_freed_memory()
 
         class_names: list[str] = list(TINYVIRAT_V2_CLASSES)
         if options["class_map"] is not None:
