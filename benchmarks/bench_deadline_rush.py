@@ -1,7 +1,7 @@
 """Benchmark: the deadline rush, with locust against the full stack on this machine.
 
     .venv/bin/python -m benchmarks.bench_deadline_rush [--participants 300] [--window 60]
-        [--teams 1000] [--per-team 5] [--gunicorn-workers 2] [--gunicorn-threads 8]
+        [--teams 1000] [--per-team 5] [--gunicorn-workers 2] [--gunicorn-threads 4]
         [--database-url postgres://postgres@127.0.0.1:5432/evalserver_bench_rush]
 
 It (re)creates the benchmark database (the name must contain "bench"), starts a private
@@ -216,7 +216,7 @@ def main() -> int:
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--per-team", type=int, default=5)
     parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--gunicorn-threads", type=int, default=8)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
     parser.add_argument("--score-timeout", type=float, default=300)
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/evalserver_bench_rush"
