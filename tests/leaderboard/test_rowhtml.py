@@ -83,46 +83,6 @@ def _rows(draw, scores=_numbers):
     }
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(row=_rows(), has_intervals=st.booleans())
-@example(
-    row={
-        "entry": LeaderboardEntry(
-            rank=3,
-            team_id=1,
-            team="Team <3>",
-            submission_id=7,
-            method_name="",
-            scores={},
-            primary_score=0.5,
-            submitted_at=dt.datetime(2026, 12, 3, 4, 5, 6, 789, tzinfo=dt.UTC),
-            is_baseline=False,
-            submission_count=5,
-            ci_low=0.12345,
-            ci_high=0.2675,
-        ),
-        "primary": 0.00005,
-        "secondary": [None, 1, -0.0],
-        "per_class": [None, 0.0005, 1e-05],
-        "is_own": True,
-        "tied_with_previous": True,
-    },
-    has_intervals=True,
-)
-def test_a_row_is_the_templates_character_for_character(row, has_intervals):
-    """Written by the module (or left to the template), never written differently."""
-    assert rowhtml.supported()
-    html = rowhtml.row_html(row, has_intervals=has_intervals)
-    assert html is None or html == _template(row, has_intervals)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(row=_rows(scores=_scores), has_intervals=st.booleans())
-def test_every_row_of_real_scores_is_written_by_the_module(row, has_intervals):
-    """Scores in [0, 1] (and None), as the scorer gives them: always the fast path."""
-    assert rowhtml.row_html(row, has_intervals=has_intervals) == _template(row, has_intervals)
-
-
 def _plain_row(**changes) -> dict:
     entry = LeaderboardEntry(
         rank=1,
@@ -152,6 +112,39 @@ def _plain_row(**changes) -> dict:
         else:
             setattr(entry, key, value)
     return row
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=_rows(), has_intervals=st.booleans())
+@example(
+    row=_plain_row(
+        rank=3,
+        team="Team <3>",
+        method_name="",
+        submitted_at=dt.datetime(2026, 12, 3, 4, 5, 6, 789, tzinfo=dt.UTC),
+        submission_count=5,
+        ci_low=0.12345,
+        ci_high=0.2675,
+        primary=0.00005,
+        secondary=[None, 1, -0.0],
+        per_class=[None, 0.0005, 1e-05],
+        is_own=True,
+        tied_with_previous=True,
+    ),
+    has_intervals=True,
+)
+def test_a_row_is_the_templates_character_for_character(row, has_intervals):
+    """Written by the module (or left to the template), never written differently."""
+    assert rowhtml.supported()
+    html = rowhtml.row_html(row, has_intervals=has_intervals)
+    assert html is None or html == _template(row, has_intervals)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=_rows(scores=_scores), has_intervals=st.booleans())
+def test_every_row_of_real_scores_is_written_by_the_module(row, has_intervals):
+    """Scores in [0, 1] (and None), as the scorer gives them: always the fast path."""
+    assert rowhtml.row_html(row, has_intervals=has_intervals) == _template(row, has_intervals)
 
 
 @pytest.mark.parametrize(
