@@ -129,13 +129,15 @@ class SubmissionAdmin(QuickCheckboxAdmin, OrganizerScopedAdmin, admin.ModelAdmin
         "score",
         "attempts",
         "created_at",
-        "is_hidden",
-        "is_disqualified",
-        "is_baseline",
+        "flags",
     ]
+    # Dates by Django's fixed ranges (today, past 7 days, this month, this year), which need
+    # no query: a date hierarchy read the MIN/MAX and the distinct months of every listed
+    # submission on each page (12 ms at 20,000, growing with the phase).
     list_filter = [
         "status",
         ("phase", admin.RelatedOnlyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
         "is_hidden",
         "is_disqualified",
         "is_baseline",
@@ -144,7 +146,6 @@ class SubmissionAdmin(QuickCheckboxAdmin, OrganizerScopedAdmin, admin.ModelAdmin
     list_select_related = ["phase__challenge", "team"]
     # Deep pages of a crowded phase: the OFFSET walks the index of ids, not sorted rows.
     paginator = DeferredJoinPaginator
-    date_hierarchy = "created_at"
     inlines = [SubmissionEventInline]
     actions = [
         rerun,
@@ -170,6 +171,22 @@ class SubmissionAdmin(QuickCheckboxAdmin, OrganizerScopedAdmin, admin.ModelAdmin
 
     def get_changelist(self, request, **kwargs):
         return SubmissionChangeList
+
+    @admin.display(description="flags")
+    def flags(self, obj: Submission) -> str:
+        """The set flags in one plain cell (each can be filtered on, at the side): three
+        boolean columns drew three icons a row, each through the static files' manifest,
+        a fifth of the list's time."""
+        names = [
+            name
+            for name, on in (
+                ("hidden", obj.is_hidden),
+                ("disqualified", obj.is_disqualified),
+                ("baseline", obj.is_baseline),
+            )
+            if on
+        ]
+        return ", ".join(names) or "—"
 
     @admin.display(description="score", ordering="primary_score")
     def score(self, obj: Submission) -> str:

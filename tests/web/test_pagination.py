@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group
@@ -169,3 +170,35 @@ def test_the_admin_lists_checkboxes_are_djangos(labelled_phase, alice_team):
         mine = admin.site._registry[type(obj)]
         assert mine.action_checkbox(obj) == admin.ModelAdmin.action_checkbox(mine, obj)
         assert str(obj.pk) in mine.action_checkbox(obj)
+
+
+def test_the_admin_list_shows_flags_in_one_cell_and_filters_dates_without_queries(
+    organizer_admin, labelled_phase, alice_team
+):
+    """Issue 12: the three flag icons became one cell, and the date hierarchy (MIN/MAX and
+    the distinct months of every listed submission, on each page) Django's fixed ranges."""
+    plain, flagged = _fill(labelled_phase, [alice_team], 2)
+    flagged.is_hidden = flagged.is_baseline = True
+    flagged.save(update_fields=["is_hidden", "is_baseline"])
+    old = _fill(labelled_phase, [alice_team], 1)[0]
+    Submission.objects.filter(pk=old.pk).update(created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    url = reverse("admin:submissions_submission_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        html = organizer_admin.get(url).content.decode()
+    assert not any("DATE_TRUNC" in q["sql"] or "MIN(" in q["sql"] for q in queries)
+    rows = {
+        int(pk): row
+        for pk, row in re.findall(r"/admin/submissions/submission/(\d+)/change/(.*?)</tr>", html)
+    }
+    assert 'class="field-flags">hidden, baseline<' in rows[flagged.pk]
+    assert 'class="field-flags">—<' in rows[plain.pk]
+    assert "By created at" in html
+    # A range as the filter's links write one: the day of START keeps the two, not the old.
+    day = START.replace(hour=0, minute=0, second=0, microsecond=0)
+    query = "?" + urlencode(
+        {"created_at__gte": str(day), "created_at__lt": str(day + dt.timedelta(days=1))}
+    )
+    page = organizer_admin.get(url + query).content.decode()
+    shown = {int(pk) for pk in re.findall(r"/admin/submissions/submission/(\d+)/change/", page)}
+    assert {plain.pk, flagged.pk} <= shown
+    assert old.pk not in shown
