@@ -273,19 +273,31 @@ def test_a_bad_token_in_a_late_arrow_block_gets_the_same_answer(
     assert not _check(labels, _csv(lines))
 
 
+def _same_rows_with(
+    labels: detection.DetectionLabels, monkeypatch, *, seed: int, setting: str, value: int
+) -> tuple[list[str], bytes]:
+    """Shuffled lines read by the fast path give the same rows, bit for bit, once
+    ``detection_arrow.<setting>`` is ``value``; returns the lines and the file."""
+    from evalserver.scoring import detection_arrow
+
+    lines = _many_lines()
+    random.Random(seed).shuffle(lines)
+    data = _csv(lines)
+    body = data[data.index(b"\n") + 1 :]
+    before = read_valid_rows(body, 0, 2, labels)
+    monkeypatch.setattr(detection_arrow, setting, value)
+    assert _check(labels, data)
+    after = read_valid_rows(body, 0, 2, labels)
+    assert before is not None
+    assert after is not None
+    _same_rows(before, after)
+    return lines, data
+
+
 def test_small_arrow_blocks_give_the_same_rows(
     labels: detection.DetectionLabels, monkeypatch
 ) -> None:
-    lines = _many_lines()
-    random.Random(3).shuffle(lines)
-    data = _csv(lines)
-    whole = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
-    monkeypatch.setattr("evalserver.scoring.detection_arrow.ARROW_BLOCK_BYTES", 1 << 9)
-    assert _check(labels, data)
-    chunked = read_valid_rows(data[data.index(b"\n") + 1 :], 0, 2, labels)
-    assert whole is not None
-    assert chunked is not None
-    _same_rows(whole, chunked)
+    _same_rows_with(labels, monkeypatch, seed=3, setting="ARROW_BLOCK_BYTES", value=1 << 9)
 
 
 def test_commas_every_32_bytes_bound_every_field() -> None:
@@ -324,18 +336,9 @@ def test_a_file_parsed_in_two_parts_gives_the_same_rows(
     """From ``_SPLIT_FROM_BYTES`` on, two threads parse a half of the lines each."""
     from evalserver.scoring import detection_arrow
 
-    lines = _many_lines()
-    random.Random(4).shuffle(lines)
-    data = _csv(lines)
+    lines, data = _same_rows_with(labels, monkeypatch, seed=4, setting="_SPLIT_FROM_BYTES", value=1)
     body = data[data.index(b"\n") + 1 :]
-    whole = read_valid_rows(body, 0, 2, labels)
-    monkeypatch.setattr(detection_arrow, "_SPLIT_FROM_BYTES", 1)
     assert len(detection_arrow._parts(body, 0, len(body) - 1)) == 2
-    assert _check(labels, data)
-    parted = read_valid_rows(body, 0, 2, labels)
-    assert whole is not None
-    assert parted is not None
-    _same_rows(whole, parted)
     # A bad token in the second part only, or a blank line on either side of the cut.
     assert not _check(labels, _csv([*lines[:-1], lines[-1].replace(",0.", ",1.")]))
     for shift in (-1, 0, 1, 2):
