@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 N_CLIPS = 6_097
+# Seconds between a participant's requests (uniform); an upload waits for the next one.
+PAUSE = (3, 7)
 SEED = 20_221_212
 
 
@@ -76,18 +78,16 @@ def locust_child(plan_path: str) -> None:
     answers = [Path(p).read_bytes() for p in plan["answers"]]
     random.Random(SEED).shuffle(tokens)
     started = time.monotonic()
-    latencies: dict[str, list[float]] = {}
-    # (seconds since the start, latency) of every request, for the timeline.
-    timeline: list[tuple[float, float]] = []
+    # (seconds since the start, kind of request, latency in seconds) of every request.
+    timeline: list[tuple[float, str, float]] = []
     errors: list[str] = []
     uploads: list[dict] = []
 
     @events.request.add_listener
     def _record(request_type, name, response_time, response_length, exception, **_kw):
-        latencies.setdefault(name, []).append(response_time / 1000)
-        timeline.append((round(time.monotonic() - started, 3), name, response_time / 1000))
+        at = time.monotonic() - started
+        timeline.append((round(at, 3), name, response_time / 1000))
         if exception is not None:
-            at = time.monotonic() - started
             errors.append(
                 f"{request_type} {name} at {at:.1f} s after {response_time:.0f} ms: {exception}"[
                     :300
@@ -113,7 +113,7 @@ def locust_child(plan_path: str) -> None:
         # The pause stays well under the server's keep-alive (10 s), as a browser's would
         # be while its user watches the board; a longer one would let the server close the
         # idle connection, and this client sends a POST on a closed one without retrying.
-        wait_time = between(3, 7)
+        wait_time = between(*PAUSE)
 
         def on_start(self) -> None:
             self.token = tokens.pop()
@@ -195,7 +195,6 @@ def locust_child(plan_path: str) -> None:
     print(
         json.dumps(
             {
-                "latencies": latencies,
                 "timeline": timeline,
                 "errors": errors,
                 "uploads": uploads,
@@ -232,6 +231,9 @@ def main() -> int:
     if args.locust_child:
         locust_child(args.locust_child)
         return 0
+    if args.tail < PAUSE[1]:
+        # A participant whose moment comes at the window's end uploads at its next request.
+        raise SystemExit(f"--tail must be at least {PAUSE[1]} s, the longest pause")
     if args.participants > args.teams:
         raise SystemExit("--participants must not exceed --teams (one participant per team)")
 
@@ -441,7 +443,7 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
             [str(bin_dir / "gunicorn"), "evalserver.wsgi:application",
              "--workers", str(args.gunicorn_workers), "--threads", str(args.gunicorn_threads),
              # As in the Dockerfile: kept-alive connections outlive a participant's pause
-             # (1-4 s), so the server never closes one just as the client reuses it.
+             # (3-7 s), so the server never closes one just as the client reuses it.
              "--keep-alive", "10",
              "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning",
              *(["--access-logfile", args.access_log, "--access-logformat",
@@ -494,7 +496,7 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
     print(f"rush: {args.participants} participants, {args.window:g} s window; {_load()}")
     loads = []
     # The child's output goes to files, not pipes: a pipe nobody reads until the child ends
-    # fills (64 KiB of latencies or of failure tracebacks) and the child blocks writing it.
+    # fills (64 KiB of the timeline or of failure tracebacks) and the child blocks writing it.
     child_out = data_dir / "locust.out"
     child_err = data_dir / "locust.err"
     with child_out.open("w") as out_file, child_err.open("w") as err_file:
@@ -558,8 +560,11 @@ def _run(args, env: dict, data_dir: Path, web_port: int, started: list, redis_pi
     wrong = [r.pk for r in rows if r.primary_score not in valid_scores]
 
     print(f"uploads: {len(ids)} of {args.participants} participants answered 201")
+    latencies: dict[str, list[float]] = {}
+    for _at, name, latency in result["timeline"]:
+        latencies.setdefault(name, []).append(latency)
     for name in ("upload", "poll submission", "board page", "board API", "phase page"):
-        values = result["latencies"].get(name, [])
+        values = latencies.get(name, [])
         if values:
             print(
                 f"  {name:<16} {len(values):>6} requests: p50 "
