@@ -236,6 +236,12 @@ class PostgresCluster:
     def restart(self) -> None:
         """``pg_ctl stop -m fast`` (sessions are cut, as in a real restart), then start again
         on the same port (tests/faults/test_postgres_restart.py)."""
+        self.shut_down()
+        self.start()
+
+    def shut_down(self) -> None:
+        """``pg_ctl stop -m fast``: sessions are cut, as when an operator stops the server
+        (a plain SIGTERM waits for every client to leave, and a web process never does)."""
         subprocess.run(
             [
                 *self.prefix,
@@ -250,7 +256,6 @@ class PostgresCluster:
         if self.proc is not None:
             self.proc.wait(timeout=30)
             self.proc = None
-        self.start()
 
     def cleanup(self) -> None:
         self.stop()

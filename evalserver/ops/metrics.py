@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -28,9 +30,32 @@ from prometheus_client.registry import Collector
 from evalserver.ops import selectors
 from evalserver.proxies import client_address
 
+logger = logging.getLogger(__name__)
+
 
 class PipelineCollector(Collector):
+    """The pipeline's figures, read from the shared database at each scrape.
+
+    When the database cannot be read (down, restarting), the scrape still answers: the
+    per-process request figures, and ``evalserver_pipeline_up`` 0 instead of the pipeline's
+    (a 500 would lose both, and Prometheus could not tell a dead web process from a dead
+    database).
+    """
+
     def collect(self):
+        try:
+            families, up = list(self._pipeline()), 1
+        except DatabaseError:
+            logger.warning("/metrics: the pipeline figures could not be read", exc_info=True)
+            families, up = [], 0
+        yield GaugeMetricFamily(
+            "evalserver_pipeline_up",
+            "1 if the pipeline figures below were read from the database, 0 if it failed.",
+            value=up,
+        )
+        yield from families
+
+    def _pipeline(self):
         submissions = GaugeMetricFamily(
             "evalserver_submissions",
             "Submissions by phase (challenge/phase) and status.",

@@ -125,3 +125,48 @@ def test_beat_sweeps_on_after_a_postgresql_restart(postgres_cluster, redis_serve
         failed_sweeps=after.count("The sweep failed"),
     )
     assert "The sweep failed" not in after, after
+
+
+def _metrics(url: str) -> tuple[int, dict[str, float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (loopback)
+        text = response.read().decode()
+        return response.status, {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.labels
+        }
+
+
+def test_metrics_answer_while_postgresql_is_down(postgres_cluster, tmp_path):
+    """A scrape during a database outage still answers 200: the process's own figures, and
+    evalserver_pipeline_up 0 for the pipeline's, which come from the database (a 500 would
+    lose both, and look like a dead web process)."""
+    env = _migrated_env(postgres_cluster, tmp_path)
+    web, base = start_web(log=tmp_path / "web.log", env=env, workers=1)
+    try:
+        before = _metrics(base + "/metrics")
+        postgres_cluster.shut_down()
+        during = _metrics(base + "/metrics")
+        postgres_cluster.start()
+        after = _metrics(base + "/metrics")
+    finally:
+        web.stop()
+    report(
+        "postgresql-down-metrics",
+        status_during=during[0],
+        pipeline_up_during=during[1].get("evalserver_pipeline_up"),
+    )
+    assert before[0] == 200
+    assert before[1]["evalserver_pipeline_up"] == 1
+    assert during[0] == 200, web.output()[-3000:]
+    assert during[1]["evalserver_pipeline_up"] == 0
+    assert "evalserver_queue_depth" not in during[1]
+    # The process's own figures are still there.
+    assert any(name.startswith("django_http_requests") for name in during[1])
+    assert after[0] == 200
+    assert after[1]["evalserver_pipeline_up"] == 1
+    assert after[1]["evalserver_queue_depth"] == 0
+    assert "/metrics: the pipeline figures could not be read" in web.output()

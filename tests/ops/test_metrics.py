@@ -175,3 +175,27 @@ def test_heartbeats_update_one_row_per_worker():
     worker_heartbeat(name="w2@b")
     assert WorkerHeartbeat.objects.count() == 2
     assert WorkerHeartbeat.objects.get(name="w1@a").last_seen_at <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_a_worker_silent_for_a_day_is_forgotten():
+    with time_machine.travel(NOW, tick=False):
+        worker_heartbeat(name="celery@old-container")
+    with time_machine.travel(NOW + dt.timedelta(hours=23), tick=False):
+        worker_heartbeat(name="celery@new-container")
+        # Still listed, 23 hours old: an operator sees the dead worker.
+        assert set(WorkerHeartbeat.objects.values_list("name", flat=True)) == {
+            "celery@old-container",
+            "celery@new-container",
+        }
+    with time_machine.travel(NOW + dt.timedelta(days=1, minutes=1), tick=False):
+        worker_heartbeat(name="celery@new-container")
+        samples = _scrape(Client())
+    assert list(WorkerHeartbeat.objects.values_list("name", flat=True)) == ["celery@new-container"]
+    workers = {
+        dict(labels)["worker"]
+        for name, labels in samples
+        if name == "evalserver_worker_last_seen_seconds"
+    }
+    assert workers == {"celery@new-container"}
+    assert samples[("evalserver_pipeline_up", ())] == 1
