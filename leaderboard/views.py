@@ -23,6 +23,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -98,12 +99,15 @@ def _render_rows(
     own: int | None,
     tied: list[bool],
     has_intervals: bool,
+    fast: bool | None = None,
 ) -> list[str]:
     """Each entry's row; ``tied`` holds each one's flag, worked out on the whole board.
 
     Written by leaderboard.rowhtml where it covers the row (the same characters, a tenth
-    of the time), else by the template."""
-    fast = rowhtml.supported()
+    of the time), else by the template; ``fast``: whether rowhtml covers the active
+    language (asked here if not given)."""
+    if fast is None:
+        fast = rowhtml.supported()
     template = None
     rows = []
     for entry, flag in zip(entries, tied, strict=True):
@@ -127,6 +131,16 @@ _row_cache: OrderedDict[tuple, tuple[bytes, ...]] = OrderedDict()
 _row_lock = threading.Lock()
 
 
+class _Shared(NamedTuple):
+    """What every row of a board shares, worked out once per board (asking for the
+    language, or whether rowhtml covers it, costs more than the rest of a cached row)."""
+
+    phase_id: int
+    language: str | None
+    class_names: tuple[str, ...]
+    fast: bool
+
+
 def _unranked_row(
     board: Leaderboard,
     item: RankingRow | LeaderboardEntry,
@@ -134,10 +148,10 @@ def _unranked_row(
     *,
     tied: bool,
     has_intervals: bool,
-    common: tuple,
+    common: _Shared,
 ) -> tuple[bytes, ...]:
     """The row of ``item`` as the bytes around its rank; ``common`` is what every row of
-    the board shares (phase, language, classes), worked out once per board."""
+    the board shares, worked out once per board."""
     key = (
         common,
         item.team_id,
@@ -163,7 +177,11 @@ def _unranked_row(
     entry = item.entry() if isinstance(item, RankingRow) else copy.copy(item)
     if entry.rank is not None:
         entry.rank = _RANK  # type: ignore[assignment]
-    html = str(_render_rows(board, [entry], own=None, tied=[tied], has_intervals=has_intervals)[0])
+    html = str(
+        _render_rows(
+            board, [entry], own=None, tied=[tied], has_intervals=has_intervals, fast=common.fast
+        )[0]
+    )
     pieces = tuple((html + "\n").encode().split(_RANK.encode()))
     with _row_lock:
         _row_cache[key] = pieces
@@ -300,7 +318,7 @@ def _rendered_board(phase) -> _RenderedBoard:
         has_intervals = _has_intervals(items)
         # What every row shares, worked out once: asking for the language goes through a
         # context-local lookup that costs more than the rest of a cached row.
-        common = (phase.pk, language, tuple(board.class_names))
+        common = _Shared(phase.pk, language, tuple(board.class_names), rowhtml.supported())
         rows = [
             _unranked_row(board, item, text, tied=flag, has_intervals=has_intervals, common=common)
             for item, text, flag in zip(items, scores, tied, strict=True)
