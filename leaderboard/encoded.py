@@ -49,8 +49,9 @@ _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":")
 CACHE_BUDGET_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
+    # A tuple, not a frozen dataclass: made for every entry of every board version (five
+    # times faster to make), and holding only numbers, out of the garbage collector's way.
     team_id: int
     rank: int | None
     # body[rest:end] is the entry's JSON after its rank, up to and with its closing brace.
@@ -209,6 +210,7 @@ def _entry_rest(entry, scores_json: str) -> bytes:
     return f'{before[1:-1]},"scores":{scores_json},{after[1:]}'.encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def _rank_prefix(rank: int | None) -> bytes:
     return b'{"rank":' + (b"null" if rank is None else str(rank).encode()) + b","
 
