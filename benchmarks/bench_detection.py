@@ -192,40 +192,24 @@ def reference_child(records_path: str, submission_path: str, runs: int) -> None:
     print(json.dumps({"times": times, "result": result}))
 
 
-def run_reference_child(records_path: Path, submission_path: Path, runs: int) -> dict:
+def _run_self(*args: str) -> dict:
+    """This script in a fresh process with ``args``; the JSON it prints."""
     out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--reference-child",
-            str(records_path),
-            str(submission_path),
-            "--reference-runs",
-            str(runs),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout)
+
+
+def run_reference_child(records_path: Path, submission_path: Path, runs: int) -> dict:
+    return _run_self(
+        "--reference-child", str(records_path), str(submission_path), "--reference-runs", str(runs)
+    )
 
 
 def run_child(labels_path: Path, submission_path: Path, warm_runs: int) -> dict:
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            str(labels_path),
-            str(submission_path),
-            "--warm-runs",
-            str(warm_runs),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    return _run_self(
+        "--child", str(labels_path), str(submission_path), "--warm-runs", str(warm_runs)
     )
-    return json.loads(out.stdout)
 
 
 def sample(records: list[dict], csv: bytes, n_clips: int) -> tuple[list[dict], bytes]:
