@@ -13,9 +13,9 @@ application = get_wsgi_application()
 # CPU), which the first participants to reach a fresh worker would otherwise wait for.
 get_resolver().url_patterns  # noqa: B018
 
-# What boot made (modules, classes, functions, the URLconf: ~100,000 objects) lives as long
+# What boot made (modules, classes, functions, the URLconf: ~120,000 objects) lives as long
 # as the worker: out of the cyclic collector's sight from now on. Each full collection
-# walked all of it, ~100 ms with a 1,000-team board cached, stalling whichever requests
-# the worker was serving (the slowest 2% of board requests in bench_leaderboard); with
-# them frozen it is a few ms. Reference counting still frees anything they let go of.
+# walked all of it: 87-113 ms with a 1,000-team board cached (in-process probe, two such
+# collections in 80 board requests), stalling whichever requests the worker was serving;
+# with boot frozen it is 5-10 ms. Reference counting still frees anything they let go of.
 gc.freeze()
