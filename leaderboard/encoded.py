@@ -83,17 +83,11 @@ class EncodedBoard:
             cuts.append(entry.rest - len(_rank_prefix(entry.rank)))
         cuts.append(len(self.body))
         with _cache_lock:
-            previous = _last_segments.get(self.phase_id, {})
-        segments: dict[bytes, bytes] = {}
-        parts = []
-        for start, end in itertools.pairwise(cuts):
-            raw = self.body[start:end]
-            segment = segments.get(raw) or previous.get(raw) or pagezip.deflated(raw)
-            segments[raw] = segment
-            parts.append((raw, segment))
+            previous = _last_segments.get(self.phase_id)
+        segments = pagezip.segmented(self.body, list(itertools.pairwise(cuts)), previous)
         with _cache_lock:
             _last_segments[self.phase_id] = segments
-        return pagezip.gzipped(parts)
+        return pagezip.gzipped(segments.parts())
 
 
 class Body(NamedTuple):
@@ -106,8 +100,8 @@ class Body(NamedTuple):
 
 # Entries compressed together as one gzip segment (about 140 kB of JSON).
 GZIP_CHUNK_ENTRIES = 32
-# Per phase, the newest board's gzip segments by their chunk's bytes, for the next board.
-_last_segments: dict[int, dict[bytes, bytes]] = {}
+# Per phase, the newest board's gzip segments, for the next board.
+_last_segments: dict[int, pagezip.Segments] = {}
 
 _cache: OrderedDict[tuple, EncodedBoard] = OrderedDict()
 _cache_lock = threading.Lock()

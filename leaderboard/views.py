@@ -223,19 +223,18 @@ class _RenderedBoard:
         return found
 
     @functools.cached_property
-    def deflated_chunks(self) -> list[bytes]:
+    def deflated_chunks(self) -> tuple[bytes, ...]:
         """Each chunk's deflate segment (leaderboard.pagezip), once per version and process.
         A chunk whose bytes the phase's previous version had too (its rows neither moved
         nor changed rank) keeps that version's segment."""
         with _zip_lock:
-            previous = _last_segments.get(self.phase_id, {})
-        segments = {}
-        for start, end, _ in self.chunks:
-            raw = self.block[start:end]
-            segments[raw] = previous.get(raw) or pagezip.deflated(raw)
+            previous = _last_segments.get(self.phase_id)
+        segments = pagezip.segmented(
+            self.block, [(start, end) for start, end, _ in self.chunks], previous
+        )
         with _zip_lock:
             _last_segments[self.phase_id] = segments
-        return [segments[self.block[start:end]] for start, end, _ in self.chunks]
+        return segments.deflated
 
     @functools.cached_property
     def rows_of_team(self) -> dict[int, list[int]]:
@@ -248,8 +247,8 @@ class _RenderedBoard:
 # Rows compressed together as one gzip segment: about 70 kB of HTML, more than deflate's
 # window, so cutting the board into chunks costs little compression.
 CHUNK_ROWS = 32
-# Per phase, the newest version's segments by their chunk's bytes, for the next version.
-_last_segments: dict[int, dict[bytes, bytes]] = {}
+# Per phase, the newest version's segments, for the next version.
+_last_segments: dict[int, pagezip.Segments] = {}
 _zip_lock = threading.Lock()
 
 
