@@ -24,7 +24,6 @@ read again when that later change is applied.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -132,7 +131,7 @@ def patched(
         if sid in fresh_ids or next_id in fresh_ids or old_next.get(sid, -1) != next_id:
             flag = next_id is not None and intervals.separable_pair(vectors[sid], vectors[next_id])
         if new_rank != row.rank or flag != row.separable_from_next:
-            row = dataclasses.replace(row, rank=new_rank, separable_from_next=flag)
+            row = row.placed(rank=new_rank, separable_from_next=flag)
         rows.append(row)
     return LiveBoard(board.basis, token, tuple(rows), vectors)
 
