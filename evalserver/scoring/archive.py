@@ -79,6 +79,8 @@ class _CappedRaw(io.RawIOBase):
         self._kind = kind
         self._owned = owned
         self.bytes_read = 0
+        # The content's size when known before reading (content_size_hint).
+        self.size_hint: int | None = None
 
     def readable(self) -> bool:
         return True
@@ -87,17 +89,25 @@ class _CappedRaw(io.RawIOBase):
         want = len(buffer)
         if want == 0:
             return 0
+        # Straight into the caller's buffer where the inner stream can (a file: one copy
+        # from the page cache, instead of a bytes object copied once more here).
+        readinto = getattr(self._inner, "readinto", None)
         try:
-            chunk = self._inner.read(want)
+            if readinto is not None:
+                n = readinto(buffer) or 0
+                chunk = None
+            else:
+                chunk = self._inner.read(want)
+                n = len(chunk)
         except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
             raise SubmissionInvalid([f"{self._kind} is corrupt or truncated: {exc}"]) from None
         except NotImplementedError as exc:
             raise SubmissionInvalid([f"{self._kind} uses an unsupported feature: {exc}"]) from None
-        n = len(chunk)
         self.bytes_read += n
         if self.bytes_read > self._max_bytes:
             raise _too_large(self._max_bytes, self._what)
-        buffer[:n] = chunk
+        if chunk is not None:
+            buffer[:n] = chunk
         return n
 
     def close(self) -> None:
@@ -281,7 +291,7 @@ def open_submission(source: bytes | BinaryIO, *, max_bytes: int) -> BinaryIO:
             owned=owned,
         )
     # A caller's own plain stream is read in place and left open for them.
-    return _wrap(
+    reader = _wrap(
         stream,
         max_bytes=max_bytes,
         what="the submission",
@@ -289,6 +299,29 @@ def open_submission(source: bytes | BinaryIO, *, max_bytes: int) -> BinaryIO:
         owned=owned,
         close_inner=False,
     )
+    size = _size_from(stream, start)
+    # Over the cap it is refused after its first blocks, never read whole.
+    reader.raw.size_hint = size if size is not None and size <= max_bytes else None  # type: ignore[attr-defined]
+    return reader
+
+
+def _size_from(stream: BinaryIO, start: int) -> int | None:
+    """The bytes of a seekable stream from ``start`` to its end, its position kept."""
+    try:
+        position = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return end - start if isinstance(end, int) and end >= start else None
+
+
+def content_size_hint(stream: BinaryIO) -> int | None:
+    """The whole content's size in bytes, when a stream of :func:`open_submission` knows it
+    without reading (a plain upload: its file's size), else None. A hint: a file that
+    changes while read may turn out another size."""
+    raw = getattr(stream, "raw", None)
+    return raw.size_hint if isinstance(raw, _CappedRaw) else None
 
 
 def read_submission_bytes(source: bytes | BinaryIO, *, max_bytes: int) -> bytes:

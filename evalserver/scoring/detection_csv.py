@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .archive import content_size_hint
 from .detection_labels import MAX_REPORTED_PROBLEMS, DetectionLabels, cap_problems
 from .errors import SubmissionInvalid
 
@@ -547,6 +548,24 @@ class _Prefixed(io.RawIOBase):
         return self._stream.read(size)
 
 
+def _read_checked_whole(stream: BinaryIO) -> bytes | None:
+    """A plain upload of a size the fast path takes, its header checked first, read at once
+    into one bytes object (one copy from the file: read in blocks and joined, a 3M-row
+    file's 139 MB were copied three times over, 210-230 ms instead of ~90). None, nothing
+    read, when the size is not known beforehand (a compressed upload) or too big, or the
+    header's line is longer than what the stream holds buffered."""
+    size = content_size_hint(stream)
+    if size is None or size > FAST_PATH_MAX_BYTES:
+        return None
+    head = stream.peek(1)  # type: ignore[attr-defined]
+    cut = head.find(b"\n")
+    if cut < 0:
+        return None
+    _check_header(head[:cut])
+    # One byte more than its size: a file that grew meanwhile is read on in blocks.
+    return stream.read(size + 1)
+
+
 def read_rows(
     stream: BinaryIO, labels: DetectionLabels, *, chunk_bytes: int | None = None
 ) -> tuple[SubmissionRows, _Problems]:
@@ -561,11 +580,15 @@ def read_rows(
         return _read_streaming(stream, _Lookup(labels), chunk_bytes)
     # Read in blocks, checking the header on the first as the streaming reader does, so
     # a wrong header is reported before any later read error (size cap, corrupt gzip).
-    first = stream.read(CHUNK_BYTES)
-    cut = first.find(b"\n")
-    if cut < 0:
-        return _read_streaming(_Prefixed(first, stream), _Lookup(labels), CHUNK_BYTES)
-    _check_header(first[:cut])
+    first = _read_checked_whole(stream)
+    if first is not None:
+        cut = first.find(b"\n")
+    else:
+        first = stream.read(CHUNK_BYTES)
+        cut = first.find(b"\n")
+        if cut < 0:
+            return _read_streaming(_Prefixed(first, stream), _Lookup(labels), CHUNK_BYTES)
+        _check_header(first[:cut])
     pieces = [first]
     size = len(first)
     while size <= FAST_PATH_MAX_BYTES:

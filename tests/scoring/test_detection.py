@@ -376,6 +376,10 @@ class RecordingStream(io.BytesIO):
         self.sizes.append(size)
         return super().read(size)
 
+    def readinto(self, buffer) -> int:
+        self.sizes.append(len(buffer))
+        return super().readinto(buffer)
+
 
 def _many_rows() -> tuple[list[dict], bytes]:
     records = [clip("00001", [gt_tube("walk", 0, [BOX] * 20)])]
@@ -393,15 +397,30 @@ def test_the_reader_asks_for_one_chunk_at_a_time(monkeypatch):
     assert stream.sizes == [4096] * (len(data) // 4096 + 2)
 
 
-def test_scoring_never_reads_the_whole_upload_at_once(monkeypatch):
+def test_scoring_never_reads_an_upload_too_big_for_the_fast_path_at_once(monkeypatch):
     monkeypatch.setattr(detection_csv, "CHUNK_BYTES", 4096)
     records, data = _many_rows()
+    monkeypatch.setattr(detection_csv, "FAST_PATH_MAX_BYTES", len(data) // 4)
     stream = RecordingStream(data)
     result = detection.score(load(records), stream)
     assert result["video_map"] == 1.0
     assert len(stream.sizes) > 3
     # open_submission's 64 KiB buffer sits between the reader and the upload.
     assert all(size is not None and 0 < size <= 1 << 16 for size in stream.sizes)
+
+
+def test_a_plain_upload_on_the_fast_path_is_read_into_one_buffer_of_its_size(monkeypatch):
+    monkeypatch.setattr(detection_csv, "CHUNK_BYTES", 4096)
+    records, data = _many_rows()
+    stream = RecordingStream(data)
+    result = detection.score(load(records), stream)
+    assert result["video_map"] == 1.0
+    # Magic bytes, open_submission's first 64 KiB (the header is checked on them), then
+    # the rest in place in one read of whole 64 KiB blocks (the buffered reader's), its
+    # last partial block through the buffer.
+    big = [size for size in stream.sizes if size is None or size > 1 << 16]
+    assert len(big) == 1, stream.sizes
+    assert len(data) - 2 * (1 << 16) < big[0] < len(data), stream.sizes
 
 
 def test_block_boundaries_change_nothing(monkeypatch):
