@@ -18,6 +18,7 @@ who may see it; a viewer of a private board sees their own team's entries, unran
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -67,6 +68,9 @@ class EncodedBoard:
     # A live board's entries as they were encoded (all but the rank), for the next version
     # to reuse the bytes of the entries it shares with this one; empty for a frozen board.
     contents: tuple[tuple, ...] = ()
+    # The live board's rows themselves (leaderboard.live keeps the unchanged ones as they
+    # are from one version to the next); empty for a frozen board.
+    rows: tuple = ()
 
     phase_id: int = 0
 
@@ -252,20 +256,81 @@ def encode_live_rows(
     phase: Phase, rows: Iterable[RankingRow], previous: EncodedBoard | None = None
 ) -> EncodedBoard:
     """The live board's bytes. Those of ``previous`` (an earlier version of the phase's
-    board) are reused for every entry that is the same but for its rank, so after a team's
-    change only its entries and their neighbours are encoded again."""
-    reuse: dict[tuple, memoryview] = {}
-    if previous is not None and previous.contents:
-        body = memoryview(previous.body)
-        reuse = {
-            content: body[entry.rest : entry.end]
-            for content, entry in zip(previous.contents, previous.entries, strict=True)
-        }
-    items = []
-    for row in rows:
+    board) are reused: a row that is the very object ``previous`` encoded (its team did not
+    change and its rank did not move: ``leaderboard.live`` keeps such rows) brings its
+    entry's bytes, rank and all, and a run of such rows in the same order is one slice of
+    the previous body; a row that is the same but for its rank keeps the bytes after its
+    rank. So after a team's change only its entries and their neighbours are encoded again,
+    and the unchanged rest costs a dictionary lookup a row."""
+    rows = tuple(rows)
+    if previous is None or not previous.rows:
+        items = [(row, row.scores_json, (_content(row), None)) for row in rows]
+        board = _encode(phase, items, frozen_at=None)
+        return dataclasses.replace(board, rows=rows)
+    old_rows, old_entries, old_contents = previous.rows, previous.entries, previous.contents
+    old_body = memoryview(previous.body)
+    by_object = {id(row): k for k, row in enumerate(old_rows)}
+    by_submission = {row.submission_id: k for k, row in enumerate(old_rows)}
+    head = _head(phase, frozen_at=None, ranking_hidden=False).encode()
+    parts: list = [head]
+    offset = len(head)
+    index: list[_Entry] = []
+    contents: list[tuple] = []
+    # The run of previous entries being copied as one slice: its first and last numbers.
+    run_first = run_last = -1
+
+    def close_run() -> None:
+        first, last = old_entries[run_first], old_entries[run_last]
+        parts.append(old_body[first.rest - len(_rank_prefix(first.rank)) : last.end])
+
+    for number, row in enumerate(rows):
+        if number:
+            offset += 1
+        k = by_object.get(id(row))
+        if k is not None and old_rows[k] is row:
+            old = old_entries[k]
+            if run_first < 0 or k != run_last + 1:
+                if run_first >= 0:
+                    close_run()
+                if number:
+                    parts.append(b",")
+                run_first = k
+            run_last = k
+            # Its place in the new body: its bytes are the old ones, moved as a block.
+            shift = offset + len(_rank_prefix(old.rank)) - old.rest
+            index.append(_Entry(old.team_id, old.rank, rest=old.rest + shift, end=old.end + shift))
+            offset = old.end + shift
+            contents.append(old_contents[k])
+            continue
+        if run_first >= 0:
+            close_run()
+            run_first = run_last = -1
+        if number:
+            parts.append(b",")
+        prefix = _rank_prefix(row.rank)
         content = _content(row)
-        items.append((row, row.scores_json, (content, reuse.get(content))))
-    return _encode(phase, items, frozen_at=None)
+        k = by_submission.get(row.submission_id)
+        if k is not None and old_contents[k] == content:
+            old = old_entries[k]
+            rest = old_body[old.rest : old.end]
+        else:
+            rest = _entry_rest(row, row.scores_json)
+        parts += [prefix, rest]
+        offset += len(prefix)
+        index.append(_Entry(row.team_id, row.rank, rest=offset, end=offset + len(rest)))
+        offset += len(rest)
+        contents.append(content)
+    if run_first >= 0:
+        close_run()
+    parts.append(b"]}")
+    return EncodedBoard(
+        body=b"".join(parts),
+        entries=tuple(index),
+        frozen_at=None,
+        contents=tuple(contents),
+        rows=rows,
+        phase_id=phase.pk,
+    )
 
 
 def _encode(phase: Phase, rows: list, *, frozen_at: str | None) -> EncodedBoard:
