@@ -80,7 +80,7 @@ class EncodedBoard:
         # of entries (leaderboard.pagezip): a chunk whose bytes the phase's previous board had
         # too (its entries neither changed nor moved) keeps that board's compressed segment,
         # so after a team's change only the chunks between its old and new place are
-        # compressed again (a whole board is about a tenth of a second at 1,000 teams).
+        # compressed again (a whole board of 1,000 teams: 32 chunks, about 6 ms with ISA-L).
         cuts = [0]
         for k in range(GZIP_CHUNK_ENTRIES, len(self.entries), GZIP_CHUNK_ENTRIES):
             entry = self.entries[k]
