@@ -18,7 +18,6 @@ who may see it; a viewer of a private board sees their own team's entries, unran
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import json
@@ -248,8 +247,17 @@ def _build(phase: Phase, previous: EncodedBoard | None = None) -> EncodedBoard:
         return encode_live_rows(phase, live.live_board(phase=phase).rows, previous)
     # Frozen boards are decoded once per process and version; they are rarely read cold.
     entries = [LeaderboardEntry.from_json(item) for item in frozen.entries]
-    rows = [(entry, _dumps(entry.scores), None) for entry in entries]
-    return _encode(phase, rows, frozen_at=frozen.frozen_at.isoformat())
+    return _encode_frozen(phase, entries, frozen_at=frozen.frozen_at.isoformat())
+
+
+def _put_entry(parts: list, index: list[_Entry], offset: int, *, entry, rest) -> int:
+    """Append ``entry``'s rank prefix and ``rest`` (its JSON after the rank) at ``offset``
+    of the body being joined, and its place to ``index``; the offset after it."""
+    prefix = _rank_prefix(entry.rank)
+    parts += [prefix, rest]
+    offset += len(prefix)
+    index.append(_Entry(entry.team_id, entry.rank, rest=offset, end=offset + len(rest)))
+    return offset + len(rest)
 
 
 def encode_live_rows(
@@ -263,10 +271,8 @@ def encode_live_rows(
     rank. So after a team's change only its entries and their neighbours are encoded again,
     and the unchanged rest costs a dictionary lookup a row."""
     rows = tuple(rows)
-    if previous is None or not previous.rows:
-        items = [(row, row.scores_json, (_content(row), None)) for row in rows]
-        board = _encode(phase, items, frozen_at=None)
-        return dataclasses.replace(board, rows=rows)
+    if previous is None:
+        previous = EncodedBoard(body=b"", entries=(), frozen_at=None)
     old_rows, old_entries, old_contents = previous.rows, previous.entries, previous.contents
     old_body = memoryview(previous.body)
     by_object = {id(row): k for k, row in enumerate(old_rows)}
@@ -307,18 +313,13 @@ def encode_live_rows(
             run_first = run_last = -1
         if number:
             parts.append(b",")
-        prefix = _rank_prefix(row.rank)
         content = _content(row)
         k = by_submission.get(row.submission_id)
         if k is not None and old_contents[k] == content:
-            old = old_entries[k]
-            rest = old_body[old.rest : old.end]
+            rest = old_body[old_entries[k].rest : old_entries[k].end]
         else:
             rest = _entry_rest(row, row.scores_json)
-        parts += [prefix, rest]
-        offset += len(prefix)
-        index.append(_Entry(row.team_id, row.rank, rest=offset, end=offset + len(rest)))
-        offset += len(rest)
+        offset = _put_entry(parts, index, offset, entry=row, rest=rest)
         contents.append(content)
     if run_first >= 0:
         close_run()
@@ -333,33 +334,22 @@ def encode_live_rows(
     )
 
 
-def _encode(phase: Phase, rows: list, *, frozen_at: str | None) -> EncodedBoard:
-    parts: list = [_head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()]
-    offset = len(parts[0])
-    index = []
-    contents = []
-    for number, (entry, scores_json, known) in enumerate(rows):
+def _encode_frozen(
+    phase: Phase, entries: list[LeaderboardEntry], *, frozen_at: str
+) -> EncodedBoard:
+    head = _head(phase, frozen_at=frozen_at, ranking_hidden=False).encode()
+    parts: list = [head]
+    offset = len(head)
+    index: list[_Entry] = []
+    for number, entry in enumerate(entries):
         if number:
             parts.append(b",")
             offset += 1
-        prefix = _rank_prefix(entry.rank)
-        rest = None
-        if known is not None:
-            content, rest = known
-            contents.append(content)
-        if rest is None:
-            rest = _entry_rest(entry, scores_json)
-        parts += [prefix, rest]
-        offset += len(prefix)
-        index.append(_Entry(entry.team_id, entry.rank, rest=offset, end=offset + len(rest)))
-        offset += len(rest)
+        rest = _entry_rest(entry, _dumps(entry.scores))
+        offset = _put_entry(parts, index, offset, entry=entry, rest=rest)
     parts.append(b"]}")
     return EncodedBoard(
-        body=b"".join(parts),
-        entries=tuple(index),
-        frozen_at=frozen_at,
-        contents=tuple(contents),
-        phase_id=phase.pk,
+        body=b"".join(parts), entries=tuple(index), frozen_at=frozen_at, phase_id=phase.pk
     )
 
 

@@ -75,15 +75,17 @@ def segmented(data: bytes, spans: Sequence[tuple[int, int]], previous: Segments 
     whole comparison costs about as much as compressing one chunk.
     """
     view = memoryview(data)
+    old_spans = previous.spans if previous is not None else ()
+    old_view = memoryview(previous.data if previous is not None else b"")
     found = []
     for k, (start, end) in enumerate(spans):
         segment = None
-        if previous is not None and k < len(previous.spans):
-            old_start, old_end = previous.spans[k]
+        if k < len(old_spans):
+            old_start, old_end = old_spans[k]
             if old_end - old_start == end - start and data.startswith(
-                memoryview(previous.data)[old_start:old_end], start
+                old_view[old_start:old_end], start
             ):
-                segment = previous.deflated[k]
+                segment = previous.deflated[k]  # type: ignore[union-attr]
         found.append(segment if segment is not None else deflated(view[start:end]))
     return Segments(data, tuple(spans), tuple(found))
 

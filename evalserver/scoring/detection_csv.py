@@ -578,8 +578,9 @@ def read_rows(
     """
     if chunk_bytes is not None:
         return _read_streaming(stream, _Lookup(labels), chunk_bytes)
-    # Read in blocks, checking the header on the first as the streaming reader does, so
-    # a wrong header is reported before any later read error (size cap, corrupt gzip).
+    # The header is checked before the rest is read, as the streaming reader does, so a
+    # wrong header is reported before any later read error (size cap, corrupt gzip): a
+    # plain upload of known size is then read at once, any other in blocks.
     first = _read_checked_whole(stream)
     if first is not None:
         cut = first.find(b"\n")
