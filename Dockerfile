@@ -14,7 +14,14 @@ COPY pyproject.toml README.md manage.py ./
 COPY evalserver ./evalserver
 COPY submissions ./submissions
 COPY leaderboard ./leaderboard
-RUN pip install .
+# A C compiler for the detection reader's compiled part (evalserver/scoring/_detection_csv.c),
+# removed again in the same layer: the image keeps the built module, not the compiler.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && python -c "from evalserver.scoring import detection_native as n; assert n.available()" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 
 # Uploads, hidden labels and collected static files live in /data, a volume shared by the
 # services. Created here, owned by the unprivileged user, so a fresh volume inherits it.

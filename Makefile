@@ -7,7 +7,8 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run test lint format
 
-$(BIN)/.installed: pyproject.toml
+# The compiled part of the scorer is built at install: a change to it installs again.
+$(BIN)/.installed: pyproject.toml evalserver/scoring/_detection_csv.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -18,7 +19,7 @@ install: $(BIN)/.installed
 # The embedded default: SQLite and uploads under var/, scoring inside the web process.
 # Only the runtime dependencies (the dev extras are for `make test`); prints the URL and
 # the demo accounts once the server answers.
-$(BIN)/.runtime: pyproject.toml
+$(BIN)/.runtime: pyproject.toml evalserver/scoring/_detection_csv.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .

@@ -26,13 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import itertools
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .detection_csv import _MAX_INT_DIGITS, COLUMNS, MAX_FIELD_CHARS, SubmissionRows
+from .detection_csv import (
+    _MAX_INT_DIGITS,
+    COLUMNS,
+    MAX_FIELD_CHARS,
+    SubmissionRows,
+    class_tokens,
+    line_parts,
+)
 from .detection_labels import DetectionLabels
 
 # Arrow parses a part of the file this many bytes at a time (a block stays in cache) ...
@@ -284,9 +290,7 @@ class _Tokens:
         )
         # Each clip's number of frames, the bound of its rows' frames.
         self.clip_frames = labels.clip_dims[:, 0].astype(np.int64)
-        # The tokens of the streaming reader: ids, and names (a name wins over an equal id).
-        tokens = {str(i).encode(): i for i in range(labels.n_classes)}
-        tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+        tokens = class_tokens(labels)
         self.classes = pa.array(list(tokens), type=pa.binary())
         self.class_values = np.array(list(tokens.values()), dtype=np.int64)
 
@@ -436,16 +440,7 @@ def _parse(data: bytes, start: int, end: int):
 
 def _parts(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
     """``data[start:end]`` in ``PARSE_THREADS`` parts of whole lines (one if it is small)."""
-    bounds = [start]
-    if end - start >= _SPLIT_FROM_BYTES:
-        for k in range(1, PARSE_THREADS):
-            newline = data.find(b"\n", start + (end - start) * k // PARSE_THREADS, end)
-            if newline < 0:
-                break
-            if newline + 1 > bounds[-1]:
-                bounds.append(newline + 1)
-    bounds.append(end)
-    return list(itertools.pairwise(bounds))
+    return line_parts(data, start, end, n_parts=PARSE_THREADS, min_bytes=_SPLIT_FROM_BYTES)
 
 
 def _plain_bytes(data: bytes, start: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -182,6 +183,15 @@ class _TokenTable:
         return found, np.where(found, self._values[pos], 0)
 
 
+def class_tokens(labels: DetectionLabels) -> dict[bytes, int]:
+    """The tokens a row may name its class by, and the class each names: its id in
+    decimal, or its name (every reader takes exactly these)."""
+    tokens = {str(i).encode(): i for i in range(labels.n_classes)}
+    # A name wins over an id should a class map ever name a class "3".
+    tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+    return tokens
+
+
 class _Lookup:
     """What rows are checked against: the phase's clip ids, frame counts and class tokens."""
 
@@ -190,9 +200,7 @@ class _Lookup:
             [c.encode("utf-8") for c in labels.clip_ids], list(range(labels.n_items))
         )
         self.clip_frames = labels.clip_dims[:, 0].astype(np.int64)
-        tokens = {str(i).encode(): i for i in range(labels.n_classes)}
-        # A name wins over an id should a class map ever name a class "3".
-        tokens.update({name.encode("utf-8"): i for i, name in enumerate(labels.class_names)})
+        tokens = class_tokens(labels)
         self.classes = _TokenTable(list(tokens), list(tokens.values()))
 
 
@@ -222,6 +230,24 @@ class SubmissionRows:
                 for f in dataclasses.fields(cls)
             )
         )
+
+
+def line_parts(
+    data: bytes, start: int, end: int, *, n_parts: int, min_bytes: int
+) -> list[tuple[int, int]]:
+    """``data[start:end]`` in ``n_parts`` parts of whole lines, one per parsing thread
+    (one part if it is smaller than ``min_bytes``); every part but the last ends in its
+    last line's newline."""
+    bounds = [start]
+    if end - start >= min_bytes:
+        for k in range(1, n_parts):
+            newline = data.find(b"\n", start + (end - start) * k // n_parts, end)
+            if newline < 0:
+                break
+            if newline + 1 > bounds[-1]:
+                bounds.append(newline + 1)
+    bounds.append(end)
+    return list(itertools.pairwise(bounds))
 
 
 @dataclass(frozen=True)
@@ -603,11 +629,15 @@ def read_rows(
     whole = b"".join(pieces) if len(pieces) > 1 else first
     del pieces, first
     from .detection_arrow import read_valid_rows
+    from .detection_native import read_plain_rows
 
-    if whole.find(b"\r", cut + 1) >= 0:
-        rows = read_valid_rows(whole[cut + 1 :].replace(b"\r\n", b"\n"), 0, 2, labels)
-    else:
-        rows = read_valid_rows(whole, cut + 1, 2, labels)
+    body, start = whole, cut + 1
+    if whole.find(b"\r", start) >= 0:
+        body, start = whole[start:].replace(b"\r\n", b"\n"), 0
+    # The compiled reader takes plain files; Arrow's what it gives up on.
+    rows = read_plain_rows(body, start, 2, labels)
+    if rows is None:
+        rows = read_valid_rows(body, start, 2, labels)
     if rows is not None:
         return rows, _Problems()
     return _read_streaming(io.BytesIO(whole), _Lookup(labels), CHUNK_BYTES)

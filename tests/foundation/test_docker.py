@@ -138,3 +138,14 @@ def test_the_dockerfile_copies_what_exists_and_serves_the_wsgi_app():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored
     assert "var" in ignored
+
+
+def test_the_image_builds_the_compiled_detection_reader():
+    """pyproject.toml builds it optionally (a machine without a compiler still installs);
+    the image installs a compiler for that step and fails if the module is missing."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    step = next(line for line in dockerfile.split("\nRUN ") if "pip install ." in line)
+    assert "apt-get install -y --no-install-recommends gcc libc6-dev" in step
+    assert step.index("gcc libc6-dev") < step.index("pip install .")
+    assert "n.available()" in step
+    assert (ROOT / "evalserver/scoring/_detection_csv.c").is_file()

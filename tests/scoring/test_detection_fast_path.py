@@ -1,8 +1,9 @@
-"""The Arrow fast path of the detection reader agrees with the streaming reader.
+"""The fast paths of the detection reader agree with the streaming reader.
 
-The fast path may only take a file the streaming reader finds valid, and must then
-yield the very same rows (same bits). Anything else it hands back (None) so the
-streaming reader words the problems. Each case below is checked both ways.
+A fast path (Arrow's, and the compiled one before it) may only take a file the
+streaming reader finds valid, and must then yield the very same rows (same bits).
+Anything else it hands back (None) so the streaming reader words the problems. Each
+case below is checked every way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from evalserver.scoring import detection
 from evalserver.scoring.detection_arrow import read_valid_rows
 from evalserver.scoring.detection_csv import CHUNK_BYTES, MAX_FIELD_CHARS, read_rows
 from evalserver.scoring.detection_metrics import evaluate, group_tubes
+from evalserver.scoring.detection_native import read_plain_rows
 from evalserver.scoring.errors import SubmissionInvalid
 
 from .detection_helpers import HEADER, SMALL_CLASSES, clip, gt_tube, labels_json
@@ -49,21 +51,24 @@ def _same_rows(a, b) -> None:
 
 
 def _check(labels: detection.DetectionLabels, data: bytes) -> bool:
-    """Both readers agree on ``data``; True if the fast path took it."""
+    """Every reader agrees on ``data``; True if Arrow's fast path took it."""
     cut = data.index(b"\n")
     body = data[cut + 1 :].replace(b"\r\n", b"\n")
     fast = read_valid_rows(body, 0, 2, labels)
+    native = read_plain_rows(body, 0, 2, labels)
     try:
         slow_rows, slow_problems = _streaming(labels, data)
     except SubmissionInvalid:
         assert fast is None
+        assert native is None
         return False
     rows, problems = read_rows(io.BytesIO(data), labels)
     assert problems.messages() == slow_problems.messages()
     _same_rows(rows, slow_rows)
-    if fast is not None:
-        assert not slow_problems
-        _same_rows(fast, slow_rows)
+    for taken in (fast, native):
+        if taken is not None:
+            assert not slow_problems
+            _same_rows(taken, slow_rows)
     return fast is not None
 
 

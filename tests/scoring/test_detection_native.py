@@ -1,0 +1,353 @@
+"""The compiled fast path of the detection reader (detection_native, _detection_csv.c).
+
+It takes only plainly valid files, in the plain number form, and must then give the
+streaming reader's rows bit for bit; on anything else it gives up (None) and the next
+reader answers, so what a user sees never depends on which reader read the file. The
+cases shared with Arrow's fast path run through both in test_detection_fast_path.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evalserver.scoring import detection, detection_native
+from evalserver.scoring.detection_csv import CHUNK_BYTES, read_rows
+from evalserver.scoring.detection_native import read_plain_rows
+from evalserver.scoring.errors import SubmissionInvalid
+
+from .detection_helpers import HEADER, SMALL_CLASSES, clip, gt_tube, labels_json
+
+CLIP_IDS = ("00000", "00001", "a_long_clip_id_of_the_2022_layout", "ünïcode", "1", "10")
+
+
+@pytest.fixture(scope="module")
+def labels() -> detection.DetectionLabels:
+    records = [
+        clip(cid, [gt_tube(SMALL_CLASSES[k % 4], 2, [[10, 10, 40, 40]] * 6)], frames=20)
+        for k, cid in enumerate(CLIP_IDS)
+    ]
+    return detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+
+
+def _same_rows(a, b) -> None:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.dtype == y.dtype, f.name
+        assert x.shape == y.shape, f.name
+        assert x.tobytes() == y.tobytes(), f.name  # bit for bit: -0.0 is not 0.0
+
+
+def _csv(lines: list[str]) -> bytes:
+    return ("\n".join([HEADER, *lines]) + "\n").encode()
+
+
+def _native(labels, data: bytes):
+    cut = data.index(b"\n") + 1
+    return read_plain_rows(data, cut, 2, labels)
+
+
+def _agree(labels, data: bytes) -> bool:
+    """The compiled reader and the streaming reader agree; True if the former took it."""
+    native = _native(labels, data)
+    try:
+        rows, problems = read_rows(io.BytesIO(data), labels, chunk_bytes=CHUNK_BYTES)
+    except SubmissionInvalid:
+        assert native is None
+        return False
+    if native is not None:
+        assert not problems
+        _same_rows(native, rows)
+    return native is not None
+
+
+VALID = "00001,3,4,walk,0.5,10,11.5,30,40.25"
+
+
+def test_the_compiled_module_is_built() -> None:
+    """pyproject.toml builds it at install; a machine with a C compiler (CI's, the
+    Docker image's) must have it, or every file silently takes the slower path."""
+    assert detection_native.available()
+
+
+def test_a_plain_file_is_read_by_it(labels) -> None:
+    lines = [
+        f"{cid},{t},{f},{cls},{s},{x},{y},{x2},{y2}"
+        for cid in CLIP_IDS
+        for t, cls in ((0, "walk"), (1, 2), (17, "idle"), (123456789012345678, "3"))
+        for f, s, x, y, x2, y2 in (
+            (0, "0.25", "1", "2", "6.5", "9"),
+            (5, "1", "-3.5", "0.125", "2", "7.0"),
+            (19, "0", "-99.000", "-0.001", "-0", "0.0"),
+            (7, "0.0", "-0.0", "0000.5", "0001", "000.75"),
+        )
+    ]
+    assert _agree(labels, _csv(lines))
+    # Rows keep their line numbers, and trailing blank lines are allowed.
+    rows = _native(labels, _csv(lines) + b"\n\n")
+    assert rows is not None
+    assert rows.line.tolist() == list(range(2, 2 + len(lines)))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "0.1",
+        "0.3",
+        "1.000000000000002",
+        "0" * 40 + "1.5",  # leading zeros add nothing to the mantissa
+        "0." + "0" * 21 + "1",  # 22 digits after the point
+        "9007199254740992",  # 2^53, the largest mantissa taken
+        "900719925474099.2",
+        "0.9007199254740992",
+        "123456789.1234567",
+        "-0.000001",
+    ],
+)
+def test_exact_edges_of_the_number_form_give_pythons_float(labels, token: str) -> None:
+    score = token if 0 <= float(token) <= 1 else "1"
+    line = f"00001,3,4,walk,{score},-1,0,{token},1"
+    rows = _native(labels, _csv([line]))
+    assert rows is not None
+    assert struct.pack("<d", rows.box[2][0]) == struct.pack("<d", float(token))
+    assert _agree(labels, _csv([line]))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "9007199254740993",  # a mantissa above 2^53
+        "0.00000000000000000000001",  # 23 digits after the point
+        "1.0000000000000002",  # 17 digits, above 2^53
+        "0" * 62 + "1.5",  # longer than a field may be
+        "12345678901234567890",  # 20 digits
+        "1e3",
+        "1E3",
+        "+1",
+        ".5",
+        "5.",
+        "-.5",
+        "--1",
+        "1.2.3",
+        "0x1",
+        "nan",
+        "inf",
+        "1_0",
+        " 1",
+        "1 ",
+        "",
+        "٣",
+    ],
+)
+def test_other_numbers_are_left_to_the_next_reader(labels, token: str) -> None:
+    """What the plain form leaves out goes to Arrow's path or the streaming reader, which
+    read it (or refuse it) as they always did: the result is the same."""
+    line = f"00001,3,4,walk,0.5,{token},0,1000,1"
+    data = _csv([VALID.replace(",3,", ",5,"), line])
+    assert not _agree(labels, data)
+    assert _outcome(lambda: read_rows(io.BytesIO(data), labels)) == _outcome(
+        lambda: read_rows(io.BytesIO(data), labels, chunk_bytes=CHUNK_BYTES)
+    )
+
+
+def _outcome(read) -> tuple:
+    """What a reader gives: its rows' bytes and problems, or the errors it raises."""
+    try:
+        rows, problems = read()
+    except SubmissionInvalid as exc:
+        return ("invalid", exc.errors)
+    fields = tuple(getattr(rows, f.name).tobytes() for f in dataclasses.fields(rows))
+    return ("rows", fields, problems.messages())
+
+
+@pytest.mark.parametrize(
+    ("column", "token"),
+    [
+        (0, "00002"),
+        (0, "0001"),
+        (0, "00001 "),
+        (0, "\x0100001"),
+        (0, "c" * 65),
+        (1, "1" * 19),
+        (1, "-1"),
+        (1, "1a"),
+        (2, "20"),  # the clip has frames 0..19
+        (2, ""),
+        (3, "Walk"),
+        (3, "4"),
+        (3, "walk\t"),
+        (4, "1.5"),
+        (4, "-0.25"),
+        (8, "11.5"),  # y2 == y1: a degenerate box
+        (7, "9"),  # x2 < x1
+    ],
+)
+def test_a_bad_field_is_left_to_the_streaming_reader(labels, column: int, token: str) -> None:
+    fields = VALID.split(",")
+    fields[column] = token
+    assert not _agree(labels, _csv([VALID.replace(",3,", ",5,"), ",".join(fields)]))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _csv([VALID, "", VALID.replace(",3,", ",4,")]),
+        _csv([VALID + ",1"]),
+        _csv([VALID.rsplit(",", 1)[0]]),
+        _csv([VALID]).replace(b",0.5,", b",0.5\r,"),
+        _csv([VALID]).replace(b",0.5,", b",0.5\x00,"),
+        _csv([VALID]).replace(b"\n", b"\r\n"),
+        _csv([VALID]).rstrip(b"\n") + b",",
+        _csv([VALID, VALID]).replace(b"walk", "wälk".encode("latin-1")),
+    ],
+)
+def test_odd_lines_are_left_to_the_next_reader(labels, data: bytes) -> None:
+    assert not _agree(labels, data)
+
+
+def test_an_empty_body_is_left_to_the_next_reader(labels) -> None:
+    assert _native(labels, _csv([])) is None
+    assert _native(labels, _csv([]) + b"\n\n") is None
+    rows, problems = read_rows(io.BytesIO(_csv([])), labels)
+    assert len(rows) == 0
+    assert not problems
+
+
+def _number(rng: random.Random, low: int, high: int) -> tuple[str, float]:
+    """A plain decimal of 0-6 digits after the point, and its value."""
+    places = rng.randint(0, 6)
+    text = f"{rng.randint(low, high) / 10**places:.{places}f}"
+    return text, float(text)
+
+
+def _lines(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        (x1, x), (y1, y) = _number(rng, -50_000, 50_000), _number(rng, 0, 50_000)
+        x2, y2 = f"{x + rng.randint(1, 9):.6f}", f"{y + rng.randint(1, 9000) / 1000:.3f}"
+        score = f"{rng.randint(0, 10**9) / 10**9:.{rng.randint(0, 9)}f}"
+        out.append(
+            f"{rng.choice(CLIP_IDS)},{rng.randint(0, 10 ** rng.randint(1, 17))},"
+            f"{rng.randint(0, 19)},{rng.choice(['walk', 'idle', '0', '1', '2', '3'])},"
+            f"{score},{x1},{y1},{x2},{y2}"
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_plain_files_give_the_streaming_rows(labels, seed: int) -> None:
+    assert _agree(labels, _csv(_lines(seed, 400)))
+
+
+def test_two_parts_on_two_threads_give_the_same_rows(labels, monkeypatch) -> None:
+    monkeypatch.setattr(detection_native, "_SPLIT_FROM_BYTES", 1)
+    lines = _lines(9, 300)
+    data = _csv(lines)
+    body_start = data.index(b"\n") + 1
+    assert (
+        len(detection_native.line_parts(data, body_start, len(data) - 1, n_parts=2, min_bytes=1))
+        == 2
+    )
+    assert _agree(labels, data)
+    # A bad field in the second part only, or a blank line on either side of the cut.
+    fields = lines[-1].split(",")
+    fields[3] = "Walk"
+    assert not _agree(labels, _csv([*lines[:-1], ",".join(fields)]))
+    cut = detection_native.line_parts(data, body_start, len(data) - 1, n_parts=2, min_bytes=1)[1][0]
+    for shift in (-1, 0, 1):
+        blank = data[: cut + shift] + b"\n" + data[cut + shift :]
+        if b"\n\n" in blank.rstrip(b"\n"):
+            assert not _agree(labels, blank)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    sign=st.sampled_from(["", "-"]),
+    whole=st.text("0123456789", min_size=1, max_size=19)
+    | st.text("0", max_size=50).map("{}7".format),
+    fraction=st.none() | st.text("0123456789", min_size=0, max_size=23),
+)
+def test_any_plain_number_is_pythons_float_or_left_alone(labels, sign, whole, fraction) -> None:
+    token = sign + whole + ("" if fraction is None else "." + fraction)
+    x2 = "9" * 15
+    rows = _native(labels, _csv([f"00001,3,4,walk,0.5,{token},0,{x2},1"]))
+    digits = whole + (fraction or "")
+    length_ok = len(token) <= 64
+    plain = fraction != "" and int(digits) <= 2**53 and len(fraction or "") <= 22
+    taken = plain and length_ok and float(token) < float(x2)
+    assert (rows is not None) == taken, token
+    if rows is not None:
+        assert struct.pack("<d", rows.box[0][0]) == struct.pack("<d", float(token))
+
+
+def test_a_file_with_a_few_rare_numbers_still_takes_a_fast_path(labels) -> None:
+    """An exponent far down the file costs the compiled pass; Arrow's path then reads it
+    (its rows are the streaming reader's, as test_detection_fast_path checks)."""
+    lines = _lines(3, 200)
+    lines[-1] = "00001,3,4,walk,5e-1,10,11.5,30,40.25"
+    data = _csv(lines)
+    assert _native(labels, data) is None
+    rows, problems = read_rows(io.BytesIO(data), labels)
+    assert not problems
+    assert rows.score[-1] == 0.5
+
+
+def test_without_the_compiled_module_every_file_is_still_read(labels, monkeypatch) -> None:
+    """A machine without a C compiler at install has no _detection_csv: the Arrow path
+    and the streaming reader read everything, with the same rows and problems."""
+    data = _csv(_lines(5, 100))
+    with_module = read_rows(io.BytesIO(data), labels)
+    monkeypatch.setattr(detection_native, "_detection_csv", None)
+    assert not detection_native.available()
+    assert _native(labels, data) is None
+    without, problems = read_rows(io.BytesIO(data), labels)
+    assert not problems
+    _same_rows(without, with_module[0])
+
+
+def test_inconsistent_arguments_are_refused_not_read_out_of_bounds() -> None:
+    from evalserver.scoring import _detection_csv
+
+    data = b"00001,3,4,walk,0.5,10,11.5,30,40.25"
+    blob, offsets = b"00001", np.array([0, 5], dtype=np.int64)
+    frames = np.array([20], dtype=np.int64)
+    cblob, coffsets, cvalues = b"walk", np.array([0, 4], dtype=np.int64), np.array([0])
+    ints = [np.empty(1, dtype=np.int64) for _ in range(4)]
+    score, box = np.empty(1), np.empty((4, 1))
+
+    def call(**change):
+        args = dict(
+            data=data, start=0, end=len(data), blob=blob, offsets=offsets, frames=frames,
+            cblob=cblob, coffsets=coffsets, cvalues=cvalues.astype(np.int64),
+            clip=ints[0], tube=ints[1], frame=ints[2], cls=ints[3], score=score, box=box, row=0,
+        )  # fmt: skip
+        args.update(change)
+        return _detection_csv.parse(*args.values())
+
+    assert call() == 1
+    assert ints[0][0] == 0
+    assert box[:, 0].tolist() == [10, 11.5, 30, 40.25]
+    for change in (
+        {"end": len(data) + 1},
+        {"start": -1},
+        {"row": 2},
+        {"offsets": np.array([0, 6], dtype=np.int64)},
+        {"offsets": np.array([3, 2], dtype=np.int64)},
+        {"frames": np.array([20, 20], dtype=np.int64)},
+        {"box": np.empty((3, 1))},
+        {"score": np.empty(2)},
+    ):
+        with pytest.raises(ValueError, match=r"inconsistent arguments|token offsets"):
+            call(**change)
+    with pytest.raises((ValueError, TypeError, BufferError)):
+        call(score=b"\x00" * 8)  # read-only
+    # A row index at the end leaves no room: the file is given up, nothing is written.
+    assert call(row=1) == -1
