@@ -125,9 +125,9 @@ static inline int64_t uint_field(const char **p, const char *end, char delimiter
     int64_t v = 0;
     int digits = 0;
     while (q < end && (unsigned)(*q - '0') < 10) {
+        if (++digits > MAX_INT_DIGITS) return -1;
         v = v * 10 + (*q - '0');
         q++;
-        if (++digits > MAX_INT_DIGITS) return -1;
     }
     if (digits == 0) return -1;
     if (q < end) {
@@ -242,13 +242,24 @@ typedef struct {
     int count;
 } Views;
 
-static int get_view(Views *v, PyObject *obj, int writable, Py_ssize_t itemsize, const char *what) {
+/* The kinds of buffer taken: bytes, int64 or float64 items. */
+enum { BYTES, INT64, FLOAT64 };
+
+static int get_view(Views *v, PyObject *obj, int writable, int kind, const char *what) {
     Py_buffer *view = &v->views[v->count];
-    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
     v->count++;
-    if (itemsize && view->len % itemsize != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: a buffer of %zd-byte items expected", what, itemsize);
+    if (kind == BYTES) return 0;
+    /* numpy's int64 is 'l' here (or 'q'), float64 'd'; a native-order prefix may come. */
+    const char *format = view->format ? view->format : "B";
+    if (*format == '@' || *format == '=' || *format == '<') format++;
+    int ok = view->itemsize == 8 &&
+             (kind == INT64 ? strcmp(format, "l") == 0 || strcmp(format, "q") == 0
+                            : strcmp(format, "d") == 0);
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "%s: a buffer of %s expected", what,
+                     kind == INT64 ? "int64" : "float64");
         return -1;
     }
     return 0;
@@ -267,7 +278,7 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
     Py_ssize_t start, end;
     if (!PyArg_ParseTuple(args, "Onn", &data, &start, &end)) return NULL;
     Views v = {.count = 0};
-    if (get_view(&v, data, 0, 0, "data") < 0) {
+    if (get_view(&v, data, 0, BYTES, "data") < 0) {
         release_views(&v);
         return NULL;
     }
@@ -287,38 +298,42 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(parse_doc,
              "parse(data, start, end, clip_blob, clip_offsets, clip_frames, class_blob,\n"
-             "      class_offsets, class_values, clip, tube_id, frame, cls, score, box, row)\n"
+             "      class_offsets, class_values, clip, tube_id, frame, cls, score, box, row,\n"
+             "      row_end)\n"
              "\n"
              "Parse the lines of data[start:end] (no newline after the last) into the arrays\n"
-             "from index row on (box: (4, n) float64, written in its rows). Returns the\n"
-             "number of rows parsed, or -1 if some line is not plainly valid.");
+             "at indexes row..row_end - 1 (box: (4, n) float64, written in its rows). Returns\n"
+             "the number of rows parsed, or -1 if some line is not plainly valid or there are\n"
+             "more lines than that room.");
 
 static PyObject *parse(PyObject *self, PyObject *args) {
     PyObject *data, *clip_blob, *clip_offsets, *clip_frames, *class_blob, *class_offsets,
         *class_values, *o_clip, *o_tube, *o_frame, *o_cls, *o_score, *o_box;
-    Py_ssize_t start, end, row;
-    if (!PyArg_ParseTuple(args, "OnnOOOOOOOOOOOOn", &data, &start, &end, &clip_blob,
+    Py_ssize_t start, end, row, row_end;
+    if (!PyArg_ParseTuple(args, "OnnOOOOOOOOOOOOnn", &data, &start, &end, &clip_blob,
                           &clip_offsets, &clip_frames, &class_blob, &class_offsets,
                           &class_values, &o_clip, &o_tube, &o_frame, &o_cls, &o_score, &o_box,
-                          &row))
+                          &row, &row_end))
         return NULL;
     Views v = {.count = 0};
     Py_ssize_t result = -1;
     Table clips = {.slots = NULL}, classes = {.slots = NULL};
-    if (get_view(&v, data, 0, 0, "data") < 0 || get_view(&v, clip_blob, 0, 0, "clip_blob") < 0 ||
-        get_view(&v, clip_offsets, 0, 8, "clip_offsets") < 0 ||
-        get_view(&v, clip_frames, 0, 8, "clip_frames") < 0 ||
-        get_view(&v, class_blob, 0, 0, "class_blob") < 0 ||
-        get_view(&v, class_offsets, 0, 8, "class_offsets") < 0 ||
-        get_view(&v, class_values, 0, 8, "class_values") < 0 ||
-        get_view(&v, o_clip, 1, 8, "clip") < 0 || get_view(&v, o_tube, 1, 8, "tube_id") < 0 ||
-        get_view(&v, o_frame, 1, 8, "frame") < 0 || get_view(&v, o_cls, 1, 8, "cls") < 0 ||
-        get_view(&v, o_score, 1, 8, "score") < 0 || get_view(&v, o_box, 1, 8, "box") < 0)
+    if (get_view(&v, data, 0, BYTES, "data") < 0 ||
+        get_view(&v, clip_blob, 0, BYTES, "clip_blob") < 0 ||
+        get_view(&v, clip_offsets, 0, INT64, "clip_offsets") < 0 ||
+        get_view(&v, clip_frames, 0, INT64, "clip_frames") < 0 ||
+        get_view(&v, class_blob, 0, BYTES, "class_blob") < 0 ||
+        get_view(&v, class_offsets, 0, INT64, "class_offsets") < 0 ||
+        get_view(&v, class_values, 0, INT64, "class_values") < 0 ||
+        get_view(&v, o_clip, 1, INT64, "clip") < 0 || get_view(&v, o_tube, 1, INT64, "tube_id") < 0 ||
+        get_view(&v, o_frame, 1, INT64, "frame") < 0 || get_view(&v, o_cls, 1, INT64, "cls") < 0 ||
+        get_view(&v, o_score, 1, FLOAT64, "score") < 0 || get_view(&v, o_box, 1, FLOAT64, "box") < 0)
         goto done;
     Py_buffer *b = v.views;
     Py_ssize_t n_rows = b[7].len / 8;
     Py_ssize_t n_clips = b[2].len / 8 - 1, n_tokens = b[5].len / 8 - 1;
-    if (start < 0 || end < start || end > b[0].len || row < 0 || row > n_rows ||
+    if (start < 0 || end < start || end > b[0].len || row < 0 || row_end < row ||
+        row_end > n_rows ||
         n_clips < 0 || b[3].len / 8 != n_clips || n_tokens < 0 || b[6].len / 8 != n_tokens ||
         b[8].len / 8 != n_rows || b[9].len / 8 != n_rows || b[10].len / 8 != n_rows ||
         b[11].len / 8 != n_rows || b[12].len / 8 != 4 * n_rows) {
@@ -344,7 +359,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     const int64_t *frames = b[3].buf;
     Py_BEGIN_ALLOW_THREADS
     result = parse_lines((const char *)b[0].buf + start, end - start, &clips, frames, &classes,
-                         &out, row, n_rows - row);
+                         &out, row, row_end - row);
     Py_END_ALLOW_THREADS
     free(clips.slots);
     free(classes.slots);

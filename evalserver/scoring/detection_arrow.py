@@ -36,6 +36,7 @@ from .detection_csv import (
     COLUMNS,
     MAX_FIELD_CHARS,
     SubmissionRows,
+    body_end,
     class_tokens,
     line_parts,
 )
@@ -462,9 +463,7 @@ def read_valid_rows(
     """
     import pyarrow as pa
 
-    end = len(data)
-    while end > start and data[end - 1] == 10:
-        end -= 1
+    end = body_end(data, start)
     if end == start:
         return SubmissionRows.concatenate([]) if _plain_bytes(data, start) else None
     parts = _parts(data, start, end)

@@ -256,6 +256,11 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         if not isinstance(clip_id, str) or not clip_id:
             problems.append(f"{where}: 'id' must be a non-empty string")
             continue
+        if "\x00" in clip_id:
+            # No submission line may hold a NUL; and numpy's strings drop trailing ones,
+            # which would make "7" and "7\x00" one id.
+            problems.append(f"{where}: 'id' must not contain a NUL character")
+            continue
         if clip_id in seen:
             problems.append(f"{where}: duplicate clip id (first in record {seen[clip_id]})")
             continue

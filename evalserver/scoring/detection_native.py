@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .detection_csv import SubmissionRows, class_tokens, line_parts
+from .detection_csv import SubmissionRows, body_end, class_tokens, line_parts
 from .detection_labels import DetectionLabels
 
 try:
@@ -33,6 +33,8 @@ except ImportError:  # built without a C compiler: the Arrow path reads every fi
 # Two parts (one per core of the 2-core machines we are sized for) once a file is this big.
 PARSE_THREADS = 2
 _SPLIT_FROM_BYTES = 1 << 20
+# The shortest plain row and its newline: "a,0,0,0,0,0,0,1,1\n" (one-byte clip id and class).
+_SHORTEST_LINE = 18
 
 
 def available() -> bool:
@@ -82,9 +84,7 @@ def read_plain_rows(
     """
     if _detection_csv is None:
         return None
-    end = len(data)
-    while end > start and data[end - 1] == 10:
-        end -= 1
+    end = body_end(data, start)
     if end == start:
         return None  # nothing to gain: the Arrow path answers an empty body
     parts = line_parts(data, start, end, n_parts=PARSE_THREADS, min_bytes=_SPLIT_FROM_BYTES)
@@ -94,6 +94,10 @@ def read_plain_rows(
         counts = list(pool.map(lambda ab: _detection_csv.count_lines(data, *ab), parts))
         counts[-1] += 1
         n = sum(counts)
+        if n > (end - start + 1) // _SHORTEST_LINE:
+            # More lines than plain rows could fill (a file of short lines): not worth
+            # arrays sized by them; the next reader words what is wrong.
+            return None
         ints = [np.empty(n, dtype=np.int64) for _ in range(4)]
         score = np.empty(n, dtype=np.float64)
         box = np.empty((4, n), dtype=np.float64)
@@ -105,7 +109,7 @@ def read_plain_rows(
                 data, a, b,
                 tables.clip_blob, tables.clip_offsets, tables.clip_frames,
                 tables.class_blob, tables.class_offsets, tables.class_values,
-                *ints, score, box, firsts[k],
+                *ints, score, box, firsts[k], firsts[k] + counts[k],
             )  # fmt: skip
 
         parsed = list(pool.map(parse, range(len(parts))))

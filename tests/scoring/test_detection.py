@@ -728,6 +728,11 @@ def _bad(**changes) -> list[dict]:
         (_bad(boxes=[BOX, ["10", 10, 30, 40], BOX]), "tube 2: every box must be a list of four"),
         (_bad(boxes="none"), "tube 2: 'boxes' must be a list"),
         ([clip("00001", []), clip("00001", [])], "record 2 (id '00001'): duplicate clip id"),
+        # numpy's strings would drop the NUL and make the two one id.
+        (
+            [clip("7", []), clip("7\x00", [])],
+            "record 2 (id '7\\x00'): 'id' must not contain a NUL character",
+        ),
         (
             [clip("00000", []), {"id": "00001", "dim": [10, 100, 100]}],
             "record 2 (id '00001'): 'tubes' must be a list",

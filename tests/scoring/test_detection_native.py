@@ -328,6 +328,7 @@ def test_inconsistent_arguments_are_refused_not_read_out_of_bounds() -> None:
             data=data, start=0, end=len(data), blob=blob, offsets=offsets, frames=frames,
             cblob=cblob, coffsets=coffsets, cvalues=cvalues.astype(np.int64),
             clip=ints[0], tube=ints[1], frame=ints[2], cls=ints[3], score=score, box=box, row=0,
+            row_end=1,
         )  # fmt: skip
         args.update(change)
         return _detection_csv.parse(*args.values())
@@ -338,7 +339,9 @@ def test_inconsistent_arguments_are_refused_not_read_out_of_bounds() -> None:
     for change in (
         {"end": len(data) + 1},
         {"start": -1},
-        {"row": 2},
+        {"row": 2, "row_end": 2},
+        {"row_end": 2},
+        {"row": 1, "row_end": 0},
         {"offsets": np.array([0, 6], dtype=np.int64)},
         {"offsets": np.array([3, 2], dtype=np.int64)},
         {"frames": np.array([20, 20], dtype=np.int64)},
@@ -347,7 +350,50 @@ def test_inconsistent_arguments_are_refused_not_read_out_of_bounds() -> None:
     ):
         with pytest.raises(ValueError, match=r"inconsistent arguments|token offsets"):
             call(**change)
-    with pytest.raises((ValueError, TypeError, BufferError)):
+    # Items of the wrong kind, though 8 bytes each.
+    for change in (
+        {"score": np.empty(1, dtype=np.int64)},
+        {"clip": np.empty(1)},
+        {"offsets": np.array([0, 5], dtype=np.uint64)},
+        {"box": np.empty((4, 2), dtype=np.float32)},
+    ):
+        with pytest.raises(ValueError, match=r"a buffer of (int|float)64 expected"):
+            call(**change)
+    with pytest.raises(BufferError):
         call(score=b"\x00" * 8)  # read-only
-    # A row index at the end leaves no room: the file is given up, nothing is written.
-    assert call(row=1) == -1
+    # No room left: the file is given up, nothing is written past the room.
+    assert call(row=1, row_end=1) == -1
+    assert call(row=0, row_end=0) == -1
+    two = data + b"\n" + data
+    ints[0][0] = 7
+    assert call(data=two, end=len(two)) == -1
+
+
+def test_more_lines_than_plain_rows_could_fill_are_left_to_the_next_reader(labels) -> None:
+    """Arrays are sized by the newlines before any line is read: a file of short lines
+    (an upload of anything but this CSV) is refused before they are made, and the
+    streaming reader words its problems."""
+    data = HEADER.encode() + b"\n" + b"a\n" * 5000
+    assert _native(labels, data) is None
+    rows, problems = read_rows(io.BytesIO(data), labels)
+    assert len(rows) == 0
+    assert problems.total == 5000
+    assert problems.messages()[0].startswith("line 2: expected 9 comma-separated fields")
+    # The shortest plain rows still fill their arrays.
+    records = [clip("a", [gt_tube("walk", 0, [[0, 0, 1, 1]])], frames=10)]
+    short_labels = detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+    shortest = [f"a,{k},0,0,0,0,0,1,1" for k in range(10)]
+    assert len(shortest[0]) == detection_native._SHORTEST_LINE - 1
+    assert _agree(short_labels, _csv(shortest))
+
+
+@pytest.mark.parametrize("trailing", [0, 1, 3, (1 << 16) - 1, 1 << 16, 3 << 16])
+def test_trailing_newlines_are_found_in_blocks(labels, trailing: int) -> None:
+    from evalserver.scoring.detection_csv import body_end
+
+    body = (VALID + "\n" + VALID.replace(",3,", ",4,")).encode()
+    data = b"xx" + body + b"\n" * trailing
+    assert body_end(data, 2) == 2 + len(body)
+    assert body_end(b"xx" + b"\n" * trailing, 2) == 2
+    assert body_end(b"\n" * trailing, trailing) == trailing
+    assert _agree(labels, HEADER.encode() + b"\n" + body + b"\n" * trailing)
