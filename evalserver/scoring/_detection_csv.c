@@ -1,4 +1,5 @@
-/* The native fast path of the detection reader (evalserver.scoring.detection_native).
+/* The native fast paths of detection scoring (evalserver.scoring.detection_native): the
+ * reader of a plain CSV (parse), and one pass of the box matching (box_pass).
  *
  * One pass over the bytes of a plainly valid CSV body: each line is split into its nine
  * fields and each field converted and checked as it is met, straight into the caller's
@@ -374,15 +375,110 @@ done:
     return NULL;
 }
 
+PyDoc_STRVAR(box_pass_doc,
+             "box_pass(rows, row_tube, row_frame, j_start, j_end, j_base, boxes, row_box,\n"
+             "         row_best, row_target, hit, iou) -> the number of hits\n"
+             "\n"
+             "detection_metrics._box_pass in one loop: each of `rows` (file rows) whose frame\n"
+             "lies within its tube's span [j_start, j_end] meets ground-truth box\n"
+             "j_base[tube] + frame of `boxes` ((n, 4) float64); the row and the IoU go to hit\n"
+             "and iou (in the order of `rows`), and row_best/row_target keep each row's best\n"
+             "IoU and box so far (strictly better only). The IoU's float operations are\n"
+             "box_iou's, in its order (the module is built without contracting them into\n"
+             "fused multiply-adds), so its bits are box_iou's.");
+
+static PyObject *box_pass(PyObject *self, PyObject *args) {
+    PyObject *o[12];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9], &o[10], &o[11]))
+        return NULL;
+    static const int kinds[12] = {INT64, INT64, INT64, INT64, INT64, INT64,
+                                  FLOAT64, FLOAT64, FLOAT64, INT64, INT64, FLOAT64};
+    static const char *names[12] = {"rows", "row_tube", "row_frame", "j_start", "j_end", "j_base",
+                                    "boxes", "row_box", "row_best", "row_target", "hit", "iou"};
+    Views v = {.count = 0};
+    for (int k = 0; k < 12; k++) {
+        if (get_view(&v, o[k], k >= 8, kinds[k], names[k]) < 0) {
+            release_views(&v);
+            return NULL;
+        }
+    }
+    Py_buffer *b = v.views;
+    Py_ssize_t n = b[0].len / 8, n_rows = b[1].len / 8, n_tubes = b[3].len / 8;
+    Py_ssize_t n_boxes = b[6].len / 32;
+    if (b[2].len / 8 != n_rows || b[4].len / 8 != n_tubes || b[5].len / 8 != n_tubes ||
+        b[6].len % 32 != 0 || b[7].len / 8 != 4 * n_rows || b[8].len / 8 != n_rows ||
+        b[9].len / 8 != n_rows || b[10].len / 8 < n || b[11].len / 8 < n) {
+        release_views(&v);
+        PyErr_SetString(PyExc_ValueError, "inconsistent arguments");
+        return NULL;
+    }
+    const int64_t *rows = b[0].buf, *row_tube = b[1].buf, *row_frame = b[2].buf;
+    const int64_t *j_start = b[3].buf, *j_end = b[4].buf, *j_base = b[5].buf;
+    const double *boxes = b[6].buf, *row_box = b[7].buf;
+    double *row_best = b[8].buf, *out_iou = b[11].buf;
+    int64_t *row_target = b[9].buf, *out_hit = b[10].buf;
+    Py_ssize_t hits = 0;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const double *ax1 = row_box, *ay1 = row_box + n_rows, *ax2 = row_box + 2 * n_rows,
+                 *ay2 = row_box + 3 * n_rows;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = rows[i];
+        if (r < 0 || r >= n_rows) {
+            bad = 1;
+            break;
+        }
+        int64_t t = row_tube[r], f = row_frame[r];
+        if (t < 0 || t >= n_tubes) {
+            bad = 1;
+            break;
+        }
+        if (!(j_start[t] <= f && f <= j_end[t])) continue;
+        int64_t g = j_base[t] + f;
+        if (g < 0 || g >= n_boxes) {
+            bad = 1;
+            break;
+        }
+        const double *gb = boxes + 4 * g;
+        /* box_iou, operation for operation. */
+        double iw = (ax2[r] < gb[2] ? ax2[r] : gb[2]) - (ax1[r] > gb[0] ? ax1[r] : gb[0]);
+        iw = iw > 0.0 ? iw : 0.0;
+        double ih = (ay2[r] < gb[3] ? ay2[r] : gb[3]) - (ay1[r] > gb[1] ? ay1[r] : gb[1]);
+        ih = ih > 0.0 ? ih : 0.0;
+        double inter = iw * ih;
+        double union_ = (ax2[r] - ax1[r]) * (ay2[r] - ay1[r]);
+        double area_b = (gb[2] - gb[0]) * (gb[3] - gb[1]);
+        union_ += area_b;
+        union_ -= inter;
+        double iou = inter / union_;
+        out_hit[hits] = r;
+        out_iou[hits] = iou;
+        hits++;
+        if (iou > row_best[r]) {
+            row_best[r] = iou;
+            row_target[r] = g;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a row, tube or box index out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(hits);
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
     {"parse", parse, METH_VARARGS, parse_doc},
+    {"box_pass", box_pass, METH_VARARGS, box_pass_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_detection_csv",
-    "The native fast path of the detection reader (see detection_native.py).", -1, methods,
+    "The native fast paths of detection scoring (see detection_native.py).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__detection_csv(void) { return PyModule_Create(&module); }

@@ -35,6 +35,7 @@ import numpy as np
 from .detection_arrow import arrow_compute
 from .detection_csv import SubmissionRows, _Problems
 from .detection_labels import DetectionLabels
+from .detection_native import box_pass
 
 IOU_THRESHOLD = 0.5
 
@@ -612,6 +613,13 @@ def _box_pass(
     of its tube's ground-truth tube of the pass (``j_*``, per predicted tube), if the
     span holds that frame; ``row_best``/``row_target`` keep each row's best box so far.
     Returns the rows that met a box and their IoUs."""
+    native = box_pass(
+        rows, pred.row_tube, pred.row_frame, j_start, j_end, j_base, boxes, pred.row_box,
+        row_best, row_target,
+    )  # fmt: skip
+    if native is not None:
+        return native
+    # Where the compiled loop is not there: the same in whole-array numpy steps.
     tube = pred.row_tube[rows]
     frame = pred.row_frame[rows]
     inside = (j_start[tube] <= frame) & (frame <= j_end[tube])

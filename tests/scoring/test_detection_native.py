@@ -397,3 +397,113 @@ def test_trailing_newlines_are_found_in_blocks(labels, trailing: int) -> None:
     assert body_end(b"xx" + b"\n" * trailing, 2) == 2
     assert body_end(b"\n" * trailing, trailing) == trailing
     assert _agree(labels, HEADER.encode() + b"\n" + body + b"\n" * trailing)
+
+
+def _random_pass(seed: int, n_rows: int = 3000, n_tubes: int = 60, n_boxes: int = 500):
+    """Arrays of one matching pass, as detection_metrics builds them: rows ascending, a
+    span and a box base per tube (some tubes without any: span -1..-1), boxes that touch,
+    nest, coincide and miss."""
+    rng = np.random.default_rng(seed)
+    row_tube = rng.integers(0, n_tubes, n_rows)
+    row_frame = rng.integers(0, 40, n_rows)
+    j_start = rng.integers(0, 20, n_tubes)
+    j_end = j_start + rng.integers(0, 20, n_tubes)
+    j_start[::7], j_end[::7] = 0, -1
+    j_base = rng.integers(0, n_boxes - 40, n_tubes) - j_start
+    grid = rng.integers(0, 8, (n_boxes, 4)).astype(np.float64)
+    boxes = np.column_stack(
+        [grid[:, 0], grid[:, 1], grid[:, 0] + 1 + grid[:, 2], grid[:, 1] + 1 + grid[:, 3]]
+    )
+    boxes[::3] += rng.normal(0, 0.3, (len(boxes[::3]), 4))
+    boxes[::3, 2:] = np.maximum(boxes[::3, 2:], boxes[::3, :2] + 0.5)
+    corner = rng.integers(-2, 8, (2, n_rows)).astype(np.float64) + rng.choice(
+        [0, 0.5, 1 / 3], (2, n_rows)
+    )
+    size = rng.integers(1, 6, (2, n_rows)).astype(np.float64)
+    row_box = np.ascontiguousarray(np.vstack([corner, corner + size]))
+    rows = np.flatnonzero(rng.random(n_rows) < 0.8)
+    row_best = np.where(rng.random(n_rows) < 0.5, -1.0, rng.random(n_rows))
+    row_target = np.full(n_rows, -1, dtype=np.int64)
+    return (
+        rows,
+        row_tube,
+        row_frame,
+        j_start,
+        j_end,
+        j_base,
+        np.ascontiguousarray(boxes),
+        row_box,
+        row_best,
+        row_target,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_box_pass_is_numpys_bit_for_bit(seed: int, monkeypatch) -> None:
+    from evalserver.scoring import detection_metrics as metrics
+
+    rows, row_tube, row_frame, j_start, j_end, j_base, boxes, row_box, best, target = _random_pass(
+        seed
+    )
+    pred = type("Pred", (), {"row_tube": row_tube, "row_frame": row_frame, "row_box": row_box})()
+    args = (j_start, j_end, j_base, boxes)
+    best_c, target_c = best.copy(), target.copy()
+    hit_c, iou_c = metrics._box_pass(rows, pred, *args, best_c, target_c)
+    monkeypatch.setattr(metrics, "box_pass", lambda *a: None)
+    best_n, target_n = best.copy(), target.copy()
+    hit_n, iou_n = metrics._box_pass(rows, pred, *args, best_n, target_n)
+    assert len(hit_n) > 100
+    assert (iou_n == 0).any()  # boxes that miss or only touch
+    assert hit_c.tobytes() == hit_n.tobytes()
+    assert iou_c.tobytes() == iou_n.tobytes()
+    assert best_c.tobytes() == best_n.tobytes()
+    assert target_c.tobytes() == target_n.tobytes()
+    assert (target_c >= 0).any()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_scores_are_the_same_with_and_without_the_compiled_module(seed: int, monkeypatch) -> None:
+    """Where it could not be built, numpy scores the same bits (and both the reference's)."""
+    from evalserver.scoring import detection_metrics as metrics
+
+    from .detection_helpers import csv_bytes, random_case
+    from .test_detection_reference import assert_same, fast_score, reference_score
+
+    monkeypatch.setattr(metrics, "_SPLIT_PASS_ROWS", 2 if seed % 2 else 1 << 16)
+    case = random_case(seed, max_clips=6)
+    data = csv_bytes(case.rows)
+    with_module = fast_score(case.records, case.class_names, data)
+    monkeypatch.setattr(detection_native, "_detection_csv", None)
+    without = fast_score(case.records, case.class_names, data)
+    assert with_module == without
+    assert_same(without, reference_score(case.records, case.class_names, data))
+
+
+def test_the_box_pass_refuses_what_it_cannot_read(monkeypatch) -> None:
+    from evalserver.scoring import _detection_csv
+
+    rows, row_tube, row_frame, j_start, j_end, j_base, boxes, row_box, best, target = _random_pass(
+        1, n_rows=50
+    )
+    args = [rows, row_tube, row_frame, j_start, j_end, j_base, boxes, row_box, best, target]
+    out = [np.empty(len(rows), dtype=np.int64), np.empty(len(rows))]
+    assert _detection_csv.box_pass(*args, *out) >= 0
+    # A layout it does not read is left to numpy.
+    assert (
+        detection_native.box_pass(*args[:7], np.asfortranarray(row_box.reshape(4, 50)), *args[8:])
+        is None
+    )
+    assert detection_native.box_pass(*args[:9], target.astype(np.int32)) is None
+    for k, bad in (
+        (0, np.array([0, 50])),  # a row out of range
+        (1, np.full(50, 60)),  # a tube out of range
+        (5, np.full(60, 10**6)),  # a box out of range
+        (2, np.zeros(49, dtype=np.int64)),
+        (6, np.zeros((10, 3))),
+    ):
+        changed = list(args)
+        changed[k] = bad
+        with pytest.raises(ValueError, match=r"out of range|inconsistent arguments"):
+            _detection_csv.box_pass(*changed, *out)
+    with pytest.raises(ValueError, match=r"inconsistent arguments"):
+        _detection_csv.box_pass(*args, out[0][:3], out[1])
