@@ -469,10 +469,155 @@ static PyObject *box_pass(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(hits);
 }
 
+PyDoc_STRVAR(group_doc,
+             "group(clip, tube_id, cls, frame, score, n_clips, n_classes, span, max_table,\n"
+             "      max_slots,\n"
+             "      row_tube, tube_clip, tube_class, fmin, fmax, first, n_rows, score_sum,\n"
+             "      order) -> the number of tubes, or -1\n"
+             "\n"
+             "detection_metrics.group_tubes's counting path in a few loops: tubes numbered by\n"
+             "(clip, tube_id, class) ascending, each tube's frame span, first file row, rows\n"
+             "and score sum (added in file order, as bincount adds), and the rows by (tube,\n"
+             "frame) through a table of each tube's span. Per-tube outputs need room for one\n"
+             "tube a row. -1 (outputs undefined) when a numbering table would be bigger than\n"
+             "max_table, the spans' slots more than max_slots, or two rows share a (tube,\n"
+             "frame): numpy's path takes over.");
+
+static PyObject *group(PyObject *self, PyObject *args) {
+    PyObject *o[14];
+    Py_ssize_t n_clips, n_classes, span, max_table, max_slots;
+    if (!PyArg_ParseTuple(args, "OOOOOnnnnnOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &n_clips, &n_classes, &span, &max_table, &max_slots, &o[5], &o[6],
+                          &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13]))
+        return NULL;
+    static const int kinds[14] = {INT64, INT64, INT64, INT64, FLOAT64, INT64, INT64,
+                                  INT64, INT64, INT64, INT64, INT64, FLOAT64, INT64};
+    static const char *names[14] = {"clip", "tube_id", "cls", "frame", "score", "row_tube",
+                                    "tube_clip", "tube_class", "fmin", "fmax", "first",
+                                    "n_rows", "score_sum", "order"};
+    Views v = {.count = 0};
+    for (int k = 0; k < 14; k++) {
+        if (get_view(&v, o[k], k >= 5, kinds[k], names[k]) < 0) {
+            release_views(&v);
+            return NULL;
+        }
+    }
+    Py_buffer *b = v.views;
+    Py_ssize_t n = b[0].len / 8;
+    int consistent = n_clips >= 0 && n_classes > 0 && span > 0 && max_table >= 0 && max_slots >= 0;
+    for (int k = 1; k < 14; k++) consistent &= b[k].len / 8 == n;
+    /* Tables of 32-bit numbers: a row count beyond them goes to numpy. */
+    if (!consistent || n >= INT32_MAX || max_table >= INT32_MAX ||
+        (n_clips > 0 && span > max_table / n_clips)) {
+        release_views(&v);
+        if (consistent) return PyLong_FromLong(-1);
+        PyErr_SetString(PyExc_ValueError, "inconsistent arguments");
+        return NULL;
+    }
+    const int64_t *clip = b[0].buf, *tube_id = b[1].buf, *cls = b[2].buf, *frame = b[3].buf;
+    const double *score = b[4].buf;
+    int64_t *row_tube = b[5].buf, *tube_clip = b[6].buf, *tube_class = b[7].buf;
+    int64_t *fmin = b[8].buf, *fmax = b[9].buf, *first = b[10].buf, *n_rows = b[11].buf;
+    double *score_sum = b[12].buf;
+    int64_t *order = b[13].buf;
+    Py_ssize_t n_tubes = -1;
+    int bad = 0;
+    int32_t *pair_table = NULL, *tube_table = NULL;
+    int64_t *pairs = NULL, *slot_row = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t n_pair_slots = n_clips * span;
+    pair_table = calloc(n_pair_slots ? n_pair_slots : 1, sizeof(int32_t));
+    pairs = malloc((n ? n : 1) * sizeof(int64_t));
+    if (!pair_table || !pairs) goto out;
+    /* The (clip, tube_id) pairs present, numbered in ascending order. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (clip[i] < 0 || clip[i] >= n_clips || tube_id[i] < 0 || tube_id[i] >= span ||
+            cls[i] < 0 || cls[i] >= n_classes || frame[i] < 0) {
+            bad = 1;
+            goto out;
+        }
+        pair_table[clip[i] * span + tube_id[i]] = 1;
+    }
+    Py_ssize_t n_pairs = 0;
+    for (Py_ssize_t k = 0; k < n_pair_slots; k++) {
+        if (pair_table[k]) {
+            pairs[n_pairs] = k;
+            pair_table[k] = (int32_t)n_pairs++;
+        }
+    }
+    if (n_pairs > 0 && n_classes > max_table / n_pairs) goto out;
+    /* Then (pair, class), numbered likewise: the tubes. */
+    Py_ssize_t n_tube_slots = n_pairs * n_classes;
+    tube_table = calloc(n_tube_slots ? n_tube_slots : 1, sizeof(int32_t));
+    if (!tube_table) goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t key = pair_table[clip[i] * span + tube_id[i]] * n_classes + cls[i];
+        tube_table[key] = 1;
+        row_tube[i] = key; /* for now */
+    }
+    Py_ssize_t t = 0;
+    for (Py_ssize_t k = 0; k < n_tube_slots; k++) {
+        if (tube_table[k]) {
+            tube_clip[t] = pairs[k / n_classes] / span;
+            tube_class[t] = k % n_classes;
+            fmin[t] = INT64_MAX;
+            fmax[t] = -1;
+            first[t] = n;
+            n_rows[t] = 0;
+            score_sum[t] = 0.0;
+            tube_table[k] = (int32_t)t++;
+        }
+    }
+    Py_ssize_t found = t;
+    /* Each tube's span, first row, rows and score sum (in file order). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t tube = tube_table[row_tube[i]];
+        row_tube[i] = tube;
+        if (frame[i] < fmin[tube]) fmin[tube] = frame[i];
+        if (frame[i] > fmax[tube]) fmax[tube] = frame[i];
+        if (i < first[tube]) first[tube] = i;
+        n_rows[tube]++;
+        score_sum[tube] += score[i];
+    }
+    /* Rows by (tube, frame): a slot for every frame of every tube's span, when they fit. */
+    Py_ssize_t n_slots = 0;
+    for (Py_ssize_t k = 0; k < found; k++) {
+        n_slots += fmax[k] - fmin[k] + 1;
+        if (n_slots > max_slots) goto out;
+    }
+    slot_row = malloc((n_slots ? n_slots : 1) * sizeof(int64_t));
+    if (!slot_row) goto out;
+    for (Py_ssize_t k = 0; k < n_slots; k++) slot_row[k] = -1;
+    /* Where each tube's slots start, less its first frame (kept in `pairs`, free now). */
+    int64_t at = 0;
+    for (Py_ssize_t k = 0; k < found; k++) {
+        pairs[k] = at - fmin[k];
+        at += fmax[k] - fmin[k] + 1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) slot_row[pairs[row_tube[i]] + frame[i]] = i;
+    Py_ssize_t m = 0;
+    for (Py_ssize_t k = 0; k < n_slots; k++)
+        if (slot_row[k] >= 0) order[m++] = slot_row[k];
+    if (m == n) n_tubes = found; /* else two rows share a (tube, frame) */
+out:
+    free(pair_table);
+    free(pairs);
+    free(tube_table);
+    free(slot_row);
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a clip, tube id, class or frame out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n_tubes);
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
     {"parse", parse, METH_VARARGS, parse_doc},
     {"box_pass", box_pass, METH_VARARGS, box_pass_doc},
+    {"group", group, METH_VARARGS, group_doc},
     {NULL, NULL, 0, NULL},
 };
 

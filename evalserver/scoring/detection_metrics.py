@@ -35,7 +35,7 @@ import numpy as np
 from .detection_arrow import arrow_compute
 from .detection_csv import SubmissionRows, _Problems
 from .detection_labels import DetectionLabels
-from .detection_native import box_pass
+from .detection_native import Grouped, box_pass, group
 
 IOU_THRESHOLD = 0.5
 
@@ -178,9 +178,51 @@ def group_tubes(
         # Huge, sparse tube ids: replace them by their rank so the key fits in int64.
         uniq, tube_id = np.unique(tube_id, return_inverse=True)
         span = len(uniq)
+    grouped = group(
+        rows,
+        tube_id,
+        n_clips=labels.n_items,
+        n_classes=n_classes,
+        span=span,
+        max_table=_SLOTS_PER_ROW * n + (1 << 20),
+        max_slots=_SLOTS_PER_ROW * n + 1024,
+    )
+    if grouped is None:
+        # Where the compiled path does not apply (or is missing): numpy's.
+        grouped = _group_numpy(rows, labels, problems, tube_id, span)
+    return PredictedTubes(
+        max_frames=max_frames,
+        order=grouped.order,
+        row_class=rows.cls,
+        row_score=rows.score,
+        row_box=rows.box,
+        row_tube=grouped.row_tube,
+        row_frame=rows.frame,
+        tube_clip=grouped.tube_clip,
+        tube_class=grouped.tube_class,
+        tube_first=grouped.first,
+        tube_fmin=grouped.fmin,
+        tube_fmax=grouped.fmax,
+        tube_score=grouped.score_sum / np.maximum(grouped.n_rows, 1),
+        tube_n_rows=grouped.n_rows,
+    )
+
+
+def _group_numpy(
+    rows: SubmissionRows,
+    labels: DetectionLabels,
+    problems: _Problems,
+    tube_id: np.ndarray,
+    span: int,
+) -> Grouped:
+    """``group_tubes`` in whole-array numpy steps: tubes numbered by counting or by
+    hashing, rows by (tube, frame) by a counting sort or a sort; two rows for one
+    (tube, frame) are reported."""
+    n_classes, max_frames = labels.n_classes, _max_frames(labels)
+    n = len(rows)
+    frame = rows.frame
     row_tube, tube_clip, tube_class = _number_tubes(rows, labels.n_items, n_classes, span, tube_id)
     n_tubes = len(tube_clip)
-    frame = rows.frame
     fmin = np.full(n_tubes, max_frames, dtype=np.int64)
     np.minimum.at(fmin, row_tube, frame)
     fmax = np.zeros(n_tubes, dtype=np.int64)
@@ -211,24 +253,16 @@ def group_tubes(
         if (sorted_key[1:] == sorted_key[:-1]).any():
             _report_duplicates(rows, labels, order, sorted_key, problems)
         del file_key, sorted_key
-
-    score_sum = np.bincount(row_tube, weights=rows.score, minlength=n_tubes)
-    counts = np.bincount(row_tube, minlength=n_tubes)
-    return PredictedTubes(
-        max_frames=max_frames,
-        order=order,
-        row_class=rows.cls,
-        row_score=rows.score,
-        row_box=rows.box,
+    return Grouped(
         row_tube=row_tube,
-        row_frame=frame,
         tube_clip=tube_clip,
         tube_class=tube_class,
-        tube_first=first,
-        tube_fmin=fmin,
-        tube_fmax=fmax,
-        tube_score=score_sum / np.maximum(counts, 1),
-        tube_n_rows=counts,
+        fmin=fmin,
+        fmax=fmax,
+        first=first,
+        n_rows=np.bincount(row_tube, minlength=n_tubes),
+        score_sum=np.bincount(row_tube, weights=rows.score, minlength=n_tubes),
+        order=order,
     )
 
 

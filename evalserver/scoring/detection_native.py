@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -161,3 +162,51 @@ def box_pass(
         row_best, row_target, hit, iou,
     )  # fmt: skip
     return hit[:n], iou[:n]
+
+
+class Grouped(NamedTuple):
+    """What ``group`` gives: per row its tube; per tube its clip, class, frame span, first
+    file row, number of rows and score sum; the rows by (tube, frame)."""
+
+    row_tube: np.ndarray
+    tube_clip: np.ndarray
+    tube_class: np.ndarray
+    fmin: np.ndarray
+    fmax: np.ndarray
+    first: np.ndarray
+    n_rows: np.ndarray
+    score_sum: np.ndarray
+    order: np.ndarray
+
+
+def group(
+    rows: SubmissionRows,
+    tube_id: np.ndarray,
+    *,
+    n_clips: int,
+    n_classes: int,
+    span: int,
+    max_table: int,
+    max_slots: int,
+) -> Grouped | None:
+    """``detection_metrics.group_tubes``'s counting path in one compiled function (the
+    numbering tables, spans, first rows, sums and the (tube, frame) order), or None where
+    that path does not apply (tables over ``max_table`` slots, spans over ``max_slots``,
+    two rows for one (tube, frame)) or the module is missing: numpy's path then runs."""
+    if _detection_csv is None:
+        return None
+    inputs = (rows.clip, tube_id, rows.cls, rows.frame)
+    if not all(_plain(a, np.int64) for a in inputs) or not _plain(rows.score, np.float64):
+        return None
+    n = len(rows)
+    out = [np.empty(n, dtype=np.int64) for _ in range(7)]
+    score_sum = np.empty(n, dtype=np.float64)
+    order = np.empty(n, dtype=np.int64)
+    n_tubes = _detection_csv.group(
+        *inputs, rows.score, n_clips, n_classes, span, max_table, max_slots,
+        *out, score_sum, order,
+    )  # fmt: skip
+    if n_tubes < 0:
+        return None
+    row_tube, *per_tube = out
+    return Grouped(row_tube, *(a[:n_tubes] for a in per_tube), score_sum[:n_tubes], order)

@@ -507,3 +507,82 @@ def test_the_box_pass_refuses_what_it_cannot_read(monkeypatch) -> None:
             _detection_csv.box_pass(*changed, *out)
     with pytest.raises(ValueError, match=r"inconsistent arguments"):
         _detection_csv.box_pass(*args, out[0][:3], out[1])
+
+
+def _random_rows(seed: int, n: int, *, n_clips: int, span: int, n_classes: int, frames: int):
+    from evalserver.scoring.detection_csv import SubmissionRows
+
+    rng = np.random.default_rng(seed)
+    # Rows of a few tubes each, on distinct frames, shuffled; scores with many digits.
+    keys = rng.choice(n_clips * span * n_classes * frames, size=n, replace=False)
+    clip, rest = np.divmod(keys, span * n_classes * frames)
+    tube_id, rest = np.divmod(rest, n_classes * frames)
+    cls, frame = np.divmod(rest, frames)
+    return SubmissionRows(
+        clip=clip,
+        tube_id=tube_id,
+        frame=frame,
+        cls=cls,
+        line=np.arange(2, n + 2),
+        score=rng.random(n),
+        box=np.zeros((4, n)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("seed", "shape"),
+    [
+        (0, {"n_clips": 3, "span": 4, "n_classes": 2, "frames": 30}),
+        (1, {"n_clips": 40, "span": 9, "n_classes": 5, "frames": 12}),
+        (2, {"n_clips": 1, "span": 1, "n_classes": 1, "frames": 500}),
+        (3, {"n_clips": 7, "span": 3, "n_classes": 26, "frames": 20}),
+    ],
+)
+def test_the_compiled_grouping_is_numpys(seed: int, shape: dict) -> None:
+    from evalserver.scoring import detection_metrics as metrics
+
+    rows = _random_rows(seed, 300, **shape)
+    n_clips, n_classes = shape["n_clips"], shape["n_classes"]
+    span = int(rows.tube_id.max()) + 1
+    bounds = {"max_table": 4 * 300 + (1 << 20), "max_slots": 4 * 300 + 1024}
+    native = detection_native.group(
+        rows, rows.tube_id, n_clips=n_clips, n_classes=n_classes, span=span, **bounds
+    )
+    assert native is not None
+
+    class _Labels:
+        n_items = n_clips
+        clip_dims = np.array([[shape["frames"], 10, 10]] * n_clips)
+
+    _Labels.n_classes = n_classes
+    want = metrics._group_numpy(rows, _Labels, None, rows.tube_id, span)
+    for name in want._fields:
+        assert getattr(native, name).tobytes() == getattr(want, name).tobytes(), name
+
+
+def test_the_compiled_grouping_leaves_what_it_does_not_take_to_numpy() -> None:
+    rows = _random_rows(5, 200, n_clips=4, span=5, n_classes=3, frames=400)
+    args = {"n_clips": 4, "n_classes": 3, "span": 5}
+    assert detection_native.group(rows, rows.tube_id, **args, max_table=60, max_slots=10**6)
+    # Tables or spans over their bounds, or two rows for one (tube, frame): None.
+    assert detection_native.group(rows, rows.tube_id, **args, max_table=19, max_slots=10**6) is None
+    assert detection_native.group(rows, rows.tube_id, **args, max_table=59, max_slots=10**6) is None
+    assert detection_native.group(rows, rows.tube_id, **args, max_table=60, max_slots=50) is None
+    twice = dataclasses.replace(
+        rows,
+        **{
+            f.name: np.concatenate([getattr(rows, f.name)] * 2, axis=-1)
+            for f in dataclasses.fields(rows)
+        },
+    )
+    assert (
+        detection_native.group(twice, twice.tube_id, **args, max_table=60, max_slots=10**6) is None
+    )
+    # Out-of-range values are an error, not a read out of bounds.
+    with pytest.raises(ValueError, match="out of range"):
+        detection_native.group(
+            rows, rows.tube_id, **{**args, "span": 2}, max_table=60, max_slots=10**6
+        )
+    bad = dataclasses.replace(rows, cls=rows.cls + 3)
+    with pytest.raises(ValueError, match="out of range"):
+        detection_native.group(bad, bad.tube_id, **args, max_table=60, max_slots=10**6)
