@@ -613,11 +613,133 @@ out:
     return PyLong_FromSsize_t(n_tubes);
 }
 
+static int descending(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+PyDoc_STRVAR(rank_doc,
+             "rank(classes, scores, n_classes, max_keys, out) -> 0, or -1\n"
+             "\n"
+             "detection_metrics._rank without a tie order: the items by class, then score\n"
+             "descending, then their own order (-0.0 and 0.0 tie), into `out`, as a counting\n"
+             "sort over (class, rank of the score among the distinct scores). -1 (out\n"
+             "undefined) when that key would take more than max_keys values: numpy sorts.");
+
+static PyObject *rank(PyObject *self, PyObject *args) {
+    PyObject *o_classes, *o_scores, *o_out;
+    Py_ssize_t n_classes, max_keys;
+    if (!PyArg_ParseTuple(args, "OOnnO", &o_classes, &o_scores, &n_classes, &max_keys, &o_out))
+        return NULL;
+    Views v = {.count = 0};
+    if (get_view(&v, o_classes, 0, INT64, "classes") < 0 ||
+        get_view(&v, o_scores, 0, FLOAT64, "scores") < 0 ||
+        get_view(&v, o_out, 1, INT64, "out") < 0) {
+        release_views(&v);
+        return NULL;
+    }
+    Py_buffer *b = v.views;
+    Py_ssize_t n = b[0].len / 8;
+    if (b[1].len / 8 != n || b[2].len / 8 != n || n_classes <= 0 || max_keys < 0) {
+        release_views(&v);
+        PyErr_SetString(PyExc_ValueError, "inconsistent arguments");
+        return NULL;
+    }
+    const int64_t *classes = b[0].buf;
+    const double *scores = b[1].buf;
+    int64_t *out = b[2].buf;
+    int result = -1, bad = 0;
+    /* Distinct scores fewer than max_keys / n_classes, or this is not the way. */
+    Py_ssize_t cap = max_keys / n_classes;
+    uint64_t size = 16;
+    while (size < (uint64_t)(cap < n ? cap : n) * 2 + 2) size <<= 1;
+    uint64_t *table = NULL; /* a score's bits + 1, 0 for empty */
+    int32_t *slot_value = NULL, *value_rank = NULL, *row_value = NULL;
+    double *values = NULL;
+    int64_t *starts = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    table = calloc(size, sizeof(uint64_t));
+    slot_value = malloc(size * sizeof(int32_t));
+    row_value = malloc((n ? n : 1) * sizeof(int32_t));
+    values = malloc((cap ? cap : 1) * sizeof(double));
+    if (!table || !slot_value || !row_value || !values || cap >= INT32_MAX) goto out;
+    Py_ssize_t n_values = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (classes[i] < 0 || classes[i] >= n_classes || scores[i] != scores[i]) {
+            bad = 1;
+            goto out;
+        }
+        double s = scores[i] == 0.0 ? 0.0 : scores[i]; /* -0.0 ties with 0.0 */
+        uint64_t bits;
+        memcpy(&bits, &s, 8);
+        uint64_t h = (bits ^ (bits >> 31)) * UINT64_C(0x9E3779B97F4A7C15);
+        uint64_t at = (h >> 17) & (size - 1);
+        for (;;) {
+            if (table[at] == 0) {
+                if (n_values >= cap) goto out; /* too many distinct scores */
+                table[at] = bits + 1;
+                slot_value[at] = (int32_t)n_values;
+                values[n_values++] = s;
+                break;
+            }
+            if (table[at] == bits + 1) break;
+            at = (at + 1) & (size - 1);
+        }
+        row_value[i] = slot_value[at];
+    }
+    /* Each distinct score's rank, highest first (they are distinct: no ties here). */
+    double *sorted = malloc((n_values ? n_values : 1) * sizeof(double));
+    value_rank = malloc((n_values ? n_values : 1) * sizeof(int32_t));
+    if (!sorted || !value_rank) {
+        free(sorted);
+        goto out;
+    }
+    memcpy(sorted, values, n_values * sizeof(double));
+    qsort(sorted, n_values, sizeof(double), descending);
+    for (Py_ssize_t k = 0; k < n_values; k++) {
+        /* Binary search: where values[k] stands among the sorted distinct scores. */
+        Py_ssize_t lo = 0, hi = n_values - 1;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (sorted[mid] > values[k]) lo = mid + 1;
+            else hi = mid;
+        }
+        value_rank[k] = (int32_t)lo;
+    }
+    free(sorted);
+    /* A stable counting sort by (class, score rank). */
+    Py_ssize_t n_keys = n_classes * (n_values ? n_values : 1);
+    starts = calloc(n_keys + 1, sizeof(int64_t));
+    if (!starts) goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        row_value[i] = value_rank[row_value[i]];
+        starts[classes[i] * n_values + row_value[i] + 1]++;
+    }
+    for (Py_ssize_t k = 0; k < n_keys; k++) starts[k + 1] += starts[k];
+    for (Py_ssize_t i = 0; i < n; i++) out[starts[classes[i] * n_values + row_value[i]]++] = i;
+    result = 0;
+out:
+    free(table);
+    free(slot_value);
+    free(row_value);
+    free(values);
+    free(value_rank);
+    free(starts);
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a class out of range or a NaN score");
+        return NULL;
+    }
+    return PyLong_FromLong(result);
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
     {"parse", parse, METH_VARARGS, parse_doc},
     {"box_pass", box_pass, METH_VARARGS, box_pass_doc},
     {"group", group, METH_VARARGS, group_doc},
+    {"rank", rank, METH_VARARGS, rank_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -36,6 +36,7 @@ from .detection_arrow import arrow_compute
 from .detection_csv import SubmissionRows, _Problems
 from .detection_labels import DetectionLabels
 from .detection_native import Grouped, box_pass, group
+from .detection_native import rank as native_rank
 
 IOU_THRESHOLD = 0.5
 
@@ -374,6 +375,13 @@ def _rank(
     ``tie_order`` lists the items in the order that decides ties (file order);
     None means they already are in that order.
     """
+    if tie_order is None and len(scores):
+        n_classes = int(classes.max()) + 1
+        ranked = native_rank(
+            classes, scores, n_classes=n_classes, max_keys=_SLOTS_PER_ROW * len(scores) + (1 << 16)
+        )
+        if ranked is not None:
+            return ranked
     if tie_order is None and len(scores) >= _RADIX_MIN and _few_distinct(scores):
         return _rank_by_radix(classes, scores)
     if tie_order is None:

@@ -210,3 +210,18 @@ def group(
         return None
     row_tube, *per_tube = out
     return Grouped(row_tube, *(a[:n_tubes] for a in per_tube), score_sum[:n_tubes], order)
+
+
+def rank(
+    classes: np.ndarray, scores: np.ndarray, *, n_classes: int, max_keys: int
+) -> np.ndarray | None:
+    """The items by class, score descending, then their own order, by a compiled counting
+    sort over (class, rank of the score among the distinct scores); None where the module
+    is missing, the key would take more than ``max_keys`` values (many distinct scores)
+    or an array is not laid out as it reads it: numpy sorts then."""
+    if _detection_csv is None or not _plain(classes, np.int64) or not _plain(scores, np.float64):
+        return None
+    out = np.empty(len(scores), dtype=np.int64)
+    if _detection_csv.rank(classes, scores, n_classes, max_keys, out) < 0:
+        return None
+    return out

@@ -586,3 +586,36 @@ def test_the_compiled_grouping_leaves_what_it_does_not_take_to_numpy() -> None:
     bad = dataclasses.replace(rows, cls=rows.cls + 3)
     with pytest.raises(ValueError, match="out of range"):
         detection_native.group(bad, bad.tube_id, **args, max_table=60, max_slots=10**6)
+
+
+@pytest.mark.parametrize("distinct", [1, 3, 1001, 9_000])
+def test_the_compiled_ranking_is_numpys(distinct: int, monkeypatch) -> None:
+    from evalserver.scoring import detection_metrics as metrics
+
+    rng = np.random.default_rng(distinct)
+    n = 50_000
+    scores = rng.integers(0, distinct, n) / max(distinct - 1, 1)
+    scores[rng.random(n) < 0.02] = -0.0  # ties with 0.0
+    classes = rng.integers(0, 26, n)
+    native = detection_native.rank(classes, scores, n_classes=26, max_keys=4 * n + (1 << 16))
+    assert native is not None
+    monkeypatch.setattr(metrics, "native_rank", lambda *a, **k: None)
+    assert native.tobytes() == metrics._rank(classes, scores).tobytes()
+
+
+def test_the_compiled_ranking_leaves_many_distinct_scores_to_numpy() -> None:
+    rng = np.random.default_rng(3)
+    scores, classes = rng.random(1000), rng.integers(0, 4, 1000)
+    assert detection_native.rank(classes, scores, n_classes=4, max_keys=4 * 999) is None
+    assert detection_native.rank(classes, scores, n_classes=4, max_keys=4 * 1000) is not None
+    assert (
+        detection_native.rank(classes, scores.astype(np.float32), n_classes=4, max_keys=10**6)
+        is None
+    )
+    with pytest.raises(ValueError, match="class out of range"):
+        detection_native.rank(classes, scores, n_classes=3, max_keys=10**6)
+    scores[5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        detection_native.rank(classes, scores, n_classes=4, max_keys=10**6)
+    empty = np.empty(0, dtype=np.int64)
+    assert detection_native.rank(empty, np.empty(0), n_classes=1, max_keys=0).tolist() == []
