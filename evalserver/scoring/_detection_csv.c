@@ -40,24 +40,46 @@ static const double POW10[MAX_SCALE + 1] = {
 };
 
 /* Exact byte strings to values by open addressing (a power-of-two table, at most half
- * full): the clip ids or the class tokens of a phase, a few thousand at most. */
+ * full): the clip ids or the class tokens of a phase, a few thousand at most. A slot holds
+ * what a lookup compares first, so that most lookups read one slot and nothing else: the
+ * token's length, its first 8 bytes and its value. */
+typedef struct {
+    uint64_t head;   /* the token's first 8 bytes (fewer: zeros after them) */
+    int32_t length;  /* -1 for an empty slot */
+    int32_t index;   /* the token's index among the table's tokens */
+} Slot;
+
 typedef struct {
     const char *blob;       /* the tokens, one after the other */
     const int64_t *offsets; /* token k is blob[offsets[k]:offsets[k + 1]] */
     const int64_t *values;  /* its value (NULL: its index) */
-    int64_t *slots;         /* token index + 1, 0 for an empty slot */
+    Slot *slots;
     uint64_t mask;
 } Table;
 
-static inline uint64_t hash_bytes(const char *s, Py_ssize_t n) {
-    /* FNV-1a: a few thousand short, distinct ids; nothing an attacker chooses can make a
-     * lookup cost more than a scan of the table, which is bounded by the phase. */
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h ^ (h >> 29);
+/* The first 8 bytes of s[0:n] (fewer: zeros after them), little-endian. */
+static inline uint64_t head_bytes(const char *s, Py_ssize_t n) {
+    uint64_t head = 0;
+    for (Py_ssize_t i = 0; i < n && i < 8; i++) head |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    return head;
+}
+
+/* A few thousand short, distinct ids: the head and the length mixed by one multiplication,
+ * the bytes after the eighth (long ids) folded in first. Whatever an attacker sends, a
+ * lookup probes at most the table's run of full slots, which the phase's ids bound. */
+static inline uint64_t hash_token(const char *s, Py_ssize_t n, uint64_t head) {
+    uint64_t tail = 0;
+    for (Py_ssize_t i = 8; i < n; i++) tail = tail * 31 + (unsigned char)s[i];
+    uint64_t h = (head ^ (tail * UINT64_C(0xC2B2AE3D27D4EB4F)) ^ (uint64_t)n) *
+                 UINT64_C(0x9E3779B97F4A7C15);
+    return h ^ (h >> 32);
+}
+
+static inline int same_token(const Table *t, const Slot *slot, const char *s, Py_ssize_t n,
+                             uint64_t head) {
+    if (slot->length != n || slot->head != head) return 0;
+    /* Equal heads are equal first 8 bytes: only longer tokens have more to compare. */
+    return n <= 8 || memcmp(t->blob + t->offsets[slot->index] + 8, s + 8, n - 8) == 0;
 }
 
 static int table_init(Table *t, const char *blob, const int64_t *offsets, Py_ssize_t count,
@@ -68,21 +90,23 @@ static int table_init(Table *t, const char *blob, const int64_t *offsets, Py_ssi
     t->offsets = offsets;
     t->values = values;
     t->mask = size - 1;
-    t->slots = calloc(size, sizeof(int64_t));
-    if (!t->slots) return -1;
+    t->slots = malloc(size * sizeof(Slot));
+    if (!t->slots || count >= INT32_MAX) return -1;
+    for (uint64_t k = 0; k < size; k++) t->slots[k].length = -1;
     for (Py_ssize_t k = 0; k < count; k++) {
         Py_ssize_t n = (Py_ssize_t)(offsets[k + 1] - offsets[k]);
         const char *s = blob + offsets[k];
-        uint64_t at = hash_bytes(s, n) & t->mask;
+        if (n > MAX_FIELD_CHARS) continue; /* no field could name it */
+        uint64_t head = head_bytes(s, n);
+        uint64_t at = hash_token(s, n, head) & t->mask;
         for (;;) {
-            int64_t slot = t->slots[at];
-            if (slot == 0) {
-                t->slots[at] = k + 1;
+            Slot *slot = &t->slots[at];
+            if (slot->length < 0) {
+                *slot = (Slot){.head = head, .length = (int32_t)n, .index = (int32_t)k};
                 break;
             }
             /* An equal token already there keeps its place (the first one wins). */
-            Py_ssize_t j = (Py_ssize_t)(slot - 1);
-            if (offsets[j + 1] - offsets[j] == n && memcmp(blob + offsets[j], s, n) == 0) break;
+            if (same_token(t, slot, s, n, head)) break;
             at = (at + 1) & t->mask;
         }
     }
@@ -91,13 +115,12 @@ static int table_init(Table *t, const char *blob, const int64_t *offsets, Py_ssi
 
 /* The value of the token s[0:n], or -1 if it is not in the table. */
 static inline int64_t table_find(const Table *t, const char *s, Py_ssize_t n) {
-    uint64_t at = hash_bytes(s, n) & t->mask;
+    uint64_t head = head_bytes(s, n);
+    uint64_t at = hash_token(s, n, head) & t->mask;
     for (;;) {
-        int64_t slot = t->slots[at];
-        if (slot == 0) return -1;
-        int64_t k = slot - 1;
-        if (t->offsets[k + 1] - t->offsets[k] == n && memcmp(t->blob + t->offsets[k], s, n) == 0)
-            return t->values ? t->values[k] : k;
+        const Slot *slot = &t->slots[at];
+        if (slot->length < 0) return -1;
+        if (same_token(t, slot, s, n, head)) return t->values ? t->values[slot->index] : slot->index;
         at = (at + 1) & t->mask;
     }
 }

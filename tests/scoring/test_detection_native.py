@@ -619,3 +619,17 @@ def test_the_compiled_ranking_leaves_many_distinct_scores_to_numpy() -> None:
         detection_native.rank(classes, scores, n_classes=4, max_keys=10**6)
     empty = np.empty(0, dtype=np.int64)
     assert detection_native.rank(empty, np.empty(0), n_classes=1, max_keys=0).tolist() == []
+
+
+def test_ids_alike_in_their_first_eight_bytes_are_told_apart() -> None:
+    """A lookup compares a slot's length and first 8 bytes, then the rest of a long id."""
+    ids = ["abcdefgh", "abcdefgh1", "abcdefgh2", "abcdefg", "abcdefgh12", "x" * 64]
+    records = [clip(cid, [gt_tube("walk", 0, [[0, 0, 1, 1]])], frames=10) for cid in ids]
+    alike = detection.load_labels(labels_json(records), list(SMALL_CLASSES))
+    lines = [f"{cid},0,{k},walk,0.5,0,0,1,1" for k, cid in enumerate(ids)]
+    rows = _native(alike, _csv(lines))
+    assert rows is not None
+    assert rows.clip.tolist() == list(range(len(ids)))
+    assert _agree(alike, _csv(lines))
+    for unknown in ("abcdefgh3", "abcdefgh1 ", "abcdefg1", "abcdefgh123", "x" * 63):
+        assert not _agree(alike, _csv([*lines, f"{unknown},0,9,walk,0.5,0,0,1,1"]))
