@@ -757,12 +757,81 @@ out:
     return PyLong_FromLong(result);
 }
 
+PyDoc_STRVAR(claims_doc,
+             "claims(ranked, best, target, threshold, n_targets, tp)\n"
+             "\n"
+             "detection_metrics._first_claims over np.where(best >= threshold, target, -1)\n"
+             "[ranked], in one loop: tp[i] is 1 where the i-th ranked item reaches the\n"
+             "threshold and is the first in rank order to claim its target (0..n_targets-1).");
+
+static PyObject *claims(PyObject *self, PyObject *args) {
+    PyObject *o_ranked, *o_best, *o_target, *o_tp;
+    double threshold;
+    Py_ssize_t n_targets;
+    if (!PyArg_ParseTuple(args, "OOOdnO", &o_ranked, &o_best, &o_target, &threshold, &n_targets,
+                          &o_tp))
+        return NULL;
+    Views v = {.count = 0};
+    if (get_view(&v, o_ranked, 0, INT64, "ranked") < 0 ||
+        get_view(&v, o_best, 0, FLOAT64, "best") < 0 ||
+        get_view(&v, o_target, 0, INT64, "target") < 0 || get_view(&v, o_tp, 1, BYTES, "tp") < 0) {
+        release_views(&v);
+        return NULL;
+    }
+    Py_buffer *b = v.views;
+    Py_ssize_t n = b[0].len / 8, n_items = b[1].len / 8;
+    if (b[2].len / 8 != n_items || b[3].len != n || n_targets < 0) {
+        release_views(&v);
+        PyErr_SetString(PyExc_ValueError, "inconsistent arguments");
+        return NULL;
+    }
+    const int64_t *ranked = b[0].buf, *target = b[2].buf;
+    const double *best = b[1].buf;
+    unsigned char *tp = b[3].buf;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    unsigned char *claimed = calloc(n_targets ? n_targets : 1, 1);
+    if (!claimed) {
+        bad = 2;
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t r = ranked[i];
+            if (r < 0 || r >= n_items) {
+                bad = 1;
+                break;
+            }
+            tp[i] = 0;
+            if (!(best[r] >= threshold)) continue;
+            int64_t g = target[r];
+            if (g < 0) continue; /* as np.where's -1: no target */
+            if (g >= n_targets) {
+                bad = 1;
+                break;
+            }
+            if (!claimed[g]) {
+                claimed[g] = 1;
+                tp[i] = 1;
+            }
+        }
+    }
+    free(claimed);
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    if (bad == 2) return PyErr_NoMemory();
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "an item or target index out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
     {"parse", parse, METH_VARARGS, parse_doc},
     {"box_pass", box_pass, METH_VARARGS, box_pass_doc},
     {"group", group, METH_VARARGS, group_doc},
     {"rank", rank, METH_VARARGS, rank_doc},
+    {"claims", claims, METH_VARARGS, claims_doc},
     {NULL, NULL, 0, NULL},
 };
 

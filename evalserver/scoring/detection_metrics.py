@@ -35,7 +35,7 @@ import numpy as np
 from .detection_arrow import arrow_compute
 from .detection_csv import SubmissionRows, _Problems
 from .detection_labels import DetectionLabels
-from .detection_native import Grouped, box_pass, group
+from .detection_native import Grouped, box_pass, first_claims, group
 from .detection_native import rank as native_rank
 
 IOU_THRESHOLD = 0.5
@@ -568,10 +568,18 @@ def evaluate(
             _video_ap, n_classes, pred, tube_ranking.result(), tube_best, tube_target, gt_tubes
         )
         try:
-            targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
+            frame_tp = first_claims(
+                ranked,
+                row_best,
+                row_target,
+                threshold=IOU_THRESHOLD,
+                n_targets=len(labels.boxes),
+            )
+            if frame_tp is None:
+                targets = np.where(row_best >= IOU_THRESHOLD, row_target, -1)[ranked]
+                frame_tp = _first_claims(targets)
+                del targets
             del row_best, row_target
-            frame_tp = _first_claims(targets)
-            del targets
             frame_ap = _per_class_ap(_class_bounds(pred.row_class, n_classes), frame_tp, gt_boxes)
             # The rows' classes and clips in rank order serve only to score a split of
             # the clips; a random gather of every row each, they are not made otherwise.

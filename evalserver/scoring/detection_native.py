@@ -225,3 +225,19 @@ def rank(
     if _detection_csv.rank(classes, scores, n_classes, max_keys, out) < 0:
         return None
     return out
+
+
+def first_claims(
+    ranked: np.ndarray, best: np.ndarray, target: np.ndarray, *, threshold: float, n_targets: int
+) -> np.ndarray | None:
+    """True where the ranked item (``ranked``: indexes into ``best``/``target``) reaches
+    ``threshold`` and is the first in rank order to claim its target (of ``n_targets``),
+    in one compiled loop; None where the module is missing or an array is not laid out as
+    it reads it (``detection_metrics._first_claims`` then)."""
+    if _detection_csv is None:
+        return None
+    if not (_plain(ranked, np.int64) and _plain(best, np.float64) and _plain(target, np.int64)):
+        return None
+    tp = np.empty(len(ranked), dtype=bool)
+    _detection_csv.claims(ranked, best, target, threshold, n_targets, tp)
+    return tp

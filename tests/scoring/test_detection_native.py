@@ -633,3 +633,36 @@ def test_ids_alike_in_their_first_eight_bytes_are_told_apart() -> None:
     assert _agree(alike, _csv(lines))
     for unknown in ("abcdefgh3", "abcdefgh1 ", "abcdefg1", "abcdefgh123", "x" * 63):
         assert not _agree(alike, _csv([*lines, f"{unknown},0,9,walk,0.5,0,0,1,1"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_compiled_first_claims_are_numpys(seed: int) -> None:
+    from evalserver.scoring import detection_metrics as metrics
+
+    rng = np.random.default_rng(seed)
+    n, n_targets = 5000, 300  # many items name one target: only the first in rank claims it
+    ranked = rng.permutation(n)
+    best = rng.choice([-1.0, 0.0, 0.25, 0.5, np.nextafter(0.5, 0), 0.75, 1.0], n)
+    target = np.where(best >= 0, rng.integers(0, n_targets, n), -1)
+    got = detection_native.first_claims(ranked, best, target, threshold=0.5, n_targets=n_targets)
+    want = metrics._first_claims(np.where(best >= 0.5, target, -1)[ranked])
+    assert got is not None
+    assert got.dtype == want.dtype
+    assert got.tolist() == want.tolist()
+    assert 0 < got.sum() <= n_targets
+
+
+def test_the_compiled_first_claims_refuse_indexes_out_of_range() -> None:
+    ranked, best, target = np.array([0, 1]), np.array([0.9, 0.9]), np.array([0, 5])
+    with pytest.raises(ValueError, match="out of range"):
+        detection_native.first_claims(ranked, best, target, threshold=0.5, n_targets=5)
+    with pytest.raises(ValueError, match="out of range"):
+        detection_native.first_claims(np.array([2]), best, target, threshold=0.5, n_targets=6)
+    tp = detection_native.first_claims(ranked, best, target, threshold=0.5, n_targets=6)
+    assert tp.tolist() == [True, True]
+    assert (
+        detection_native.first_claims(
+            ranked.astype(np.int32), best, target, threshold=0.5, n_targets=6
+        )
+        is None
+    )
