@@ -1,8 +1,10 @@
-"""The fast path of the detection reader: Apache Arrow splits the CSV, we validate.
+"""The second fast path of the detection reader: Apache Arrow splits the CSV, we validate.
 
-Most submissions are clean. For them, Arrow's multi-threaded C++ CSV reader finds the
-fields and converts the five float columns as it reads them (its parser rounds
-correctly, like Python's ``float``), several times faster than the numpy tokenizer of
+It reads what the compiled reader (:mod:`.detection_native`) gives up on, or every file
+where that module could not be built. Most submissions are clean. For them, Arrow's
+multi-threaded C++ CSV reader finds the fields and converts the five float columns as
+it reads them (its parser rounds correctly, like Python's ``float``), several times
+faster than the numpy tokenizer of
 :mod:`.detection_csv`. The id-like columns (video_id, tube_id, frame, class) are read
 as strings and checked against exactly the tokens the streaming reader accepts (exact
 matches for ids and classes, 1-18 ASCII digits for integers), on two threads while the
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -40,7 +41,7 @@ from .detection_csv import (
     class_tokens,
     line_parts,
 )
-from .detection_labels import DetectionLabels
+from .detection_labels import DetectionLabels, per_labels
 
 # Arrow parses a part of the file this many bytes at a time (a block stays in cache) ...
 ARROW_BLOCK_BYTES = 1 << 20
@@ -314,15 +315,7 @@ class _Tokens:
         self.class_values = np.array(list(tokens.values()), dtype=np.int64)
 
 
-# Labels are immutable and scored many times in a worker; their lookups die with them.
-_TOKENS: weakref.WeakKeyDictionary[DetectionLabels, _Tokens] = weakref.WeakKeyDictionary()
-
-
-def _tokens(labels: DetectionLabels) -> _Tokens:
-    found = _TOKENS.get(labels)
-    if found is None:
-        found = _TOKENS[labels] = _Tokens(labels)
-    return found
+_tokens = per_labels(_Tokens)
 
 
 def _clip_column(video_id, labels: DetectionLabels, release) -> np.ndarray | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -335,3 +336,20 @@ def load_labels(data: bytes, class_names: Sequence[str]) -> DetectionLabels:
         boxes=(np.concatenate(tube_boxes) if tube_boxes else np.empty((0, 4), dtype=np.float64)),
         clip_split=clip_split,
     )
+
+
+_Built = TypeVar("_Built")
+
+
+def per_labels(build: Callable[[DetectionLabels], _Built]) -> Callable[[DetectionLabels], _Built]:
+    """``build(labels)`` made once per labels object: labels are immutable and scored many
+    times in a worker, and what is built from them dies with them."""
+    made: weakref.WeakKeyDictionary[DetectionLabels, _Built] = weakref.WeakKeyDictionary()
+
+    def get(labels: DetectionLabels) -> _Built:
+        found = made.get(labels)
+        if found is None:
+            found = made[labels] = build(labels)
+        return found
+
+    return get

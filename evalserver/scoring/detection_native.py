@@ -18,14 +18,13 @@ skipped and the Arrow one reads every file.
 
 from __future__ import annotations
 
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from .detection_csv import SubmissionRows, body_end, class_tokens, line_parts
-from .detection_labels import DetectionLabels
+from .detection_labels import DetectionLabels, per_labels
 
 try:
     from . import _detection_csv
@@ -64,15 +63,7 @@ class _Tables:
         self.class_values = np.array(list(tokens.values()), dtype=np.int64)
 
 
-# Labels are immutable and scored many times in a worker; their tables die with them.
-_TABLES: weakref.WeakKeyDictionary[DetectionLabels, _Tables] = weakref.WeakKeyDictionary()
-
-
-def _tables(labels: DetectionLabels) -> _Tables:
-    found = _TABLES.get(labels)
-    if found is None:
-        found = _TABLES[labels] = _Tables(labels)
-    return found
+_tables = per_labels(_Tables)
 
 
 def read_plain_rows(
