@@ -40,6 +40,7 @@ from .detection_csv import (
     body_end,
     class_tokens,
     line_parts,
+    numbered_rows,
 )
 from .detection_labels import DetectionLabels, per_labels
 
@@ -371,7 +372,6 @@ def _columns_rows(
     Each column is dropped once converted, so that Arrow's copy and numpy's do not all
     live at once.
     """
-    n = len(columns[COLUMNS[0]])
     release = _return_freed_memory if big else _nothing
     if not all(_lengths_within(lengths[name], 0, MAX_FIELD_CHARS) for name in _ID_COLUMNS):
         return None
@@ -390,12 +390,12 @@ def _columns_rows(
     (tube_id, frame), (score, box) = numbers, floats
     if (frame >= _tokens(labels).clip_frames[clip]).any():
         return None
-    return SubmissionRows(
+    return numbered_rows(
+        first_line=first_line,
         clip=clip,
         tube_id=tube_id,
         frame=frame,
         cls=cls,
-        line=np.arange(first_line, first_line + n, dtype=np.int64),
         score=score,
         box=box,
     )

@@ -267,6 +267,21 @@ def line_parts(
     return list(itertools.pairwise(bounds))
 
 
+def numbered_rows(
+    *,
+    first_line: int,
+    clip: np.ndarray,
+    tube_id: np.ndarray,
+    frame: np.ndarray,
+    cls: np.ndarray,
+    score: np.ndarray,
+    box: np.ndarray,
+) -> SubmissionRows:
+    """Rows of consecutive lines from ``first_line``: a fast path's whole body."""
+    line = np.arange(first_line, first_line + len(clip), dtype=np.int64)
+    return SubmissionRows(clip, tube_id, frame, cls, line, score, box)
+
+
 @dataclass(frozen=True)
 class _Block:
     """The valid rows of one block, plus what the caller needs about blank lines."""

@@ -1,10 +1,11 @@
 """Detection scoring's compiled fast paths: the reader of a plain CSV, one pass over its
-bytes (below), and the passes of the box matching (``box_pass``).
+bytes (below), and the scorer's hot loops (``group``, ``rank``, ``box_pass``,
+``first_claims``), each beside the numpy code that runs where it does not apply.
 
 Most submissions are clean, and most of a clean file's numbers are short decimals
 ("0.734", "112.5"). For those, ``_detection_csv.c`` splits, converts and checks every
 field in one pass with the GIL released, on two threads (one part of the file each),
-straight into the arrays the scorer uses: about a fifth of the time of Arrow's reader
+straight into the arrays the scorer uses: about a third of the time of Arrow's reader
 and its column conversions (:mod:`.detection_arrow`), which stays as the second fast
 path for what this one gives up on (exponents, "+", ".5", long mantissas...).
 
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .detection_csv import SubmissionRows, body_end, class_tokens, line_parts
+from .detection_csv import SubmissionRows, body_end, class_tokens, line_parts, numbered_rows
 from .detection_labels import DetectionLabels, per_labels
 
 try:
@@ -109,12 +110,12 @@ def read_plain_rows(
     if parsed != counts:
         return None
     clip, tube_id, frame, cls = ints
-    return SubmissionRows(
+    return numbered_rows(
+        first_line=first_line,
         clip=clip,
         tube_id=tube_id,
         frame=frame,
         cls=cls,
-        line=np.arange(first_line, first_line + n, dtype=np.int64),
         score=score,
         box=box,
     )
