@@ -664,10 +664,12 @@ def read_rows(
     from .detection_native import read_plain_rows
 
     body, start = whole, cut + 1
-    if whole.find(b"\r", start) >= 0:
-        body, start = whole[start:].replace(b"\r\n", b"\n"), 0
-    # The compiled reader takes plain files; Arrow's what it gives up on.
+    # The compiled reader takes plain files (a carriage return anywhere makes it give up,
+    # so it is tried before the body is searched for one); Arrow's what it gives up on.
     rows = read_plain_rows(body, start, 2, labels)
+    if rows is None and whole.find(b"\r", start) >= 0:
+        body, start = whole[start:].replace(b"\r\n", b"\n"), 0
+        rows = read_plain_rows(body, start, 2, labels)
     if rows is None:
         rows = read_valid_rows(body, start, 2, labels)
     if rows is not None:

@@ -399,6 +399,47 @@ def test_trailing_newlines_are_found_in_blocks(labels, trailing: int) -> None:
     assert _agree(labels, HEADER.encode() + b"\n" + body + b"\n" * trailing)
 
 
+@pytest.mark.parametrize("size", [0, 1, 254, 255, 256, 509, 510, 511, 765, 1000, 4099])
+def test_newlines_are_counted_exactly_across_its_blocks(size: int) -> None:
+    """count_lines counts in blocks of 255 bytes (a byte-wide count each): all newlines,
+    none, and random bytes, whatever the length, within any start and end."""
+    from evalserver.scoring import _detection_csv
+
+    rng = random.Random(size)
+    for data in (
+        b"\n" * size,
+        b"x" * size,
+        bytes(rng.choice(b"\n\n,0a\xff") for _ in range(size)),
+    ):
+        for start, end in ((0, size), (size // 3, size), (0, size - size // 4), (1, 1)):
+            start, end = min(start, size), min(max(end, start), size)
+            assert _detection_csv.count_lines(data, start, end) == data[start:end].count(b"\n")
+
+
+def test_a_crlf_file_takes_the_compiled_reader_after_its_line_ends_are_mended(
+    labels, monkeypatch
+) -> None:
+    """A clean file is not searched for carriage returns: the compiled reader gives up
+    at the first one, and only then is the body mended and read again."""
+    calls = []
+    real = detection_native.read_plain_rows
+
+    def spy(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        calls.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(detection_native, "read_plain_rows", spy)
+    lines = [VALID, VALID.replace(",3,", ",4,")]
+    rows, problems = read_rows(io.BytesIO(_csv(lines)), labels)
+    assert calls == [True]
+    assert not problems
+    crlf_rows, problems = read_rows(io.BytesIO(_csv(lines).replace(b"\n", b"\r\n")), labels)
+    assert calls == [True, False, True]
+    assert not problems
+    _same_rows(crlf_rows, rows)
+
+
 def _random_pass(seed: int, n_rows: int = 3000, n_tubes: int = 60, n_boxes: int = 500):
     """Arrays of one matching pass, as detection_metrics builds them: rows ascending, a
     span and a box base per tube (some tubes without any: span -1..-1), boxes that touch,
