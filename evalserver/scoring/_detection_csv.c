@@ -148,20 +148,35 @@ static inline int64_t table_find(const Table *t, const char *s, Py_ssize_t n) {
     }
 }
 
-/* A token ends at the comma (or, for the last field, the newline or the end); p moves
- * past that delimiter. Returns its length, or -1 if it is empty, too long or holds a byte
- * at or below the space (controls, NUL, carriage return, tab, space). */
-static inline Py_ssize_t token(const char **p, const char *end, char delimiter) {
+/* The loops below test no bound: the part is followed by a sentinel, a byte that is
+ * neither a digit, a point, a minus, a comma nor a token's byte (parse() checks that it
+ * is a newline or a bytes object's closing NUL, or gives up). Every loop stops at it, so
+ * a line cut short by the end of the part fails its next delimiter check. A bound check
+ * per byte was a third of the branches of the parse. */
+
+/* A field ends at its delimiter; at the end of the part, a line's last field also ends
+ * without one (the last line has no newline). p moves past it; 0, or -1 otherwise. */
+static inline int field_end(const char **p, const char *q, const char *end, char delimiter) {
+    if (*q == delimiter) {
+        *p = q + 1;
+        return 0;
+    }
+    if (delimiter == '\n' && q == end) {
+        *p = q;
+        return 0;
+    }
+    return -1;
+}
+
+/* A token ends at the comma; p moves past it. Returns its length, or -1 if it is empty,
+ * too long, ends the line or the part, or holds a byte at or below the space (controls,
+ * NUL, carriage return, tab, space). */
+static inline Py_ssize_t token(const char **p, const char *end) {
     const char *s = *p;
     const char *q = s;
-    const char *stop = end - s > MAX_FIELD_CHARS ? s + MAX_FIELD_CHARS + 1 : end;
-    while (q < stop && *q != delimiter) {
-        if ((unsigned char)*q <= ' ') return -1;
-        q++;
-    }
+    while (*q != ',' && (unsigned char)*q > ' ') q++;
     Py_ssize_t n = q - s;
-    if (n == 0 || n > MAX_FIELD_CHARS) return -1;
-    if (q == end && delimiter == ',') return -1; /* a line cut short by the end */
+    if (*q != ',' || n == 0 || n > MAX_FIELD_CHARS) return -1;
     *p = q + 1;
     return n;
 }
@@ -169,65 +184,49 @@ static inline Py_ssize_t token(const char **p, const char *end, char delimiter) 
 /* 1-18 ASCII digits ending at the delimiter; -1 otherwise. */
 static inline int64_t uint_field(const char **p, const char *end, char delimiter) {
     const char *q = *p;
-    int64_t v = 0;
-    int digits = 0;
-    while (q < end && (unsigned)(*q - '0') < 10) {
-        if (++digits > MAX_INT_DIGITS) return -1;
-        v = v * 10 + (*q - '0');
-        q++;
+    uint64_t v = 0; /* wraps on a long run of digits, which is then refused */
+    while ((unsigned)(*q - '0') < 10) v = v * 10 + (uint64_t)(*q++ - '0');
+    Py_ssize_t digits = q - *p;
+    if (digits == 0 || digits > MAX_INT_DIGITS || field_end(p, q, end, delimiter)) return -1;
+    return (int64_t)v;
+}
+
+/* The digits of [s, q) (a point among them skipped) as an integer, if at most 2^53. */
+static int exact_mantissa(const char *s, const char *q, uint64_t *m) {
+    uint64_t v = 0;
+    for (; s < q; s++) {
+        if (*s == '.') continue;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > MAX_MANTISSA) return -1; /* long before v could wrap around */
     }
-    if (digits == 0) return -1;
-    if (q < end) {
-        if (*q != delimiter) return -1;
-        q++;
-    } else if (delimiter == ',') {
-        return -1;
-    }
-    *p = q;
-    return v;
+    *m = v;
+    return 0;
 }
 
 /* A number of the accepted form ending at the delimiter, into *out; 0, or -1 otherwise. */
 static inline int float_field(const char **p, const char *end, char delimiter, double *out) {
     const char *q = *p;
-    int negative = 0;
-    if (q < end && *q == '-') {
-        negative = 1;
-        q++;
-    }
+    int negative = *q == '-';
+    q += negative;
     const char *digits = q;
-    uint64_t m = 0;
-    /* The mantissa only grows digit by digit: once above 2^53 the number goes elsewhere,
-     * long before the integer could wrap around. */
-    while (q < end && (unsigned)(*q - '0') < 10) {
-        m = m * 10 + (uint64_t)(*q - '0');
-        q++;
-        if (m > MAX_MANTISSA) return -1;
-    }
-    if (q == digits) return -1;
-    Py_ssize_t scale = 0;
-    if (q < end && *q == '.') {
+    uint64_t m = 0; /* exact for up to 19 digits; more are added again with a check */
+    while ((unsigned)(*q - '0') < 10) m = m * 10 + (uint64_t)(*q++ - '0');
+    Py_ssize_t n_digits = q - digits, scale = 0;
+    if (n_digits == 0) return -1;
+    if (*q == '.') {
         const char *point = ++q;
-        while (q < end && (unsigned)(*q - '0') < 10) {
-            m = m * 10 + (uint64_t)(*q - '0');
-            q++;
-            if (m > MAX_MANTISSA) return -1;
-        }
+        while ((unsigned)(*q - '0') < 10) m = m * 10 + (uint64_t)(*q++ - '0');
         scale = q - point;
         if (scale == 0 || scale > MAX_SCALE) return -1;
+        n_digits += scale;
     }
     /* Leading zeros could make it long: the streaming reader refuses a field that is. */
     if (q - *p > MAX_FIELD_CHARS) return -1;
-    if (q < end) {
-        if (*q != delimiter) return -1;
-        q++;
-    } else if (delimiter == ',') {
-        return -1;
-    }
+    if (n_digits > 19 && exact_mantissa(digits, q, &m)) return -1;
+    if (m > MAX_MANTISSA || field_end(p, q, end, delimiter)) return -1;
     double v = (double)m;
     if (scale) v /= POW10[scale];
     *out = negative ? -v : v;
-    *p = q;
     return 0;
 }
 
@@ -248,7 +247,7 @@ static Py_ssize_t parse_lines(const char *data, Py_ssize_t size, const Table *cl
     for (;;) {
         if (row - first >= capacity) return -1;
         const char *s = p;
-        Py_ssize_t n = token(&p, end, ',');
+        Py_ssize_t n = token(&p, end);
         if (n < 0) return -1;
         int64_t clip = table_find(clips, s, n);
         if (clip < 0) return -1;
@@ -257,7 +256,7 @@ static Py_ssize_t parse_lines(const char *data, Py_ssize_t size, const Table *cl
         int64_t frame = uint_field(&p, end, ',');
         if (frame < 0 || frame >= clip_frames[clip]) return -1;
         s = p;
-        n = token(&p, end, ',');
+        n = token(&p, end);
         if (n < 0) return -1;
         int64_t cls = table_find(classes, s, n);
         if (cls < 0) return -1;
@@ -413,10 +412,18 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         .y2 = box + 3 * n_rows,
     };
     const int64_t *frames = b[3].buf;
+    /* The loops' sentinel: the part ends in a newline, which stops them all, or is
+     * followed by one, or by the NUL that closes every bytes object. */
+    const char *text = b[0].buf;
+    int bounded = (end > start && text[end - 1] == '\n') ||
+                  (end < b[0].len ? text[end] == '\n' || text[end] == '\0'
+                                  : PyBytes_Check(data));
+    if (!bounded) goto unread;
     Py_BEGIN_ALLOW_THREADS
     result = parse_lines((const char *)b[0].buf + start, end - start, &clips, frames, &classes,
                          &out, row, row_end - row);
     Py_END_ALLOW_THREADS
+unread:
     free(clips.slots);
     free(classes.slots);
     release_views(&v);

@@ -369,6 +369,43 @@ def test_inconsistent_arguments_are_refused_not_read_out_of_bounds() -> None:
     assert call(data=two, end=len(two)) == -1
 
 
+def test_a_part_is_read_only_where_a_byte_after_it_stops_every_loop() -> None:
+    """The compiled loops test no bound: a part must end in a newline or be followed by
+    one, or by the NUL closing a bytes object. Elsewhere it is given up, never read on
+    into the next bytes (a '5' after "40.25" would have made it 40.255)."""
+    from evalserver.scoring import _detection_csv
+
+    line = b"00001,3,4,walk,0.5,10,1.5,30,40.25"
+    blob, offsets = b"00001", np.array([0, 5], dtype=np.int64)
+    frames = np.array([20], dtype=np.int64)
+    cblob, coffsets, cvalues = b"walk", np.array([0, 4], dtype=np.int64), np.array([0])
+
+    def parse(data, end, rows=1):
+        ints = [np.empty(rows, dtype=np.int64) for _ in range(4)]
+        score, box = np.empty(rows), np.empty((4, rows))
+        n = _detection_csv.parse(
+            data, 0, end, blob, offsets, frames, cblob, coffsets, cvalues, *ints, score, box,
+            0, rows,
+        )  # fmt: skip
+        return n, box[3, :n].tolist()
+
+    assert parse(line, len(line)) == (1, [40.25])  # bytes: its closing NUL
+    assert parse(line + b"\n", len(line)) == (1, [40.25])
+    assert parse(line + b"\x00junk", len(line)) == (1, [40.25])
+    assert parse(line + b"\n5", len(line) + 1) == (1, [40.25])  # a part ending in its newline
+    assert parse(line + b"5", len(line)) == (-1, [])
+    assert parse(line + b",", len(line)) == (-1, [])
+    assert parse(bytearray(line), len(line)) == (-1, [])  # no closing NUL promised
+    assert parse(memoryview(line + b"\n"), len(line)) == (1, [40.25])
+    # A line cut short by the end of the part, anywhere: only a cut within the last
+    # field's number leaves a line (y2 shorter), every other is refused.
+    last = line.rindex(b",") + 1
+    for cut in range(1, len(line)):
+        whole = cut > last and not line[:cut].endswith(b".")
+        expected = (1, [float(line[last:cut])]) if whole else (-1, [])
+        assert parse(line[:cut] + b"\n", cut) == expected
+
+
 def test_more_lines_than_plain_rows_could_fill_are_left_to_the_next_reader(labels) -> None:
     """Arrays are sized by the newlines before any line is read: a file of short lines
     (an upload of anything but this CSV) is refused before they are made, and the
