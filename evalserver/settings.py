@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     # announcements shown on the challenge page and mailed to participants.
     "evalserver.console",
     "evalserver.announcements",
+    # The admin's lists a crowd grows, their rows without Django's per-cell machinery.
+    "evalserver.adminlists",
 ]
 
 MIDDLEWARE = [
