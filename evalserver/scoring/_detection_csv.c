@@ -396,15 +396,6 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         goto done;
     }
     const int64_t *co = b[2].buf, *ko = b[5].buf;
-    for (Py_ssize_t k = 0; k < n_clips; k++)
-        if (co[k] < 0 || co[k + 1] < co[k] || co[k + 1] > b[1].len) goto bad_offsets;
-    for (Py_ssize_t k = 0; k < n_tokens; k++)
-        if (ko[k] < 0 || ko[k + 1] < ko[k] || ko[k + 1] > b[4].len) goto bad_offsets;
-    if (table_init(&clips, b[1].buf, co, n_clips, NULL) < 0 ||
-        table_init(&classes, b[4].buf, ko, n_tokens, b[6].buf) < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
     double *box = b[12].buf;
     Columns out = {
         .clip = b[7].buf, .tube_id = b[8].buf, .frame = b[9].buf, .cls = b[10].buf,
@@ -418,18 +409,32 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     int bounded = (end > start && text[end - 1] == '\n') ||
                   (end < b[0].len ? text[end] == '\n' || text[end] == '\0'
                                   : PyBytes_Check(data));
-    if (!bounded) goto unread;
+    Py_ssize_t blob_len = b[1].len, class_blob_len = b[4].len;
+    int failed = 0; /* 1: offsets out of order, 2: no memory */
+    /* The tables too are built without the GIL: the threads parsing the other parts of
+     * the file build theirs at the same time (they queued for it, one after the other,
+     * and the second part started ~1.5 ms after the first). */
     Py_BEGIN_ALLOW_THREADS
-    result = parse_lines((const char *)b[0].buf + start, end - start, &clips, frames, &classes,
-                         &out, row, row_end - row);
+    for (Py_ssize_t k = 0; k < n_clips && !failed; k++)
+        if (co[k] < 0 || co[k + 1] < co[k] || co[k + 1] > blob_len) failed = 1;
+    for (Py_ssize_t k = 0; k < n_tokens && !failed; k++)
+        if (ko[k] < 0 || ko[k + 1] < ko[k] || ko[k + 1] > class_blob_len) failed = 1;
+    if (!failed && (table_init(&clips, b[1].buf, co, n_clips, NULL) < 0 ||
+                    table_init(&classes, b[4].buf, ko, n_tokens, b[6].buf) < 0))
+        failed = 2;
+    if (!failed && bounded)
+        result = parse_lines(text + start, end - start, &clips, frames, &classes, &out, row,
+                             row_end - row);
     Py_END_ALLOW_THREADS
-unread:
     free(clips.slots);
     free(classes.slots);
     release_views(&v);
+    if (failed == 1) {
+        PyErr_SetString(PyExc_ValueError, "token offsets out of order or out of their blob");
+        return NULL;
+    }
+    if (failed == 2) return PyErr_NoMemory();
     return PyLong_FromSsize_t(result);
-bad_offsets:
-    PyErr_SetString(PyExc_ValueError, "token offsets out of order or out of their blob");
 done:
     free(clips.slots);
     free(classes.slots);

@@ -83,9 +83,15 @@ def read_plain_rows(
         return None  # nothing to gain: the Arrow path answers an empty body
     parts = line_parts(data, start, end, n_parts=PARSE_THREADS, min_bytes=_SPLIT_FROM_BYTES)
     tables = _tables(labels)
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+
+    def each(work) -> list:
+        """``work`` on every part: the first on this thread, the others on the pool's."""
+        later = [pool.submit(work, k) for k in range(1, len(parts))]
+        return [work(0), *(f.result() for f in later)]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(parts) - 1)) as pool:
         # Every part but the last ends in its last line's newline.
-        counts = list(pool.map(lambda ab: _detection_csv.count_lines(data, *ab), parts))
+        counts = each(lambda k: _detection_csv.count_lines(data, *parts[k]))
         counts[-1] += 1
         n = sum(counts)
         if n > (end - start + 1) // _SHORTEST_LINE:
@@ -106,7 +112,7 @@ def read_plain_rows(
                 *ints, score, box, firsts[k], firsts[k] + counts[k],
             )  # fmt: skip
 
-        parsed = list(pool.map(parse, range(len(parts))))
+        parsed = each(parse)
     if parsed != counts:
         return None
     clip, tube_id, frame, cls = ints
