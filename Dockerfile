@@ -16,9 +16,14 @@ COPY submissions ./submissions
 COPY leaderboard ./leaderboard
 # A C compiler for the detection reader's compiled part (evalserver/scoring/_detection_csv.c),
 # removed again in the same layer: the image keeps the built module, not the compiler.
+# The services run the code in /app (gunicorn, celery and manage.py import from their
+# working directory ahead of site-packages), so the package is installed in place (-e):
+# the module is built next to its sources. A plain `pip install .` put it in site-packages
+# only, where /app's evalserver never looked: the check below then failed.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install . \
+    && pip install -e . \
+    && rm -rf build \
     && python -c "from evalserver.scoring import detection_native as n; assert n.available()" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

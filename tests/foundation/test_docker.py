@@ -140,12 +140,63 @@ def test_the_dockerfile_copies_what_exists_and_serves_the_wsgi_app():
     assert "var" in ignored
 
 
+def _install_step() -> str:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    return next(chunk for chunk in dockerfile.split("\nRUN ") if "pip install -e ." in chunk)
+
+
 def test_the_image_builds_the_compiled_detection_reader():
     """pyproject.toml builds it optionally (a machine without a compiler still installs);
     the image installs a compiler for that step and fails if the module is missing."""
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    step = next(line for line in dockerfile.split("\nRUN ") if "pip install ." in line)
+    step = _install_step()
     assert "apt-get install -y --no-install-recommends gcc libc6-dev" in step
-    assert step.index("gcc libc6-dev") < step.index("pip install .")
-    assert "n.available()" in step
+    assert step.index("gcc libc6-dev") < step.index("pip install -e .")
+    assert step.index("pip install -e .") < step.index("n.available()")
     assert (ROOT / "evalserver/scoring/_detection_csv.c").is_file()
+    # A module compiled on the host never enters the build context.
+    assert "**/*.so" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_image_step_builds_the_module_where_the_services_import_it(tmp_path):
+    """The services run /app's code (the working directory comes before site-packages), so
+    the install step must leave the module next to its sources there: a plain `pip
+    install .` left it in site-packages only, and /app's detection_native found nothing.
+    Here the image's layout without Docker: the Dockerfile's COPY sources as the
+    .dockerignore leaves them, the install step's pip command in a fresh virtualenv (the
+    dependencies lent from this one), then the check the image runs, from /app."""
+    import shutil
+    import sysconfig
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    app = tmp_path / "app"
+    app.mkdir()
+    ignored = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.egg-info", "build")
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                path = ROOT / source
+                if path.is_dir():
+                    shutil.copytree(path, app / source, ignore=ignored)
+                else:
+                    shutil.copy2(path, app / source)
+    assert not list(app.rglob("*.so"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    # numpy and the rest from this environment; the project itself as the image installs it.
+    (Path(purelib) / "lent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = ["pip", "install", "-e", ".", "--no-deps", "--quiet"]
+    assert " ".join(install[:4]) in _install_step()
+    subprocess.run([python, "-m", *install], cwd=app, env=env, check=True, timeout=600)
+    check = subprocess.run(
+        [python, "-c", "from evalserver.scoring import detection_native as n; "
+         "print(n.available(), getattr(n._detection_csv, '__file__', None))"],
+        cwd=app, env=env, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert check[0] == "True"
+    assert Path(check[1]).parent == app / "evalserver" / "scoring"
