@@ -1,4 +1,5 @@
-"""Celery hooks: worker heartbeats for /metrics, and the submission id in task log lines."""
+"""Celery hooks: worker heartbeats for /metrics, the submission id in task log lines, and a
+word at start when detection scoring would run without its compiled module."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ def _start_heartbeat(sender=None, **kwargs) -> None:
     name = getattr(sender, "hostname", None) or "celery"
     _stop.clear()
     threading.Thread(target=_beat_forever, args=(name,), name="heartbeat", daemon=True).start()
+
+
+@signals.worker_ready.connect
+def _say_if_detection_scoring_is_slow(**kwargs) -> None:
+    """A worker installed where no C compiler was (pyproject.toml builds the module
+    optionally) scores detection files on the numpy and Arrow paths, about half as fast:
+    said once at its start, where an operator reads the worker's log."""
+    from evalserver.scoring import detection_native
+
+    if not detection_native.available():
+        logger.warning(
+            "The compiled detection reader (evalserver/scoring/_detection_csv.c) is not "
+            "built: detection files are scored on the slower numpy and Arrow paths. "
+            "Install a C compiler and reinstall the project to build it."
+        )
 
 
 @signals.worker_shutdown.connect
