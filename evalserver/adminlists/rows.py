@@ -39,10 +39,8 @@ from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-
-Cell = Callable[[models.Model], SafeString]
 
 
 class QuickListAdmin:
@@ -126,9 +124,13 @@ def _field_cell(field: models.Field, empty: str, classes: str, links: bool):
     return display
 
 
-def _columns(cl: ChangeList) -> list[tuple[Callable, bool, str]] | None:
-    """Per column: what gives a row's (value, classes), whether it links, and its
-    empty value; None where a column is of a kind left to Django."""
+# A column: what gives a row's (value, classes), whether it links, and its empty value.
+Column = tuple[Callable[[models.Model], tuple[Any, str]], bool, str]
+
+
+def _columns(cl: ChangeList) -> list[Column] | None:
+    """The page's columns, each worked out once; None where one is of a kind left to
+    Django."""
     model_admin = cl.model_admin
     opts = cl.lookup_opts
     empty = model_admin.get_empty_value_display()
