@@ -68,6 +68,11 @@ def _links(cl: ChangeList, name: Any, first: bool) -> bool:
     return name in cl.list_display_links
 
 
+def _blank_as_empty(value: Any) -> Any:
+    """A string of blanks shown as an empty one, as items_for_result has it."""
+    return "" if isinstance(value, str) and value.strip() == "" else value
+
+
 def _value_cell(attr: Any, get: Callable[[models.Model], Any], empty: str, classes: str):
     """A column of values with no model field behind them: an admin method, or a field
     Django made itself (the primary key)."""
@@ -75,9 +80,7 @@ def _value_cell(attr: Any, get: Callable[[models.Model], Any], empty: str, class
     boolean = getattr(attr, "boolean", False)
 
     def display(obj: models.Model) -> tuple[Any, str]:
-        value = get(obj)
-        if isinstance(value, str) and value.strip() == "":
-            value = ""
+        value = _blank_as_empty(get(obj))
         nowrap = isinstance(value, datetime.date | datetime.time)
         return display_for_value(value, empty, boolean), classes + (" nowrap" if nowrap else "")
 
@@ -105,9 +108,7 @@ def _field_cell(field: models.Field, empty: str, classes: str, links: bool):
         if labels is not None:
 
             def choice(obj: models.Model) -> tuple[Any, str]:
-                value = getattr(obj, attname)
-                if isinstance(value, str) and value.strip() == "":
-                    value = ""
+                value = _blank_as_empty(getattr(obj, attname))
                 try:
                     return labels.get(value, empty), classes
                 except TypeError:
@@ -116,9 +117,7 @@ def _field_cell(field: models.Field, empty: str, classes: str, links: bool):
             return choice
 
     def display(obj: models.Model) -> tuple[Any, str]:
-        value = getattr(obj, attname)
-        if isinstance(value, str) and value.strip() == "":
-            value = ""
+        value = _blank_as_empty(getattr(obj, attname))
         return display_for_field(value, field, empty, avoid_link=links), classes
 
     return display
