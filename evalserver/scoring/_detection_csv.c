@@ -148,11 +148,11 @@ static inline int64_t table_find(const Table *t, const char *s, Py_ssize_t n) {
     }
 }
 
-/* The loops below test no bound: the part is followed by a sentinel, a byte that is
- * neither a digit, a point, a minus, a comma nor a token's byte (parse() checks that it
- * is a newline or a bytes object's closing NUL, or gives up). Every loop stops at it, so
- * a line cut short by the end of the part fails its next delimiter check. A bound check
- * per byte was a third of the branches of the parse. */
+/* The loops below test no bound: the part ends in a newline, or is followed by a
+ * sentinel, a byte that is neither a digit, a point, a minus, a comma nor a token's byte
+ * (parse() checks that it is a newline or a bytes object's closing NUL, or gives up).
+ * Every loop stops at either, so a line cut short by the end of the part fails its next
+ * delimiter check. A bound check per byte was a third of the branches of the parse. */
 
 /* A field ends at its delimiter; at the end of the part, a line's last field also ends
  * without one (the last line has no newline). p moves past it; 0, or -1 otherwise. */
